@@ -1,0 +1,374 @@
+"""The ``GraphStore`` interface: public validating methods, private backend hooks.
+
+Backends (``graph.stores``) implement the ``_``-prefixed hooks only; validation, batching,
+deduplication and the read-only guard live here so every backend behaves the same and passes the
+same contract tests (``tests/graph/test_store_contract.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from graph.cypher_guard import check_read_only
+from graph.errors import InputError, QueryError, UnknownConceptError
+from graph.records import Concept, Diagnosis, Patient, Record, Relation, check_curie
+from graph.schema import KG_RELATIONS, check_relation_type
+from graph.settings import Settings, get_settings
+
+Direction = Literal["out", "in", "both"]
+
+
+class Neighbour(Record):
+    """A concept next to another one, with the relation between them and its direction."""
+
+    relation: Relation
+    concept: Concept
+    direction: Literal["out", "in"]
+
+
+class Subgraph(Record):
+    """Concepts and the relations among them (a k-hop neighbourhood export)."""
+
+    concepts: tuple[Concept, ...]
+    relations: tuple[Relation, ...]
+
+
+class QueryResult(Record):
+    """Rows of a read-only query; ``truncated`` is set when the row limit cut the result."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    truncated: bool = False
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class StoreCounts(Record):
+    """Node counts per label and relation counts per type."""
+
+    nodes: dict[str, int] = Field(default_factory=dict)
+    relations: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(self.nodes.values())
+
+    @property
+    def total_relations(self) -> int:
+        return sum(self.relations.values())
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class GraphStore(ABC):
+    """A graph database holding the knowledge graph and the patient graphs.
+
+    Args:
+        settings: runtime settings (database path, timeouts, row limit); from the environment
+            when ``None``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and files."""
+
+    # ------------------------------------------------------------------ knowledge graph
+    def upsert_concepts(self, concepts: Iterable[Concept], *, batch_size: int = 100_000) -> int:
+        """Insert or update concepts by id (bulk path). Returns how many were written.
+
+        Raises:
+            InputError: an item is not a :class:`Concept`.
+        """
+        written = 0
+        for batch in _batches(concepts, batch_size):
+            unique: dict[str, Concept] = {}
+            for concept in batch:
+                if not isinstance(concept, Concept):
+                    raise InputError(f"expected Concept, got {type(concept).__name__}")
+                unique[concept.id] = concept
+            self._upsert_concepts(list(unique.values()))
+            written += len(unique)
+        return written
+
+    def upsert_relations(self, relations: Iterable[Relation], *, batch_size: int = 200_000) -> int:
+        """Insert or update KG relations keyed by ``(src, type, dst)`` (bulk path).
+
+        Raises:
+            InputError: an item is not a :class:`Relation`.
+            UnknownConceptError: an endpoint is not a stored concept (nothing of that batch is written).
+        """
+        written = 0
+        for batch in _batches(relations, batch_size):
+            unique: dict[tuple[str, str, str], Relation] = {}
+            for relation in batch:
+                if not isinstance(relation, Relation):
+                    raise InputError(f"expected Relation, got {type(relation).__name__}")
+                unique[(relation.src, relation.type, relation.dst)] = relation
+            rows = list(unique.values())
+            missing = self._missing_concepts({r.src for r in rows} | {r.dst for r in rows})
+            if missing:
+                sample = ", ".join(sorted(missing)[:5])
+                raise UnknownConceptError(
+                    f"{len(missing)} relation endpoint(s) are not stored concepts (e.g. {sample}); "
+                    "load the concepts first"
+                )
+            self._upsert_relations(rows)
+            written += len(rows)
+        return written
+
+    def get_concept(self, concept_id: str) -> Concept:
+        """The concept with this id.
+
+        Raises:
+            UnknownConceptError: no such concept.
+        """
+        found = self.get_concepts([concept_id])
+        if concept_id not in found:
+            raise UnknownConceptError(f"unknown concept {concept_id!r}; check the id or build the KG")
+        return found[concept_id]
+
+    def get_concepts(self, concept_ids: Iterable[str]) -> dict[str, Concept]:
+        """Concepts by id; ids that are not stored are left out."""
+        ids = sorted({self._curie(i) for i in concept_ids})
+        return self._get_concepts(ids) if ids else {}
+
+    def iter_concepts(self, *, batch_size: int = 50_000) -> Iterator[Concept]:
+        """Every stored concept, streamed in id order."""
+        return self._iter_concepts(batch_size)
+
+    def iter_relations(self, *, types: Sequence[str] | None = None) -> Iterator[Relation]:
+        """Every stored KG relation, optionally of some types only."""
+        return self._iter_relations(self._kg_types(types))
+
+    def neighbours(
+        self,
+        concept_id: str,
+        *,
+        types: Sequence[str] | None = None,
+        direction: Direction = "both",
+        limit: int = 1000,
+    ) -> list[Neighbour]:
+        """Concepts one KG relation away from ``concept_id``.
+
+        Raises:
+            UnknownConceptError: ``concept_id`` is not stored.
+        """
+        if direction not in ("out", "in", "both"):
+            raise InputError(f"direction must be 'out', 'in' or 'both', not {direction!r}")
+        self.get_concept(concept_id)
+        return self._neighbours(concept_id, self._kg_types(types), direction, limit)
+
+    def paths(
+        self, src_id: str, dst_id: str, *, max_hops: int = 3, limit: int = 10
+    ) -> list[list[Neighbour]]:
+        """Shortest KG walks from ``src_id`` to ``dst_id`` (edges in either direction).
+
+        Returns:
+            Up to ``limit`` paths, each a list of steps; a step's ``concept`` is the node reached
+            and its ``direction`` says whether the edge was walked forwards (``out``) or back.
+        """
+        if not 1 <= max_hops <= 6:
+            raise InputError("max_hops must be between 1 and 6")
+        self.get_concept(src_id)
+        self.get_concept(dst_id)
+        return self._paths(src_id, dst_id, max_hops, limit)
+
+    def subgraph(
+        self, seed_ids: Iterable[str], *, hops: int = 2, types: Sequence[str] | None = None
+    ) -> Subgraph:
+        """The ``hops``-hop neighbourhood of the seeds over KG relations (either direction)."""
+        seeds = sorted({self._curie(i) for i in seed_ids})
+        if not 0 <= hops <= 4:
+            raise InputError("hops must be between 0 and 4")
+        return self._subgraph(seeds, hops, self._kg_types(types))
+
+    # ------------------------------------------------------------------ patients
+    def upsert_patient(self, patient: Patient) -> None:
+        """Write a patient with its reports, images, findings and labels, replacing what was
+        stored for that patient before (idempotent, atomic).
+
+        Raises:
+            UnknownConceptError: a finding or label names a concept that is not stored.
+        """
+        if not isinstance(patient, Patient):
+            raise InputError(f"expected Patient, got {type(patient).__name__}")
+        wanted = {f.concept_id for f in patient.findings} | set(patient.labels)
+        missing = self._missing_concepts(wanted)
+        if missing:
+            raise UnknownConceptError(
+                f"patient {patient.id!r} refers to unknown concept(s) {sorted(missing)[:5]}; "
+                "nothing was written"
+            )
+        self._upsert_patient(patient)
+
+    def get_patient(self, patient_id: str) -> Patient:
+        """The stored patient, with reports, images, findings and labels.
+
+        Raises:
+            InputError: no such patient.
+        """
+        patient = self._get_patient(patient_id)
+        if patient is None:
+            raise InputError(f"unknown patient {patient_id!r}")
+        return patient
+
+    def patient_ids(self) -> list[str]:
+        """Ids of the stored patients, sorted."""
+        return self._patient_ids()
+
+    def delete_patient(self, patient_id: str) -> None:
+        """Remove a patient and everything attached to it (reports, images, predictions)."""
+        self.get_patient(patient_id)
+        self._delete_patient(patient_id)
+
+    def save_predictions(self, patient_id: str, diagnoses: Sequence[Diagnosis]) -> None:
+        """Store a patient's predicted diagnoses with their explanation paths, replacing earlier
+        predictions of the same model(s)."""
+        self.get_patient(patient_id)
+        for diagnosis in diagnoses:
+            if not isinstance(diagnosis, Diagnosis):
+                raise InputError(f"expected Diagnosis, got {type(diagnosis).__name__}")
+        missing = self._missing_concepts({d.concept_id for d in diagnoses})
+        if missing:
+            raise UnknownConceptError(f"unknown diagnosis concept(s) {sorted(missing)[:5]}")
+        self._save_predictions(patient_id, list(diagnoses))
+
+    # ------------------------------------------------------------------ queries
+    def query(
+        self,
+        cypher: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+        row_limit: int | None = None,
+    ) -> QueryResult:
+        """Run a researcher's Cypher on the read-only path.
+
+        Writing clauses are rejected before the query reaches the database, and the backend runs
+        it on a read-only connection too, with a timeout and a row limit.
+
+        Raises:
+            QueryError: a write, a syntax error, a timeout, or bad parameters.
+        """
+        if not isinstance(cypher, str):
+            raise QueryError(f"query must be a string, got {type(cypher).__name__}")
+        params = dict(params or {})
+        for key in params:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise QueryError(f"bad parameter name {key!r}")
+        cypher = check_read_only(cypher)
+        timeout = timeout_s if timeout_s is not None else self.settings.query_timeout_s
+        limit = row_limit if row_limit is not None else self.settings.query_row_limit
+        if timeout <= 0 or limit <= 0:
+            raise QueryError("timeout and row limit must be positive")
+        return self._query(cypher, params, timeout, limit)
+
+    def counts(self) -> StoreCounts:
+        """Node counts per label and relation counts per type."""
+        return self._counts()
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _curie(value: str) -> str:
+        try:
+            return check_curie(value)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+    @staticmethod
+    def _kg_types(types: Sequence[str] | None) -> list[str]:
+        if types is None:
+            return list(KG_RELATIONS)
+        for name in types:
+            if check_relation_type(name) not in KG_RELATIONS:
+                raise InputError(f"{name!r} is not a KG relation type")
+        return list(types)
+
+    # ------------------------------------------------------------------ backend hooks
+    @abstractmethod
+    def _upsert_concepts(self, concepts: list[Concept]) -> None: ...
+
+    @abstractmethod
+    def _upsert_relations(self, relations: list[Relation]) -> None: ...
+
+    @abstractmethod
+    def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...
+
+    @abstractmethod
+    def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]: ...
+
+    @abstractmethod
+    def _iter_concepts(self, batch_size: int) -> Iterator[Concept]: ...
+
+    @abstractmethod
+    def _iter_relations(self, types: list[str]) -> Iterator[Relation]: ...
+
+    @abstractmethod
+    def _neighbours(
+        self, concept_id: str, types: list[str], direction: Direction, limit: int
+    ) -> list[Neighbour]: ...
+
+    @abstractmethod
+    def _paths(self, src_id: str, dst_id: str, max_hops: int, limit: int) -> list[list[Neighbour]]: ...
+
+    @abstractmethod
+    def _subgraph(self, seeds: list[str], hops: int, types: list[str]) -> Subgraph: ...
+
+    @abstractmethod
+    def _upsert_patient(self, patient: Patient) -> None: ...
+
+    @abstractmethod
+    def _get_patient(self, patient_id: str) -> Patient | None: ...
+
+    @abstractmethod
+    def _patient_ids(self) -> list[str]: ...
+
+    @abstractmethod
+    def _delete_patient(self, patient_id: str) -> None: ...
+
+    @abstractmethod
+    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None: ...
+
+    @abstractmethod
+    def _query(self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int) -> QueryResult: ...
+
+    @abstractmethod
+    def _counts(self) -> StoreCounts: ...
+
+
+__all__ = [
+    "Direction",
+    "GraphStore",
+    "Neighbour",
+    "QueryError",
+    "QueryResult",
+    "StoreCounts",
+    "Subgraph",
+]

@@ -1,0 +1,41 @@
+"""Shared fixtures: paths to real data (skipping cleanly when absent) and a fresh embedded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; tests that use it skip when it is not there (a user's machine)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture()
+def settings(tmp_path: Path):
+    from graph.settings import Settings
+
+    return Settings(home=tmp_path / "home", db_path=tmp_path / "db.lbug")
+
+
+@pytest.fixture()
+def store(settings) -> Iterator:
+    """A fresh embedded LadybugDB store in a temporary folder."""
+    from graph.stores import open_store
+
+    with open_store("embedded", settings=settings) as opened:
+        yield opened
