@@ -105,11 +105,12 @@ PATIENT_RELATIONS: dict[str, PatientRelationType] = {
             + (("section", "STRING"), ("sentence", "STRING"), ("start", "INT64"), ("end", "INT64")),
         ),
         PatientRelationType(
-            "SHOWS", "Image", "Concept", (("probability", "DOUBLE"), ("model_id", "STRING"))
+            "SHOWS", "Image", "Concept", FINDING_PROPERTIES + (("probability", "DOUBLE"), ("model_id", "STRING"))
         ),
-        # Named PATIENT_HAS_FINDING to stay distinct from the KG's disease HAS_FINDING relation.
+        # Shares the name (and, in LadybugDB, the table) with the KG's disease HAS_FINDING
+        # relation: queries that walk KG paths must keep to Concept nodes (see ``concept_only``).
         PatientRelationType(
-            "PATIENT_HAS_FINDING", "Patient", "Concept", FINDING_PROPERTIES + (("sources", "STRING[]"),)
+            "HAS_FINDING", "Patient", "Concept", FINDING_PROPERTIES + (("sources", "STRING[]"),)
         ),
         PatientRelationType("DIAGNOSED_WITH", "Patient", "Concept"),
         PatientRelationType("HAS_PREDICTION", "Patient", "Prediction"),
@@ -122,6 +123,23 @@ PATIENT_RELATIONS: dict[str, PatientRelationType] = {
 }
 
 ALL_RELATION_TYPES: frozenset[str] = frozenset(KG_RELATIONS) | frozenset(PATIENT_RELATIONS)
+
+
+def relation_tables() -> dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]]:
+    """Each relation table: its ``(src_label, dst_label)`` pairs and the union of its properties.
+
+    A name used both in the KG and in the patient graph (``HAS_FINDING``) becomes one table with
+    both endpoint pairs; properties the other pair lacks are left null.
+    """
+    tables: dict[str, tuple[list[tuple[str, str]], dict[str, str]]] = {}
+    for name in KG_RELATIONS:
+        tables[name] = ([("Concept", "Concept")], dict(KG_RELATION_PROPERTIES))
+    for spec in PATIENT_RELATIONS.values():
+        pairs, props = tables.setdefault(spec.name, ([], {}))
+        pairs.append((spec.src, spec.dst))
+        for prop, prop_type in spec.properties:
+            props.setdefault(prop, prop_type)
+    return {name: (tuple(pairs), tuple(props.items())) for name, (pairs, props) in tables.items()}
 
 
 def check_label(label: str) -> str:

@@ -1,0 +1,444 @@
+"""Embedded graph store on LadybugDB (``ladybug`` on PyPI, the maintained Kuzu fork).
+
+On-disk, zero setup. Bulk KG loads go through ``COPY FROM`` an Arrow table; patients are written
+in one transaction; researchers' Cypher runs on a separate read-only database handle with a
+timeout and a row limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from graph.errors import QueryError, StoreError
+from graph.records import (
+    Assertion,
+    Concept,
+    Diagnosis,
+    Finding,
+    Image,
+    ImageEvidence,
+    Patient,
+    Relation,
+    Report,
+    TextSpan,
+)
+from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
+from graph.settings import Settings
+from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
+from graph.stores import ladybug_cypher as cy
+
+_STR_LIST = pa.list_(pa.string())
+
+
+def _concept(row: list[Any]) -> Concept:
+    cid, name, kind, synonyms, xrefs, sources = row
+    return Concept(
+        id=cid,
+        name=name,
+        kind=kind,
+        synonyms=tuple(synonyms or ()),
+        xrefs=tuple(xrefs or ()),
+        sources=tuple(sources or ()),
+    )
+
+
+def _relation(rel_type: str, src: str, dst: str, props: list[Any]) -> Relation:
+    sources, weight, negated, attributes = props
+    return Relation(
+        src=src,
+        dst=dst,
+        type=rel_type,
+        sources=tuple(sources or ()),
+        weight=1.0 if weight is None else weight,
+        negated=bool(negated),
+        attributes=json.loads(attributes) if attributes else {},
+    )
+
+
+class EmbeddedStore(GraphStore):
+    """LadybugDB-backed :class:`GraphStore`.
+
+    Args:
+        settings: ``settings.resolved_db_path`` is the database folder (created when missing).
+        path: overrides the database folder.
+    """
+
+    name = "embedded"
+
+    def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None) -> None:
+        super().__init__(settings)
+        import ladybug
+
+        self._ladybug = ladybug
+        self.path = Path(path) if path is not None else self.settings.resolved_db_path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = ladybug.Database(str(self.path))
+            self.connection = ladybug.Connection(self._db)
+        except RuntimeError as exc:
+            raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
+        self._read_db: Any = None
+        self._read_conn: Any = None
+        self._dirty = True
+        for statement in cy.create_schema():
+            self.connection.execute(statement)
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        for handle in (self._read_conn, self._read_db, self.connection, self._db):
+            if handle is not None:
+                handle.close()
+        self._read_conn = self._read_db = None
+
+    def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        try:
+            result = self.connection.execute(cypher, params or {})
+        except RuntimeError as exc:
+            raise StoreError(f"embedded store query failed: {exc}") from None
+        rows = []
+        while result.has_next():
+            rows.append(result.get_next())
+        return rows
+
+    def _write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run statements in one transaction; roll back on any error."""
+        self._dirty = True
+        self.connection.execute("BEGIN TRANSACTION")
+        try:
+            for cypher, params in statements:
+                self.connection.execute(cypher, params)
+        except RuntimeError as exc:
+            self.connection.execute("ROLLBACK")
+            raise StoreError(f"write failed and was rolled back: {exc}") from None
+        self.connection.execute("COMMIT")
+
+    def _copy(self, table: str, arrow_table: pa.Table, options: str = "") -> None:
+        self._dirty = True
+        try:
+            self.connection.execute(f"COPY {table} FROM arrow_table{options}")
+        except RuntimeError as exc:
+            raise StoreError(f"bulk load into {table} failed: {exc}") from None
+
+    # ------------------------------------------------------------------ KG hooks
+    def _existing(self, label: str, ids: list[str]) -> set[str]:
+        return {row[0] for row in self._rows(cy.existing_ids(label), {"ids": ids})}
+
+    def _upsert_concepts(self, concepts: list[Concept]) -> None:
+        existing = self._existing("Concept", [c.id for c in concepts])
+        fresh = [c for c in concepts if c.id not in existing]
+        if fresh:
+            table = pa.table(
+                {
+                    "id": pa.array([c.id for c in fresh], pa.string()),
+                    "name": pa.array([c.name for c in fresh], pa.string()),
+                    "kind": pa.array([c.kind.value for c in fresh], pa.string()),
+                    "synonyms": pa.array([list(c.synonyms) for c in fresh], _STR_LIST),
+                    "xrefs": pa.array([list(c.xrefs) for c in fresh], _STR_LIST),
+                    "sources": pa.array([list(c.sources) for c in fresh], _STR_LIST),
+                }
+            )
+            self._copy("Concept", table)
+        if existing:
+            rows = [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "kind": c.kind.value,
+                    "synonyms": list(c.synonyms),
+                    "xrefs": list(c.xrefs),
+                    "sources": list(c.sources),
+                }
+                for c in concepts
+                if c.id in existing
+            ]
+            self._write([(cy.UPDATE_CONCEPTS, {"rows": rows})])
+
+    def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
+        if not concept_ids:
+            return set()
+        return set(concept_ids) - self._existing("Concept", sorted(concept_ids))
+
+    def _upsert_relations(self, relations: list[Relation]) -> None:
+        by_type: dict[str, list[Relation]] = defaultdict(list)
+        for relation in relations:
+            by_type[relation.type].append(relation)
+        tables = relation_tables()
+        for rel_type, rows in by_type.items():
+            pairs = [{"src": r.src, "dst": r.dst} for r in rows]
+            existing = {
+                (a, b) for a, b in self._rows(cy.existing_relations(rel_type), {"pairs": pairs})
+            }
+            fresh = [r for r in rows if (r.src, r.dst) not in existing]
+            if fresh:
+                columns: dict[str, pa.Array] = {
+                    "from": pa.array([r.src for r in fresh], pa.string()),
+                    "to": pa.array([r.dst for r in fresh], pa.string()),
+                    "sources": pa.array([list(r.sources) for r in fresh], _STR_LIST),
+                    "weight": pa.array([r.weight for r in fresh], pa.float64()),
+                    "negated": pa.array([r.negated for r in fresh], pa.bool_()),
+                    "attributes": pa.array(
+                        [json.dumps(r.attributes) if r.attributes else "" for r in fresh],
+                        pa.string(),
+                    ),
+                }
+                pair_count = len(tables[rel_type][0])
+                # Properties of the table's other endpoint pairs (patient findings) stay null.
+                for prop, _ in tables[rel_type][1][4:]:
+                    columns[prop] = pa.nulls(len(fresh), pa.string())
+                table = pa.table(columns)
+                table = table.cast(self._rel_schema(rel_type))
+                options = " (from='Concept', to='Concept')" if pair_count > 1 else ""
+                self._copy(rel_type, table, options)
+            if existing:
+                updates = [
+                    {
+                        "src": r.src,
+                        "dst": r.dst,
+                        "sources": list(r.sources),
+                        "weight": r.weight,
+                        "negated": r.negated,
+                        "attributes": json.dumps(r.attributes) if r.attributes else "",
+                    }
+                    for r in rows
+                    if (r.src, r.dst) in existing
+                ]
+                self._write([(cy.update_relations(rel_type), {"rows": updates})])
+
+    @staticmethod
+    def _rel_schema(rel_type: str) -> pa.Schema:
+        arrow_types = {"STRING": pa.string(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(),
+                       "INT64": pa.int64(), "STRING[]": _STR_LIST}
+        fields = [pa.field("from", pa.string()), pa.field("to", pa.string())]
+        fields += [pa.field(name, arrow_types[kind]) for name, kind in relation_tables()[rel_type][1]]
+        return pa.schema(fields)
+
+    def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
+        return {row[0]: _concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})}
+
+    def _iter_concepts(self, batch_size: int) -> Iterator[Concept]:
+        after = ""
+        while True:
+            rows = self._rows(cy.PAGE_CONCEPTS, {"after": after, "n": batch_size})
+            yield from (_concept(row) for row in rows)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
+
+    def _iter_relations(self, types: list[str]) -> Iterator[Relation]:
+        for rel_type in types:
+            for src, dst, *props in self._rows(cy.all_relations(rel_type)):
+                yield _relation(rel_type, src, dst, props)
+
+    def _neighbours(
+        self, concept_id: str, types: list[str], direction: Direction, limit: int
+    ) -> list[Neighbour]:
+        found: list[Neighbour] = []
+        for way in ("out", "in") if direction == "both" else (direction,):
+            rows = self._rows(cy.neighbours(types, way), {"id": concept_id, "limit": limit})
+            for rel_type, own_id, *rest in rows:
+                props, concept = rest[:4], _concept(rest[4:])
+                src, dst = (own_id, concept.id) if way == "out" else (concept.id, own_id)
+                found.append(
+                    Neighbour(
+                        relation=_relation(rel_type, src, dst, props),
+                        concept=concept,
+                        direction=way,
+                    )
+                )
+        return found[:limit]
+
+    def _paths(self, src_id: str, dst_id: str, max_hops: int, limit: int) -> list[list[Neighbour]]:
+        rows = self._rows(
+            cy.shortest_paths(list(KG_RELATIONS), max_hops),
+            {"src": src_id, "dst": dst_id, "limit": limit},
+        )
+        paths = []
+        for nodes, rels in rows:
+            by_internal = {(n["_ID"]["table"], n["_ID"]["offset"]): n for n in nodes}
+            steps = []
+            for position, rel in enumerate(rels):
+                here, there = nodes[position], nodes[position + 1]
+                src_node = by_internal[(rel["_SRC"]["table"], rel["_SRC"]["offset"])]
+                forward = src_node["id"] == here["id"]
+                props = [rel.get("sources"), rel.get("weight"), rel.get("negated"), rel.get("attributes")]
+                relation = _relation(
+                    rel["_LABEL"], here["id"] if forward else there["id"],
+                    there["id"] if forward else here["id"], props,
+                )
+                concept = _concept([there[k] for k in ("id", "name", "kind", "synonyms", "xrefs", "sources")])
+                steps.append(
+                    Neighbour(relation=relation, concept=concept, direction="out" if forward else "in")
+                )
+            paths.append(steps)
+        return paths
+
+    def _subgraph(self, seeds: list[str], hops: int, types: list[str]) -> Subgraph:
+        ids = set(seeds) - self._missing_concepts(set(seeds))
+        if hops > 0 and ids:
+            ids |= {row[0] for row in self._rows(cy.k_hop_ids(types, hops), {"ids": sorted(ids)})}
+        ordered = sorted(ids)
+        relations = [
+            _relation(rel_type, src, dst, props)
+            for rel_type in types
+            for src, dst, *props in self._rows(cy.induced_relations(rel_type), {"ids": ordered})
+        ]
+        concepts = self._get_concepts(ordered) if ordered else {}
+        return Subgraph(concepts=tuple(concepts[i] for i in ordered), relations=tuple(relations))
+
+    # ------------------------------------------------------------------ patient hooks
+    def _upsert_patient(self, patient: Patient) -> None:
+        from graph.stores.patient_rows import patient_statements
+
+        statements = [(cypher, {"pid": patient.id}) for cypher in cy.DELETE_PATIENT_PARTS]
+        statements += patient_statements(patient)
+        self._write(statements)
+
+    def _get_patient(self, patient_id: str) -> Patient | None:
+        rows = self._rows(cy.GET_PATIENT, {"pid": patient_id})
+        if not rows:
+            return None
+        prefix = f"{patient_id}/"
+        params = {"pid": patient_id}
+        reports = tuple(
+            Report(id=rid.removeprefix(prefix), text=text or "", date=date)
+            for rid, text, date in self._rows(cy.GET_REPORTS, params)
+        )
+        images = tuple(
+            Image(id=iid.removeprefix(prefix), modality=modality or "", path=path)
+            for iid, modality, path in self._rows(cy.GET_IMAGES, params)
+        )
+        findings: list[Finding] = []
+        for doc, cid, pol, cert, temp, exp, conf, section, sentence, start, end in self._rows(
+            cy.GET_MENTIONS, params
+        ):
+            findings.append(
+                Finding(
+                    concept_id=cid,
+                    assertion=Assertion(polarity=pol, certainty=cert, temporality=temp, experiencer=exp),
+                    confidence=conf,
+                    provenance=TextSpan(
+                        doc_id=doc.removeprefix(prefix),
+                        section=section or "",
+                        sentence=sentence or "",
+                        start=start,
+                        end=end,
+                        text=self._span_text(reports, doc, prefix, start, end),
+                    ),
+                )
+            )
+        for doc, cid, pol, cert, temp, exp, conf, probability, model_id in self._rows(
+            cy.GET_SHOWS, params
+        ):
+            findings.append(
+                Finding(
+                    concept_id=cid,
+                    assertion=Assertion(polarity=pol, certainty=cert, temporality=temp, experiencer=exp),
+                    confidence=conf,
+                    provenance=ImageEvidence(
+                        image_id=doc.removeprefix(prefix), model_id=model_id, probability=probability
+                    ),
+                )
+            )
+        labels = tuple(row[0] for row in self._rows(cy.GET_LABELS, params))
+        return Patient(
+            id=patient_id,
+            reports=reports,
+            images=images,
+            findings=tuple(findings),
+            labels=labels,
+            attributes=json.loads(rows[0][0]) if rows[0][0] else {},
+        )
+
+    @staticmethod
+    def _span_text(reports: tuple[Report, ...], doc: str, prefix: str, start: int, end: int) -> str:
+        for report in reports:
+            if report.id == doc.removeprefix(prefix):
+                return report.text[start:end]
+        return ""
+
+    def _patient_ids(self) -> list[str]:
+        return [row[0] for row in self._rows(cy.PATIENT_IDS)]
+
+    def _delete_patient(self, patient_id: str) -> None:
+        params = {"pid": patient_id}
+        statements = [(cypher, params) for cypher in cy.DELETE_PATIENT_PARTS]
+        statements += [(cy.DELETE_PATIENT_PREDICTIONS, params), (cy.DELETE_PATIENT, params)]
+        self._write(statements)
+
+    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        rows, steps = [], []
+        known = set()
+        for diagnosis in diagnoses:
+            for path in diagnosis.paths:
+                known.update(path.nodes)
+        known -= self._missing_concepts({n for n in known if ":" in n})
+        ranked = sorted(diagnoses, key=lambda d: -d.probability)
+        for rank, diagnosis in enumerate(ranked, 1):
+            pred_id = f"{patient_id}/{diagnosis.model_id}/{diagnosis.concept_id}"
+            rows.append(
+                {
+                    "id": pred_id,
+                    "concept_id": diagnosis.concept_id,
+                    "probability": diagnosis.probability,
+                    "model_id": diagnosis.model_id,
+                    "rank": rank,
+                    "paths": json.dumps([p.model_dump() for p in diagnosis.paths]),
+                    "created": created,
+                }
+            )
+            for path_index, path in enumerate(diagnosis.paths):
+                for step, node in enumerate(path.nodes):
+                    if node in known:
+                        steps.append(
+                            {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
+                        )
+        models = sorted({d.model_id for d in diagnoses})
+        statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
+        if rows:
+            statements.append((cy.CREATE_PREDICTIONS, {"pid": patient_id, "rows": rows}))
+        if steps:
+            statements.append((cy.CREATE_EXPLAINED_BY, {"rows": steps}))
+        self._write(statements)
+
+    # ------------------------------------------------------------------ queries
+    def _reader(self) -> Any:
+        """A connection to a read-only handle of the same database, refreshed after writes."""
+        if self._dirty or self._read_conn is None:
+            self.connection.execute("CHECKPOINT")
+            if self._read_conn is not None:
+                self._read_conn.close()
+                self._read_db.close()
+            self._read_db = self._ladybug.Database(str(self.path), read_only=True)
+            self._read_conn = self._ladybug.Connection(self._read_db)
+            self._dirty = False
+        return self._read_conn
+
+    def _query(self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int) -> QueryResult:
+        reader = self._reader()
+        reader.set_query_timeout(int(timeout_s * 1000))
+        try:
+            result = reader.execute(cypher, params)
+            columns = tuple(result.get_column_names())
+            rows = []
+            while result.has_next() and len(rows) <= row_limit:
+                rows.append(tuple(result.get_next()))
+        except RuntimeError as exc:
+            message = str(exc)
+            if "interrupt" in message.lower() or "timeout" in message.lower():
+                raise QueryError(f"query stopped after the {timeout_s:g} s timeout") from None
+            raise QueryError(f"query failed: {message}") from None
+        truncated = len(rows) > row_limit
+        return QueryResult(columns=columns, rows=tuple(rows[:row_limit]), truncated=truncated)
+
+    def _counts(self) -> StoreCounts:
+        nodes = {label: self._rows(cy.count_nodes(label))[0][0] for label in NODE_LABELS}
+        relations = {name: self._rows(cy.count_relations(name))[0][0] for name in relation_tables()}
+        return StoreCounts(nodes=nodes, relations=relations)

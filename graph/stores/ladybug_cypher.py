@@ -1,0 +1,194 @@
+"""All Cypher text of the embedded LadybugDB backend, built from the schema.
+
+Labels and relation types enter queries only after :mod:`graph.schema` checks them; values are
+always parameters.
+"""
+
+from __future__ import annotations
+
+from graph.schema import NODE_PROPERTIES, check_label, check_relation_type, relation_tables
+
+CONCEPT_FIELDS = "c.id, c.name, c.kind, c.synonyms, c.xrefs, c.sources"
+RELATION_FIELDS = "r.sources, r.weight, r.negated, r.attributes"
+# Keeps variable-length KG walks on Concept nodes: HAS_FINDING also links Patients to Concepts.
+CONCEPT_ONLY = "(e, n | WHERE label(n) = 'Concept')"
+
+
+def _columns(props: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"`{name}` {prop_type}" for name, prop_type in props)
+
+
+def create_schema() -> list[str]:
+    """DDL for every node and relation table of the schema (idempotent)."""
+    statements = []
+    for label, props in NODE_PROPERTIES.items():
+        key = props[0][0]
+        statements.append(
+            f"CREATE NODE TABLE IF NOT EXISTS {label}({_columns(props)}, PRIMARY KEY ({key}))"
+        )
+    for name, (pairs, props) in relation_tables().items():
+        ends = ", ".join(f"FROM {src} TO {dst}" for src, dst in pairs)
+        columns = f", {_columns(props)}" if props else ""
+        statements.append(f"CREATE REL TABLE IF NOT EXISTS {name}({ends}{columns})")
+    return statements
+
+
+def rel_union(types: list[str]) -> str:
+    """``IS_A|HAS_FINDING`` after checking each type against the schema."""
+    return "|".join(check_relation_type(t) for t in types)
+
+
+def existing_ids(label: str) -> str:
+    return f"UNWIND $ids AS i MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
+
+
+GET_CONCEPTS = f"UNWIND $ids AS i MATCH (c:Concept {{id: i}}) RETURN {CONCEPT_FIELDS}"
+PAGE_CONCEPTS = (
+    f"MATCH (c:Concept) WHERE c.id > $after RETURN {CONCEPT_FIELDS} ORDER BY c.id LIMIT $n"
+)
+UPDATE_CONCEPTS = (
+    "UNWIND $rows AS row MATCH (c:Concept {id: row.id}) "
+    "SET c.name = row.name, c.kind = row.kind, c.synonyms = row.synonyms, "
+    "c.xrefs = row.xrefs, c.sources = row.sources"
+)
+
+
+def existing_relations(rel_type: str) -> str:
+    return (
+        "UNWIND $pairs AS p MATCH (a:Concept {id: p.src})-[r:"
+        f"{check_relation_type(rel_type)}]->(b:Concept {{id: p.dst}}) RETURN a.id, b.id"
+    )
+
+
+def update_relations(rel_type: str) -> str:
+    return (
+        "UNWIND $rows AS row MATCH (a:Concept {id: row.src})-[r:"
+        f"{check_relation_type(rel_type)}]->(b:Concept {{id: row.dst}}) "
+        "SET r.sources = row.sources, r.weight = row.weight, r.negated = row.negated, "
+        "r.attributes = row.attributes"
+    )
+
+
+def all_relations(rel_type: str) -> str:
+    return (
+        f"MATCH (a:Concept)-[r:{check_relation_type(rel_type)}]->(b:Concept) "
+        f"RETURN a.id, b.id, {RELATION_FIELDS}"
+    )
+
+
+def neighbours(types: list[str], direction: str) -> str:
+    arrow = "-[r:{}]->" if direction == "out" else "<-[r:{}]-"
+    return (
+        f"MATCH (a:Concept {{id: $id}}){arrow.format(rel_union(types))}(c:Concept) "
+        f"RETURN label(r), a.id, {RELATION_FIELDS}, {CONCEPT_FIELDS} LIMIT $limit"
+    )
+
+
+def shortest_paths(types: list[str], max_hops: int) -> str:
+    return (
+        f"MATCH p = (a:Concept {{id: $src}})-[r:{rel_union(types)}* ALL SHORTEST 1..{int(max_hops)} "
+        f"{CONCEPT_ONLY}]-(b:Concept {{id: $dst}}) RETURN nodes(p), rels(p) LIMIT $limit"
+    )
+
+
+def k_hop_ids(types: list[str], hops: int) -> str:
+    return (
+        f"MATCH (a:Concept)-[r:{rel_union(types)}*1..{int(hops)} {CONCEPT_ONLY}]-(c:Concept) "
+        "WHERE a.id IN $ids RETURN DISTINCT c.id"
+    )
+
+
+def induced_relations(rel_type: str) -> str:
+    return (
+        f"MATCH (a:Concept)-[r:{check_relation_type(rel_type)}]->(b:Concept) "
+        f"WHERE a.id IN $ids AND b.id IN $ids RETURN a.id, b.id, {RELATION_FIELDS}"
+    )
+
+
+# ---------------------------------------------------------------- patients
+DELETE_PATIENT_PARTS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(x:Report) DETACH DELETE x",
+    "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(x:Image) DETACH DELETE x",
+    "MATCH (p:Patient {id: $pid})-[e:HAS_FINDING]->(:Concept) DELETE e",
+    "MATCH (p:Patient {id: $pid})-[e:DIAGNOSED_WITH]->(:Concept) DELETE e",
+)
+DELETE_PATIENT_PREDICTIONS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) DETACH DELETE x"
+)
+DELETE_PATIENT = "MATCH (p:Patient {id: $pid}) DETACH DELETE p"
+MERGE_PATIENT = "MERGE (p:Patient {id: $pid}) SET p.attributes = $attributes"
+CREATE_REPORTS = (
+    "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row "
+    "CREATE (p)-[:HAS_REPORT]->(:Report {id: row.id, patient_id: $pid, text: row.text, "
+    "date: row.date})"
+)
+CREATE_IMAGES = (
+    "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row "
+    "CREATE (p)-[:HAS_IMAGE]->(:Image {id: row.id, patient_id: $pid, modality: row.modality, "
+    "path: row.path})"
+)
+_ASSERTION = (
+    "polarity: row.polarity, certainty: row.certainty, temporality: row.temporality, "
+    "experiencer: row.experiencer, confidence: row.confidence"
+)
+CREATE_MENTIONS = (
+    "UNWIND $rows AS row MATCH (d:Report {id: row.doc}), (c:Concept {id: row.concept}) "
+    f"CREATE (d)-[:MENTIONS {{{_ASSERTION}, section: row.section, sentence: row.sentence, "
+    "start: row.start, `end`: row.`end`}]->(c)"
+)
+CREATE_SHOWS = (
+    "UNWIND $rows AS row MATCH (d:Image {id: row.doc}), (c:Concept {id: row.concept}) "
+    f"CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id}}]->(c)"
+)
+CREATE_PATIENT_FINDINGS = (
+    "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept}) "
+    f"CREATE (p)-[:HAS_FINDING {{{_ASSERTION}, sources: row.sources}}]->(c)"
+)
+CREATE_LABELS = (
+    "MATCH (p:Patient {id: $pid}) UNWIND $ids AS i MATCH (c:Concept {id: i}) "
+    "CREATE (p)-[:DIAGNOSED_WITH]->(c)"
+)
+GET_PATIENT = "MATCH (p:Patient {id: $pid}) RETURN p.attributes"
+GET_REPORTS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(d:Report) RETURN d.id, d.text, d.date ORDER BY d.id"
+)
+GET_IMAGES = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(d:Image) RETURN d.id, d.modality, d.path "
+    "ORDER BY d.id"
+)
+_ASSERTION_FIELDS = "m.polarity, m.certainty, m.temporality, m.experiencer, m.confidence"
+GET_MENTIONS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(d:Report)-[m:MENTIONS]->(c:Concept) "
+    f"RETURN d.id, c.id, {_ASSERTION_FIELDS}, m.section, m.sentence, m.start, m.`end` "
+    "ORDER BY d.id, m.start, c.id"
+)
+GET_SHOWS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(d:Image)-[m:SHOWS]->(c:Concept) "
+    f"RETURN d.id, c.id, {_ASSERTION_FIELDS}, m.probability, m.model_id ORDER BY d.id, c.id"
+)
+GET_LABELS = "MATCH (p:Patient {id: $pid})-[:DIAGNOSED_WITH]->(c:Concept) RETURN c.id ORDER BY c.id"
+PATIENT_IDS = "MATCH (p:Patient) RETURN p.id ORDER BY p.id"
+
+# ---------------------------------------------------------------- predictions
+DELETE_PREDICTIONS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) "
+    "WHERE x.model_id IN $models DETACH DELETE x"
+)
+CREATE_PREDICTIONS = (
+    "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept_id}) "
+    "CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid, "
+    "concept_id: row.concept_id, probability: row.probability, model_id: row.model_id, "
+    "rank: row.rank, paths: row.paths, created: row.created})-[:PREDICTS]->(c)"
+)
+CREATE_EXPLAINED_BY = (
+    "UNWIND $rows AS row MATCH (x:Prediction {id: row.prediction}), (c:Concept {id: row.concept}) "
+    "CREATE (x)-[:EXPLAINED_BY {path: row.path, step: row.step}]->(c)"
+)
+
+
+def count_nodes(label: str) -> str:
+    return f"MATCH (n:{check_label(label)}) RETURN count(n)"
+
+
+def count_relations(rel_type: str) -> str:
+    return f"MATCH ()-[r:{check_relation_type(rel_type)}]->() RETURN count(r)"

@@ -1,0 +1,122 @@
+"""Turn a :class:`Patient` into parameter rows for the patient-graph write statements.
+
+Shared by the backends: report and image node ids are namespaced by patient (``P007/r1``) so two
+patients' ``r1`` never collide, and findings are aggregated into one patient ``HAS_FINDING`` edge
+per concept and assertion (confidence = the highest, sources = the documents it came from).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graph.errors import InputError
+from graph.records import Finding, ImageEvidence, Patient, TextSpan
+from graph.stores import ladybug_cypher as cy
+
+
+def _assertion_row(finding: Finding) -> dict[str, Any]:
+    a = finding.assertion
+    return {
+        "concept": finding.concept_id,
+        "polarity": a.polarity.value,
+        "certainty": a.certainty.value,
+        "temporality": a.temporality.value,
+        "experiencer": a.experiencer.value,
+        "confidence": finding.confidence,
+    }
+
+
+def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
+    """Rows for reports, images, mentions, image findings and aggregated patient findings.
+
+    Raises:
+        InputError: a finding points at a report or image the patient does not have, or two
+            reports/images share an id.
+    """
+    prefix = f"{patient.id}/"
+    report_ids = [r.id for r in patient.reports]
+    image_ids = [i.id for i in patient.images]
+    for kind, ids in (("report", report_ids), ("image", image_ids)):
+        if len(set(ids)) != len(ids):
+            raise InputError(f"patient {patient.id!r} has duplicate {kind} ids")
+    reports = [
+        {"id": prefix + r.id, "text": r.text, "date": r.date} for r in patient.reports
+    ]
+    images = [
+        {"id": prefix + i.id, "modality": i.modality, "path": i.path} for i in patient.images
+    ]
+    mentions, shows = [], []
+    aggregated: dict[tuple, dict[str, Any]] = {}
+    for finding in patient.findings:
+        row = _assertion_row(finding)
+        provenance = finding.provenance
+        if isinstance(provenance, TextSpan):
+            if provenance.doc_id not in report_ids:
+                raise InputError(
+                    f"finding {finding.concept_id} cites report {provenance.doc_id!r}, which "
+                    f"patient {patient.id!r} does not have"
+                )
+            source = provenance.doc_id
+            mentions.append(
+                row
+                | {
+                    "doc": prefix + provenance.doc_id,
+                    "section": provenance.section,
+                    "sentence": provenance.sentence,
+                    "start": provenance.start,
+                    "end": provenance.end,
+                }
+            )
+        elif isinstance(provenance, ImageEvidence):
+            if provenance.image_id not in image_ids:
+                raise InputError(
+                    f"finding {finding.concept_id} cites image {provenance.image_id!r}, which "
+                    f"patient {patient.id!r} does not have"
+                )
+            source = provenance.image_id
+            shows.append(
+                row
+                | {
+                    "doc": prefix + provenance.image_id,
+                    "probability": provenance.probability,
+                    "model_id": provenance.model_id,
+                }
+            )
+        key = tuple(row[k] for k in ("concept", "polarity", "certainty", "temporality", "experiencer"))
+        merged = aggregated.setdefault(key, row | {"sources": []})
+        merged["confidence"] = max(merged["confidence"], row["confidence"])
+        if source not in merged["sources"]:
+            merged["sources"].append(source)
+    return {
+        "reports": reports,
+        "images": images,
+        "mentions": mentions,
+        "shows": shows,
+        "findings": list(aggregated.values()),
+    }
+
+
+def patient_statements(patient: Patient) -> list[tuple[str, dict[str, Any]]]:
+    """The write statements (after the old patient parts are deleted) for the embedded store."""
+    rows = patient_rows(patient)
+    pid = patient.id
+    statements: list[tuple[str, dict[str, Any]]] = [
+        (cy.MERGE_PATIENT, {"pid": pid, "attributes": json.dumps(patient.attributes, default=str)})
+    ]
+    plan = (
+        (cy.CREATE_REPORTS, "reports", True),
+        (cy.CREATE_IMAGES, "images", True),
+        (cy.CREATE_MENTIONS, "mentions", False),
+        (cy.CREATE_SHOWS, "shows", False),
+        (cy.CREATE_PATIENT_FINDINGS, "findings", True),
+    )
+    for cypher, key, with_pid in plan:
+        if rows[key]:
+            params: dict[str, Any] = {"rows": rows[key]}
+            if with_pid:
+                params["pid"] = pid
+            statements.append((cypher, params))
+    if patient.labels:
+        statements.append((cy.CREATE_LABELS, {"pid": pid, "ids": sorted(set(patient.labels))}))
+    return statements
