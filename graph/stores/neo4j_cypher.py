@@ -68,8 +68,10 @@ SET r.sources = row.sources, r.weight = row.weight, r.negated = row.negated,
 
 
 # ---------------------------------------------------------------- knowledge graph reads
-CONCEPT_FIELDS = "c.id AS id, c.name AS name, c.kind AS kind, c.synonyms AS synonyms, " \
+CONCEPT_FIELDS = (
+    "c.id AS id, c.name AS name, c.kind AS kind, c.synonyms AS synonyms, "
     "c.xrefs AS xrefs, c.sources AS sources"
+)
 
 MISSING_CONCEPTS = """
 UNWIND $ids AS wanted
@@ -92,8 +94,10 @@ ORDER BY c.id
 LIMIT $batch
 """
 
-RELATION_FIELDS = "a.id AS src, b.id AS dst, type(r) AS type, r.sources AS sources, " \
+RELATION_FIELDS = (
+    "a.id AS src, b.id AS dst, type(r) AS type, r.sources AS sources, "
     "r.weight AS weight, r.negated AS negated, r.attributes AS attributes"
+)
 
 
 def relation_page(rel_type: str) -> str:
