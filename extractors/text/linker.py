@@ -1,0 +1,158 @@
+"""Fuzzy linker: character n-gram TF-IDF nearest neighbours over KG terms, for spans the exact
+matcher misses (misspellings, spelling variants, hyphenation).
+
+scispaCy's ``CandidateGenerator`` builds the same kind of index (char 3-gram TF-IDF, cosine
+neighbours) but its ANN index builder does not run on Python 3.11 here, so the index is a
+scikit-learn ``NearestNeighbors`` (brute-force cosine on the sparse matrix, exact). Candidate
+spans are runs of content words outside the exact matches; each run and its sub-runs up to
+``max_words`` are looked up, and the best non-overlapping links above ``threshold`` are kept.
+"""
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from extractors.text.matcher import FINDING_LABEL, NER_SPANS, register_extensions
+from extractors.text.vocabulary import GENERIC_WORDS, Vocabulary
+
+# Words that end a candidate: function words and the trigger words of negation/uncertainty,
+# which must never be linked as part of a finding.
+_BREAK_WORDS = frozenset(
+    """
+    a an the and or of in on at to for with without by from as is are was were be been there
+    this that these those it its no not nor any some which who per than then versus vs
+    may might could can cannot likely unlikely possible probable evidence suspicious
+    again also both each either seen noted identified demonstrated visualized appear appears
+    """.split()
+)
+
+
+@Language.factory(
+    "kgdx_fuzzy_linker",
+    default_config={"threshold": 0.85, "max_words": 4, "min_chars": 5},
+)
+def make_fuzzy_linker(
+    nlp: Language, name: str, threshold: float, max_words: int, min_chars: int
+) -> "FuzzyLinker":
+    return FuzzyLinker(nlp, name, threshold=threshold, max_words=max_words, min_chars=min_chars)
+
+
+class FuzzyLinker:
+    """Link uncovered word runs to their nearest KG term by char 3-gram TF-IDF cosine.
+
+    Args:
+        threshold: minimum cosine similarity (0-1) to accept a link; it becomes the finding's
+            confidence.
+        max_words: longest candidate, in words.
+        min_chars: shortest candidate, in characters.
+    """
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "kgdx_fuzzy_linker",
+        *,
+        threshold: float = 0.85,
+        max_words: int = 4,
+        min_chars: int = 5,
+    ) -> None:
+        register_extensions()
+        self.name = name
+        self.threshold = threshold
+        self.max_words = max_words
+        self.min_chars = min_chars
+        self.keys: list[str] = []
+        self.concepts: list[tuple[str, ...]] = []
+        self.vectorizer = None
+        self.index = None
+        self._cache: dict[str, tuple[int, float] | None] = {}
+
+    def set_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Build the TF-IDF index over the vocabulary's terms."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.neighbors import NearestNeighbors
+
+        self.keys = list(vocabulary.terms)
+        self.concepts = [vocabulary.terms[key] for key in self.keys]
+        self._cache = {}
+        if not self.keys:
+            self.vectorizer = self.index = None
+            return
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype="float32"
+        )
+        matrix = self.vectorizer.fit_transform(self.keys)
+        self.index = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute")
+        self.index.fit(matrix)
+
+    def lookup(self, texts: list[str]) -> list[tuple[int, float] | None]:
+        """Nearest term index and cosine similarity for each text (``None`` below threshold)."""
+        missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
+        if missing and self.index is not None:
+            distances, indices = self.index.kneighbors(self.vectorizer.transform(missing))
+            for text, distance, index in zip(missing, distances[:, 0], indices[:, 0], strict=True):
+                score = float(1.0 - distance)
+                self._cache[text] = (int(index), score) if score >= self.threshold else None
+            if len(self._cache) > 500_000:  # bound memory on endless streams
+                self._cache.clear()
+        return [self._cache.get(text) for text in texts]
+
+    def candidates(self, doc: Doc) -> list[Span]:
+        """Runs of content words (and their sub-runs) that no exact match covers."""
+        covered = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+        runs: list[list[int]] = []
+        current: list[int] = []
+        for token in doc:
+            usable = token.i not in covered and token.is_alpha and token.norm_ not in _BREAK_WORDS
+            if current and (not usable or token.is_sent_start):
+                runs.append(current)
+                current = []
+            if usable:
+                current.append(token.i)
+        if current:
+            runs.append(current)
+        spans = []
+        for run in runs:
+            for size in range(min(self.max_words, len(run)), 0, -1):
+                for offset in range(len(run) - size + 1):
+                    span = doc[run[offset] : run[offset] + size]
+                    if len(span.text) < self.min_chars:
+                        continue
+                    if size == 1 and span.text.lower() in GENERIC_WORDS:
+                        continue
+                    spans.append(span)
+        for span in doc.spans.get(NER_SPANS, ()):
+            if covered.isdisjoint(range(span.start, span.end)) and len(span.text) >= self.min_chars:
+                spans.append(span)
+        return spans
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.index is None:
+            return doc
+        candidates = self.candidates(doc)
+        if not candidates:
+            return doc
+        results = self.lookup([" ".join(token.norm_ for token in span) for span in candidates])
+        linked: list[tuple[Span, tuple[str, ...], float]] = []
+        for span, result in zip(candidates, results, strict=True):
+            if result is not None:
+                index, score = result
+                linked.append((Span(doc, span.start, span.end, label=FINDING_LABEL), index, score))
+        if not linked:
+            return doc
+        # Prefer the higher score, then the longer span, among overlapping links.
+        linked.sort(key=lambda item: (-item[2], -(item[0].end - item[0].start)))
+        taken: set[int] = set()
+        chosen = []
+        for span, index, score in linked:
+            if taken.isdisjoint(range(span.start, span.end)):
+                taken.update(range(span.start, span.end))
+                chosen.append((span, index, score))
+        new_spans = []
+        for span, index, score in chosen:
+            span._.concept_ids = self.concepts[index]
+            span._.link_score = round(score, 4)
+            span._.linked_by = "fuzzy"
+            new_spans.append(span)
+        doc.ents = filter_spans([*doc.ents, *new_spans])
+        return doc

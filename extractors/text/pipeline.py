@@ -1,0 +1,120 @@
+"""Assemble the report pipeline from real components.
+
+scispaCy's rule tokenizer and ``AbbreviationDetector``, medspaCy's PyRuSH sentence splitter
+(rules written for clinical text), medspaCy's ``Sectionizer`` with radiology headers, the KG
+concept matcher, the fuzzy linker, an optional ``en_core_sci_*`` NER feeding the linker, and
+medspaCy's ``ConText`` with radiology rules on top of its defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacy.language import Language
+
+from extractors.text.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Switches of the report pipeline.
+
+    Args:
+        linker: run the fuzzy linker on spans the exact matcher misses.
+        link_threshold: minimum cosine similarity of a fuzzy link (its confidence).
+        context: run medspaCy ConText (negation, uncertainty, history, family).
+        radiology_rules: add :data:`extractors.text.rules.RADIOLOGY_RULES` to ConText's defaults.
+        abbreviations: run scispaCy's ``AbbreviationDetector`` (long forms replace short ones).
+        sci_model: name of an installed ``en_core_sci_*`` model whose NER spans feed the linker;
+            ``None`` (default) runs without one.
+    """
+
+    linker: bool = True
+    link_threshold: float = 0.85
+    context: bool = True
+    radiology_rules: bool = True
+    abbreviations: bool = True
+    sci_model: str | None = None
+
+
+def _rush_rules() -> str:
+    import medspacy
+
+    return str(Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "rush_rules.tsv")
+
+
+def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None) -> Language:
+    """A spaCy pipeline that writes KG-linked finding spans with ConText attributes.
+
+    Args:
+        vocabulary: the KG terms to match and link.
+        config: pipeline switches (defaults when ``None``).
+
+    Returns:
+        The pipeline; ``doc.ents`` are the findings, each with ``Span._.concept_ids``,
+        ``Span._.link_score`` and ConText's ``is_negated`` / ``is_uncertain`` / ... attributes.
+
+    Raises:
+        ConfigError: ``sci_model`` names a model that is not installed.
+    """
+    import spacy
+    from scispacy.custom_tokenizer import combined_rule_tokenizer
+
+    import extractors.text.linker  # noqa: F401  (registers the factory)
+    import extractors.text.matcher  # noqa: F401
+    from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
+    from graph.errors import ConfigError
+
+    config = config or PipelineConfig()
+    _quiet_pyrush()
+    nlp = spacy.blank("en")
+    nlp.tokenizer = combined_rule_tokenizer(nlp)
+    nlp.add_pipe("medspacy_pyrush", config={"rules_path": _rush_rules()})
+    if config.abbreviations:
+        import scispacy.abbreviation  # noqa: F401
+
+        nlp.add_pipe("abbreviation_detector")
+    sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "span_attrs": None})
+    sectionizer.add(section_rules())
+    nlp.add_pipe("kgdx_concept_matcher").set_vocabulary(vocabulary)
+    if config.sci_model:
+        _add_sci_ner(nlp, config.sci_model, ConfigError)
+    if config.linker:
+        linker = nlp.add_pipe("kgdx_fuzzy_linker", config={"threshold": config.link_threshold})
+        linker.set_vocabulary(vocabulary)
+    if config.context:
+        from spacy.tokens import Span
+
+        for attributes in CONTEXT_SPAN_ATTRS.values():
+            for attribute in attributes:
+                if not Span.has_extension(attribute):
+                    Span.set_extension(attribute, default=False)
+        context = nlp.add_pipe(
+            "medspacy_context", config={"rules": None, "span_attrs": CONTEXT_SPAN_ATTRS}
+        )
+        context.add(context_rules(radiology=config.radiology_rules))
+    return nlp
+
+
+def _quiet_pyrush() -> None:
+    """PyRuSH logs every sentence decision at DEBUG through loguru; keep it quiet."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - PyRuSH depends on loguru
+        return
+    logger.disable("PyRuSH")
+
+
+def _add_sci_ner(nlp: Language, model: str, error: type[Exception]) -> None:
+    """Source the NER of an installed scispaCy model; its spans become linker candidates."""
+    import spacy
+
+    try:
+        source = spacy.load(model, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler"])
+    except OSError as exc:
+        raise error(
+            f"scispaCy model {model!r} is not installed; install it or set sci_model=None"
+        ) from exc
+    nlp.add_pipe("tok2vec", source=source, name="sci_tok2vec", before="kgdx_concept_matcher")
+    nlp.add_pipe("ner", source=source, name="sci_ner", after="sci_tok2vec")
