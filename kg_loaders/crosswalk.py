@@ -1,0 +1,257 @@
+"""Merge concepts across sources through UMLS CUIs, and rewrite relations to the merged ids.
+
+Two concepts are one node when they carry the same UMLS CUI, directly (a ``UMLS:C...`` id or
+xref) or through a cross-reference: an id that a CUI-bearing concept lists as its only xref of
+that prefix (DO's ``MIM:`` xref names the OMIM disease of an HPO annotation; UMLS's
+``SNOMEDCT:`` atoms name a SNOMED CT concept). The merged node's id is the CUI (``UMLS:C...``);
+every source id stays in its ``xrefs``.
+
+Memory: pass one keeps an id map (id -> CUI, and the xref aliases of CUI-bearing concepts); pass
+two streams the concepts again and holds only the members of a group until the group is
+complete. Relations stream once, with a set of 64-bit hashes to drop duplicates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from graph.records import Concept
+from kg_loaders.base import RelationRow, trusted_relation
+from kg_loaders.curies import SOURCE_PRIORITY, is_cui, prefix_of
+
+_AMBIGUOUS = ""  # alias seen with two different CUIs
+
+
+@dataclass
+class CrosswalkReport:
+    """What the crosswalk did; ``conflicting`` concepts were left unmerged or merged by a rule."""
+
+    concepts_in: int = 0
+    concepts_out: int = 0
+    merged_nodes: int = 0  # nodes built from more than one source record
+    merged_records: int = 0  # source records folded into those nodes
+    renamed: int = 0  # records whose id became a CUI
+    via_xref: int = 0  # records that reached a CUI through another concept's xref
+    conflicting: int = 0  # several CUIs for one record, or two records of one source on a CUI
+    unmapped: int = 0  # records with no CUI at all (they keep their own id)
+    relations_in: int = 0
+    relations_out: int = 0
+    dangling: int = 0  # an endpoint that no loaded source defines
+    self_loops: int = 0  # both endpoints merged into one node
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _priority(concept_id: str) -> tuple[int, str]:
+    return (SOURCE_PRIORITY.get(prefix_of(concept_id), len(SOURCE_PRIORITY)), concept_id)
+
+
+def merge_concepts(canonical_id: str, records: list[Concept]) -> Concept:
+    """One concept from the records of a group: name and kind from the highest-priority source
+    (UMLS, SNOMED CT, HPO, DO, SYMP, then others), synonyms, xrefs and sources united."""
+    ordered = sorted(records, key=lambda c: _priority(c.id))
+    best = ordered[0]
+    names: dict[str, str] = {}
+    xrefs: dict[str, None] = {}
+    sources: dict[str, None] = {}
+    for record in ordered:
+        for text in (record.name, *record.synonyms):
+            names.setdefault(text.casefold(), text)
+        for xref in (record.id, *record.xrefs):
+            xrefs[xref] = None
+        for source in record.sources:
+            sources[source] = None
+    xrefs.pop(canonical_id, None)
+    names.pop(best.name.casefold(), None)
+    return Concept(
+        id=canonical_id,
+        name=best.name,
+        kind=best.kind,
+        synonyms=tuple(names.values()),
+        xrefs=tuple(sorted(xrefs)),
+        sources=tuple(sorted(sources)),
+    )
+
+
+class Crosswalk:
+    """Index concepts, then stream merged concepts and rewritten relations.
+
+    Usage: ``index(streams)`` once, then ``concepts(streams)`` with the same streams again,
+    then ``relations(row_streams)``; ``report`` holds the counts.
+    """
+
+    def __init__(self) -> None:
+        self.report = CrosswalkReport()
+        self.known: set[str] = set()
+        self._cuis: dict[str, tuple[str, ...]] = {}  # non-UMLS id -> its CUIs
+        self._unmapped_xrefs: dict[str, tuple[str, ...]] = {}  # id without CUI -> its xrefs
+        self._aliases: dict[str, str] = {}  # xref id -> CUI (or _AMBIGUOUS)
+        self._record_counts: Counter[str] = Counter()  # ids given by more than one record
+        self.canonical: dict[str, str] = {}  # id -> canonical id, only where they differ
+        self._group_sizes: dict[str, int] = {}  # canonical id -> records, only where > 1
+        self._indexed = False
+
+    # ---------------------------------------------------------------- pass one
+    def index(self, streams: Iterable[Iterable[Concept]]) -> None:
+        """Read every concept once and decide which records become which node."""
+        for stream in streams:
+            for concept in stream:
+                self._index_one(concept)
+        self._resolve()
+        self._indexed = True
+
+    def _index_one(self, concept: Concept) -> None:
+        self.report.concepts_in += 1
+        cid = concept.id
+        if cid in self.known:
+            self._record_counts[cid] += 1
+        else:
+            self.known.add(cid)
+        cuis = (cid,) if is_cui(cid) else tuple(x for x in concept.xrefs if is_cui(x))
+        if not cuis:
+            others = tuple(x for x in concept.xrefs if x != cid)
+            if others:
+                self._unmapped_xrefs[cid] = others
+            return
+        if cid != cuis[0] or len(cuis) > 1:
+            self._cuis[cid] = tuple(dict.fromkeys(self._cuis.get(cid, ()) + cuis))
+        if len(set(cuis)) != 1:
+            return
+        # An xref is an alias of the CUI only if it is this concept's single xref of its prefix:
+        # DO lists dozens of OMIM ids on a disease family, and those are subtypes, not synonyms.
+        per_prefix = Counter(prefix_of(x) for x in concept.xrefs)
+        for xref in concept.xrefs:
+            if is_cui(xref) or per_prefix[prefix_of(xref)] != 1:
+                continue
+            previous = self._aliases.get(xref)
+            if previous is None:
+                self._aliases[xref] = cuis[0]
+            elif previous != cuis[0]:
+                self._aliases[xref] = _AMBIGUOUS
+
+    def _resolve(self) -> None:
+        report = self.report
+        members: dict[str, list[str]] = defaultdict(list)
+        for cid, cuis in self._cuis.items():
+            if len(cuis) > 1:
+                report.conflicting += 1
+                # Prefer a CUI that is itself a loaded concept, so the record joins it.
+                loaded = [c for c in cuis if c in self.known]
+                cuis = tuple(sorted(loaded or cuis))
+            members[cuis[0]].append(cid)
+        for cid, xrefs in self._unmapped_xrefs.items():
+            cui = self._alias_for(cid, xrefs)
+            if cui is None:
+                report.unmapped += 1
+                continue
+            report.via_xref += 1
+            members[cui].append(cid)
+        report.unmapped += sum(
+            1
+            for cid in self.known
+            if not is_cui(cid) and cid not in self._cuis and cid not in self._unmapped_xrefs
+        )
+        for cui, ids in members.items():
+            kept_prefixes: set[str] = {"UMLS"} if cui in self.known else set()
+            size = 1 if cui in self.known else 0
+            size += self._record_counts.get(cui, 0)
+            for cid in sorted(ids, key=_priority):
+                prefix = prefix_of(cid)
+                if prefix in kept_prefixes:
+                    # Two terms of one source on one CUI: merging them would erase a distinction
+                    # the source makes (and turn their IS_A into a self-loop).
+                    report.conflicting += 1
+                    continue
+                kept_prefixes.add(prefix)
+                self.canonical[cid] = cui
+                size += 1 + self._record_counts.get(cid, 0)
+            if size > 1:
+                self._group_sizes[cui] = size
+        for cid, extra in self._record_counts.items():
+            if cid not in self.canonical and not is_cui(cid):
+                self._group_sizes[cid] = 1 + extra
+        self._cuis.clear()
+        self._unmapped_xrefs.clear()
+        self._aliases.clear()
+
+    def _alias_for(self, cid: str, xrefs: tuple[str, ...]) -> str | None:
+        direct = self._aliases.get(cid)
+        if direct:
+            return direct
+        found = {self._aliases.get(x) for x in xrefs} - {None}
+        if len(found) == 1 and _AMBIGUOUS not in found:
+            return found.pop()
+        if found:
+            self.report.conflicting += 1
+        return None
+
+    # ---------------------------------------------------------------- pass two
+    def concepts(self, streams: Iterable[Iterable[Concept]]) -> Iterator[Concept]:
+        """Stream the merged concepts (call :meth:`index` with the same streams first)."""
+        if not self._indexed:
+            raise RuntimeError("Crosswalk.index() must run before concepts()")
+        pending: dict[str, list[Concept]] = {}
+        for stream in streams:
+            for concept in stream:
+                target = self.canonical.get(concept.id, concept.id)
+                size = self._group_sizes.get(target, 1)
+                if size == 1:
+                    yield self._emit(self._renamed(target, concept))
+                    continue
+                group = pending.setdefault(target, [])
+                group.append(concept)
+                if len(group) == size:
+                    del pending[target]
+                    yield self._emit(merge_concepts(target, group), len(group))
+        for target, group in pending.items():  # streams changed between passes
+            yield self._emit(merge_concepts(target, group), len(group))
+
+    def _renamed(self, target: str, concept: Concept) -> Concept:
+        if target == concept.id:
+            return concept
+        self.report.renamed += 1
+        xrefs = tuple(x for x in dict.fromkeys((concept.id, *concept.xrefs)) if x != target)
+        return concept.model_copy(update={"id": target, "xrefs": tuple(sorted(xrefs))})
+
+    def _emit(self, concept: Concept, records: int = 1) -> Concept:
+        self.report.concepts_out += 1
+        if records > 1:
+            self.report.merged_nodes += 1
+            self.report.merged_records += records
+        return concept
+
+    # ---------------------------------------------------------------- relations
+    def relations(
+        self, streams: Iterable[tuple[Iterable[RelationRow], tuple[str, ...]]]
+    ) -> Iterator:
+        """Relations of ``(rows, sources)`` streams with endpoints rewritten to merged ids.
+
+        Rows whose endpoint no loaded source defines are dropped (``dangling``); so are rows
+        that became self-loops and repeats of an earlier ``(src, type, dst)``.
+        """
+        report = self.report
+        known = self.known
+        canonical = self.canonical
+        seen: set[int] = set()
+        for rows, sources in streams:
+            for src, dst, rel_type, negated, weight, attributes in rows:
+                report.relations_in += 1
+                if src not in known or dst not in known:
+                    report.dangling += 1
+                    continue
+                src = canonical.get(src, src)
+                dst = canonical.get(dst, dst)
+                if src == dst:
+                    report.self_loops += 1
+                    continue
+                key = hash((src, rel_type, dst))
+                if key in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(key)
+                report.relations_out += 1
+                yield trusted_relation(src, dst, rel_type, sources, negated, weight, attributes)
