@@ -15,16 +15,49 @@ MAX_QUERY_CHARS = 100_000
 
 # Clauses that write, load or change the database or its settings.
 WRITE_KEYWORDS = (
-    "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "COPY", "LOAD",
-    "IMPORT", "EXPORT", "INSTALL", "ATTACH", "DETACH", "USE", "CHECKPOINT", "BEGIN", "COMMIT",
-    "ROLLBACK", "FOREACH", "GRANT", "REVOKE", "DENY", "START", "STOP", "TERMINATE", "RENAME",
+    "CREATE",
+    "MERGE",
+    "SET",
+    "DELETE",
+    "DETACH",
+    "REMOVE",
+    "DROP",
+    "ALTER",
+    "COPY",
+    "LOAD",
+    "IMPORT",
+    "EXPORT",
+    "INSTALL",
+    "ATTACH",
+    "DETACH",
+    "USE",
+    "CHECKPOINT",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "FOREACH",
+    "GRANT",
+    "REVOKE",
+    "DENY",
+    "START",
+    "STOP",
+    "TERMINATE",
+    "RENAME",
 )
 # Procedures researchers may CALL: read-only catalogue functions of LadybugDB and Neo4j.
 READ_PROCEDURES = frozenset(
     {
-        "show_tables", "table_info", "show_connection", "db.labels", "db.relationshiptypes",
-        "db.propertykeys", "db.schema.visualization", "db.schema.nodetypeproperties",
-        "db.schema.reltypeproperties", "db.indexes", "db.constraints",
+        "show_tables",
+        "table_info",
+        "show_connection",
+        "db.labels",
+        "db.relationshiptypes",
+        "db.propertykeys",
+        "db.schema.visualization",
+        "db.schema.nodetypeproperties",
+        "db.schema.reltypeproperties",
+        "db.indexes",
+        "db.constraints",
     }
 )
 

@@ -105,7 +105,9 @@ class Relation(Record):
         from graph.schema import KG_RELATIONS
 
         if value not in KG_RELATIONS:
-            raise ValueError(f"unknown relation type {value!r}; expected one of {sorted(KG_RELATIONS)}")
+            raise ValueError(
+                f"unknown relation type {value!r}; expected one of {sorted(KG_RELATIONS)}"
+            )
         return value
 
 

@@ -25,7 +25,12 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "Patient": (("id", "STRING"), ("attributes", "STRING")),  # attributes: JSON text
     "Report": (("id", "STRING"), ("patient_id", "STRING"), ("text", "STRING"), ("date", "STRING")),
-    "Image": (("id", "STRING"), ("patient_id", "STRING"), ("modality", "STRING"), ("path", "STRING")),
+    "Image": (
+        ("id", "STRING"),
+        ("patient_id", "STRING"),
+        ("modality", "STRING"),
+        ("path", "STRING"),
+    ),
     "Prediction": (
         ("id", "STRING"),
         ("patient_id", "STRING"),
@@ -105,7 +110,10 @@ PATIENT_RELATIONS: dict[str, PatientRelationType] = {
             + (("section", "STRING"), ("sentence", "STRING"), ("start", "INT64"), ("end", "INT64")),
         ),
         PatientRelationType(
-            "SHOWS", "Image", "Concept", FINDING_PROPERTIES + (("probability", "DOUBLE"), ("model_id", "STRING"))
+            "SHOWS",
+            "Image",
+            "Concept",
+            FINDING_PROPERTIES + (("probability", "DOUBLE"), ("model_id", "STRING")),
         ),
         # Shares the name (and, in LadybugDB, the table) with the KG's disease HAS_FINDING
         # relation: queries that walk KG paths must keep to Concept nodes (see ``concept_only``).
@@ -152,13 +160,19 @@ def check_label(label: str) -> str:
 def check_relation_type(name: str) -> str:
     """Return ``name`` if it is a KG or patient relation type, else raise :class:`SchemaError`."""
     if name not in ALL_RELATION_TYPES:
-        raise SchemaError(f"unknown relation type {name!r}; expected one of {sorted(ALL_RELATION_TYPES)}")
+        raise SchemaError(
+            f"unknown relation type {name!r}; expected one of {sorted(ALL_RELATION_TYPES)}"
+        )
     return name
 
 
 def inverse_name(relation: str) -> str:
     """Name of a KG relation walked backwards (``HAS_FINDING`` -> ``FINDING_OF``)."""
-    return KG_RELATIONS[check_relation_type(relation)].inverse if relation in KG_RELATIONS else relation
+    return (
+        KG_RELATIONS[check_relation_type(relation)].inverse
+        if relation in KG_RELATIONS
+        else relation
+    )
 
 
 # ---------------------------------------------------------------- GNN metagraph

@@ -151,7 +151,9 @@ class GraphStore(ABC):
         """
         found = self.get_concepts([concept_id])
         if concept_id not in found:
-            raise UnknownConceptError(f"unknown concept {concept_id!r}; check the id or build the KG")
+            raise UnknownConceptError(
+                f"unknown concept {concept_id!r}; check the id or build the KG"
+            )
         return found[concept_id]
 
     def get_concepts(self, concept_ids: Iterable[str]) -> dict[str, Concept]:
@@ -294,6 +296,10 @@ class GraphStore(ABC):
         """Node counts per label and relation counts per type."""
         return self._counts()
 
+    def clear(self) -> None:
+        """Remove every node and relation (the schema stays)."""
+        self._clear()
+
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _curie(value: str) -> str:
@@ -336,7 +342,9 @@ class GraphStore(ABC):
     ) -> list[Neighbour]: ...
 
     @abstractmethod
-    def _paths(self, src_id: str, dst_id: str, max_hops: int, limit: int) -> list[list[Neighbour]]: ...
+    def _paths(
+        self, src_id: str, dst_id: str, max_hops: int, limit: int
+    ) -> list[list[Neighbour]]: ...
 
     @abstractmethod
     def _subgraph(self, seeds: list[str], hops: int, types: list[str]) -> Subgraph: ...
@@ -357,10 +365,15 @@ class GraphStore(ABC):
     def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None: ...
 
     @abstractmethod
-    def _query(self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int) -> QueryResult: ...
+    def _query(
+        self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int
+    ) -> QueryResult: ...
 
     @abstractmethod
     def _counts(self) -> StoreCounts: ...
+
+    @abstractmethod
+    def _clear(self) -> None: ...
 
 
 __all__ = [

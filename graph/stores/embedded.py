@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from graph.errors import QueryError, StoreError
 from graph.records import (
@@ -35,6 +36,13 @@ from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCoun
 from graph.stores import ladybug_cypher as cy
 
 _STR_LIST = pa.list_(pa.string())
+_ARROW_TYPES = {
+    "STRING": pa.string(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "INT64": pa.int64(),
+    "STRING[]": _STR_LIST,
+}
 
 
 def _concept(row: list[Any]) -> Concept:
@@ -119,51 +127,80 @@ class EmbeddedStore(GraphStore):
             raise StoreError(f"write failed and was rolled back: {exc}") from None
         self.connection.execute("COMMIT")
 
-    def _copy(self, table: str, arrow_table: pa.Table, options: str = "") -> None:
+    def _copy(self, table: str, rows: pa.Table, options: str = "") -> None:
         self._dirty = True
         try:
-            self.connection.execute(f"COPY {table} FROM arrow_table{options}")
+            self.connection.execute(cy.copy_from(table, options), {"rows": rows})
         except RuntimeError as exc:
             raise StoreError(f"bulk load into {table} failed: {exc}") from None
 
+    def _arrow(self, cypher: str, rows: pa.Table) -> pa.Table:
+        try:
+            return self.connection.execute(cypher, {"rows": rows}).get_as_arrow()
+        except RuntimeError as exc:
+            raise StoreError(f"embedded store query failed: {exc}") from None
+
     # ------------------------------------------------------------------ KG hooks
     def _existing(self, label: str, ids: list[str]) -> set[str]:
-        return {row[0] for row in self._rows(cy.existing_ids(label), {"ids": ids})}
+        if not ids:
+            return set()
+        found = self._arrow(cy.existing_ids(label), pa.table({"i": pa.array(ids, pa.string())}))
+        return set(found.column(0).to_pylist())
+
+    @staticmethod
+    def _concept_table(concepts: list[Concept]) -> pa.Table:
+        return pa.table(
+            {
+                "id": pa.array([c.id for c in concepts], pa.string()),
+                "name": pa.array([c.name for c in concepts], pa.string()),
+                "kind": pa.array([c.kind.value for c in concepts], pa.string()),
+                "synonyms": pa.array([list(c.synonyms) for c in concepts], _STR_LIST),
+                "xrefs": pa.array([list(c.xrefs) for c in concepts], _STR_LIST),
+                "sources": pa.array([list(c.sources) for c in concepts], _STR_LIST),
+            }
+        )
 
     def _upsert_concepts(self, concepts: list[Concept]) -> None:
         existing = self._existing("Concept", [c.id for c in concepts])
         fresh = [c for c in concepts if c.id not in existing]
         if fresh:
-            table = pa.table(
-                {
-                    "id": pa.array([c.id for c in fresh], pa.string()),
-                    "name": pa.array([c.name for c in fresh], pa.string()),
-                    "kind": pa.array([c.kind.value for c in fresh], pa.string()),
-                    "synonyms": pa.array([list(c.synonyms) for c in fresh], _STR_LIST),
-                    "xrefs": pa.array([list(c.xrefs) for c in fresh], _STR_LIST),
-                    "sources": pa.array([list(c.sources) for c in fresh], _STR_LIST),
-                }
-            )
-            self._copy("Concept", table)
+            self._copy("Concept", self._concept_table(fresh))
         if existing:
-            rows = [
-                {
-                    "id": c.id,
-                    "name": c.name,
-                    "kind": c.kind.value,
-                    "synonyms": list(c.synonyms),
-                    "xrefs": list(c.xrefs),
-                    "sources": list(c.sources),
-                }
-                for c in concepts
-                if c.id in existing
-            ]
-            self._write([(cy.UPDATE_CONCEPTS, {"rows": rows})])
+            self._update(
+                cy.UPDATE_CONCEPTS, self._concept_table([c for c in concepts if c.id in existing])
+            )
+
+    def _update(self, cypher: str, rows: pa.Table) -> None:
+        self._dirty = True
+        self.connection.execute("BEGIN TRANSACTION")
+        try:
+            self.connection.execute(cypher, {"rows": rows})
+        except RuntimeError as exc:
+            self.connection.execute("ROLLBACK")
+            raise StoreError(f"update failed and was rolled back: {exc}") from None
+        self.connection.execute("COMMIT")
 
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
         if not concept_ids:
             return set()
         return set(concept_ids) - self._existing("Concept", sorted(concept_ids))
+
+    def _relation_table(self, rel_type: str, relations: list[Relation]) -> pa.Table:
+        props = relation_tables()[rel_type][1]
+        columns: dict[str, pa.Array] = {
+            "from": pa.array([r.src for r in relations], pa.string()),
+            "to": pa.array([r.dst for r in relations], pa.string()),
+            "sources": pa.array([list(r.sources) for r in relations], _STR_LIST),
+            "weight": pa.array([r.weight for r in relations], pa.float64()),
+            "negated": pa.array([r.negated for r in relations], pa.bool_()),
+            "attributes": pa.array(
+                [json.dumps(r.attributes) if r.attributes else "" for r in relations], pa.string()
+            ),
+        }
+        # Properties of the table's other endpoint pairs (patient findings) stay null.
+        for prop, prop_type in props[len(columns) - 2 :]:
+            columns[prop] = pa.nulls(len(relations), _ARROW_TYPES[prop_type])
+        return pa.table(columns)
 
     def _upsert_relations(self, relations: list[Relation]) -> None:
         by_type: dict[str, list[Relation]] = defaultdict(list)
@@ -171,53 +208,20 @@ class EmbeddedStore(GraphStore):
             by_type[relation.type].append(relation)
         tables = relation_tables()
         for rel_type, rows in by_type.items():
-            pairs = [{"src": r.src, "dst": r.dst} for r in rows]
-            existing = {
-                (a, b) for a, b in self._rows(cy.existing_relations(rel_type), {"pairs": pairs})
-            }
-            fresh = [r for r in rows if (r.src, r.dst) not in existing]
-            if fresh:
-                columns: dict[str, pa.Array] = {
-                    "from": pa.array([r.src for r in fresh], pa.string()),
-                    "to": pa.array([r.dst for r in fresh], pa.string()),
-                    "sources": pa.array([list(r.sources) for r in fresh], _STR_LIST),
-                    "weight": pa.array([r.weight for r in fresh], pa.float64()),
-                    "negated": pa.array([r.negated for r in fresh], pa.bool_()),
-                    "attributes": pa.array(
-                        [json.dumps(r.attributes) if r.attributes else "" for r in fresh],
-                        pa.string(),
-                    ),
-                }
-                pair_count = len(tables[rel_type][0])
-                # Properties of the table's other endpoint pairs (patient findings) stay null.
-                for prop, _ in tables[rel_type][1][4:]:
-                    columns[prop] = pa.nulls(len(fresh), pa.string())
-                table = pa.table(columns)
-                table = table.cast(self._rel_schema(rel_type))
-                options = " (from='Concept', to='Concept')" if pair_count > 1 else ""
-                self._copy(rel_type, table, options)
+            table = self._relation_table(rel_type, rows)
+            existing: set[tuple[str, str]] = set()
+            if self._rows(cy.count_relations(rel_type))[0][0]:
+                found = self._arrow(cy.existing_relations(rel_type), table.select(["from", "to"]))
+                existing = set(
+                    zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True)
+                )
             if existing:
-                updates = [
-                    {
-                        "src": r.src,
-                        "dst": r.dst,
-                        "sources": list(r.sources),
-                        "weight": r.weight,
-                        "negated": r.negated,
-                        "attributes": json.dumps(r.attributes) if r.attributes else "",
-                    }
-                    for r in rows
-                    if (r.src, r.dst) in existing
-                ]
-                self._write([(cy.update_relations(rel_type), {"rows": updates})])
-
-    @staticmethod
-    def _rel_schema(rel_type: str) -> pa.Schema:
-        arrow_types = {"STRING": pa.string(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(),
-                       "INT64": pa.int64(), "STRING[]": _STR_LIST}
-        fields = [pa.field("from", pa.string()), pa.field("to", pa.string())]
-        fields += [pa.field(name, arrow_types[kind]) for name, kind in relation_tables()[rel_type][1]]
-        return pa.schema(fields)
+                keep = pa.array([(r.src, r.dst) not in existing for r in rows])
+                self._update(cy.update_relations(rel_type), table.filter(pa.compute.invert(keep)))
+                table = table.filter(keep)
+            if table.num_rows:
+                options = " (from='Concept', to='Concept')" if len(tables[rel_type][0]) > 1 else ""
+                self._copy(rel_type, table, options)
 
     def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
         return {row[0]: _concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})}
@@ -267,14 +271,25 @@ class EmbeddedStore(GraphStore):
                 here, there = nodes[position], nodes[position + 1]
                 src_node = by_internal[(rel["_SRC"]["table"], rel["_SRC"]["offset"])]
                 forward = src_node["id"] == here["id"]
-                props = [rel.get("sources"), rel.get("weight"), rel.get("negated"), rel.get("attributes")]
+                props = [
+                    rel.get("sources"),
+                    rel.get("weight"),
+                    rel.get("negated"),
+                    rel.get("attributes"),
+                ]
                 relation = _relation(
-                    rel["_LABEL"], here["id"] if forward else there["id"],
-                    there["id"] if forward else here["id"], props,
+                    rel["_LABEL"],
+                    here["id"] if forward else there["id"],
+                    there["id"] if forward else here["id"],
+                    props,
                 )
-                concept = _concept([there[k] for k in ("id", "name", "kind", "synonyms", "xrefs", "sources")])
+                concept = _concept(
+                    [there[k] for k in ("id", "name", "kind", "synonyms", "xrefs", "sources")]
+                )
                 steps.append(
-                    Neighbour(relation=relation, concept=concept, direction="out" if forward else "in")
+                    Neighbour(
+                        relation=relation, concept=concept, direction="out" if forward else "in"
+                    )
                 )
             paths.append(steps)
         return paths
@@ -321,7 +336,9 @@ class EmbeddedStore(GraphStore):
             findings.append(
                 Finding(
                     concept_id=cid,
-                    assertion=Assertion(polarity=pol, certainty=cert, temporality=temp, experiencer=exp),
+                    assertion=Assertion(
+                        polarity=pol, certainty=cert, temporality=temp, experiencer=exp
+                    ),
                     confidence=conf,
                     provenance=TextSpan(
                         doc_id=doc.removeprefix(prefix),
@@ -339,10 +356,14 @@ class EmbeddedStore(GraphStore):
             findings.append(
                 Finding(
                     concept_id=cid,
-                    assertion=Assertion(polarity=pol, certainty=cert, temporality=temp, experiencer=exp),
+                    assertion=Assertion(
+                        polarity=pol, certainty=cert, temporality=temp, experiencer=exp
+                    ),
                     confidence=conf,
                     provenance=ImageEvidence(
-                        image_id=doc.removeprefix(prefix), model_id=model_id, probability=probability
+                        image_id=doc.removeprefix(prefix),
+                        model_id=model_id,
+                        probability=probability,
                     ),
                 )
             )
@@ -398,7 +419,12 @@ class EmbeddedStore(GraphStore):
                 for step, node in enumerate(path.nodes):
                     if node in known:
                         steps.append(
-                            {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
+                            {
+                                "prediction": pred_id,
+                                "concept": node,
+                                "path": path_index,
+                                "step": step,
+                            }
                         )
         models = sorted({d.model_id for d in diagnoses})
         statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
@@ -421,7 +447,9 @@ class EmbeddedStore(GraphStore):
             self._dirty = False
         return self._read_conn
 
-    def _query(self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int) -> QueryResult:
+    def _query(
+        self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int
+    ) -> QueryResult:
         reader = self._reader()
         reader.set_query_timeout(int(timeout_s * 1000))
         try:
@@ -442,3 +470,6 @@ class EmbeddedStore(GraphStore):
         nodes = {label: self._rows(cy.count_nodes(label))[0][0] for label in NODE_LABELS}
         relations = {name: self._rows(cy.count_relations(name))[0][0] for name in relation_tables()}
         return StoreCounts(nodes=nodes, relations=relations)
+
+    def _clear(self) -> None:
+        self._write([(cy.delete_all(label), {}) for label in NODE_LABELS])

@@ -39,7 +39,15 @@ def rel_union(types: list[str]) -> str:
 
 
 def existing_ids(label: str) -> str:
-    return f"UNWIND $ids AS i MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
+    """Ids of an Arrow ``$rows`` table (column ``i``) that exist as ``label`` nodes."""
+    return f"LOAD FROM $rows MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
+
+
+def copy_from(table: str, options: str = "") -> str:
+    """Bulk ``COPY`` of an Arrow ``$rows`` table into a node or relation table."""
+    if table not in NODE_PROPERTIES:
+        check_relation_type(table)
+    return f"COPY {table} FROM $rows{options}"
 
 
 GET_CONCEPTS = f"UNWIND $ids AS i MATCH (c:Concept {{id: i}}) RETURN {CONCEPT_FIELDS}"
@@ -47,25 +55,24 @@ PAGE_CONCEPTS = (
     f"MATCH (c:Concept) WHERE c.id > $after RETURN {CONCEPT_FIELDS} ORDER BY c.id LIMIT $n"
 )
 UPDATE_CONCEPTS = (
-    "UNWIND $rows AS row MATCH (c:Concept {id: row.id}) "
-    "SET c.name = row.name, c.kind = row.kind, c.synonyms = row.synonyms, "
-    "c.xrefs = row.xrefs, c.sources = row.sources"
+    "LOAD FROM $rows MATCH (c:Concept {id: id}) "
+    "SET c.name = name, c.kind = kind, c.synonyms = synonyms, c.xrefs = xrefs, c.sources = sources"
 )
 
 
 def existing_relations(rel_type: str) -> str:
+    """``(src, dst)`` pairs of an Arrow ``$rows`` table (``from``, ``to``) already stored."""
     return (
-        "UNWIND $pairs AS p MATCH (a:Concept {id: p.src})-[r:"
-        f"{check_relation_type(rel_type)}]->(b:Concept {{id: p.dst}}) RETURN a.id, b.id"
+        f"LOAD FROM $rows MATCH (a:Concept {{id: `from`}})-[r:{check_relation_type(rel_type)}]->"
+        "(b:Concept {id: `to`}) RETURN a.id, b.id"
     )
 
 
 def update_relations(rel_type: str) -> str:
     return (
-        "UNWIND $rows AS row MATCH (a:Concept {id: row.src})-[r:"
-        f"{check_relation_type(rel_type)}]->(b:Concept {{id: row.dst}}) "
-        "SET r.sources = row.sources, r.weight = row.weight, r.negated = row.negated, "
-        "r.attributes = row.attributes"
+        f"LOAD FROM $rows MATCH (a:Concept {{id: `from`}})-[r:{check_relation_type(rel_type)}]->"
+        "(b:Concept {id: `to`}) SET r.sources = sources, r.weight = weight, "
+        "r.negated = negated, r.attributes = attributes"
     )
 
 
@@ -149,9 +156,7 @@ CREATE_LABELS = (
     "CREATE (p)-[:DIAGNOSED_WITH]->(c)"
 )
 GET_PATIENT = "MATCH (p:Patient {id: $pid}) RETURN p.attributes"
-GET_REPORTS = (
-    "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(d:Report) RETURN d.id, d.text, d.date ORDER BY d.id"
-)
+GET_REPORTS = "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(d:Report) RETURN d.id, d.text, d.date ORDER BY d.id"
 GET_IMAGES = (
     "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(d:Image) RETURN d.id, d.modality, d.path "
     "ORDER BY d.id"
@@ -192,3 +197,7 @@ def count_nodes(label: str) -> str:
 
 def count_relations(rel_type: str) -> str:
     return f"MATCH ()-[r:{check_relation_type(rel_type)}]->() RETURN count(r)"
+
+
+def delete_all(label: str) -> str:
+    return f"MATCH (n:{check_label(label)}) DETACH DELETE n"

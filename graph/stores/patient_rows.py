@@ -40,12 +40,8 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
     for kind, ids in (("report", report_ids), ("image", image_ids)):
         if len(set(ids)) != len(ids):
             raise InputError(f"patient {patient.id!r} has duplicate {kind} ids")
-    reports = [
-        {"id": prefix + r.id, "text": r.text, "date": r.date} for r in patient.reports
-    ]
-    images = [
-        {"id": prefix + i.id, "modality": i.modality, "path": i.path} for i in patient.images
-    ]
+    reports = [{"id": prefix + r.id, "text": r.text, "date": r.date} for r in patient.reports]
+    images = [{"id": prefix + i.id, "modality": i.modality, "path": i.path} for i in patient.images]
     mentions, shows = [], []
     aggregated: dict[tuple, dict[str, Any]] = {}
     for finding in patient.findings:
@@ -83,7 +79,9 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
                     "model_id": provenance.model_id,
                 }
             )
-        key = tuple(row[k] for k in ("concept", "polarity", "certainty", "temporality", "experiencer"))
+        key = tuple(
+            row[k] for k in ("concept", "polarity", "certainty", "temporality", "experiencer")
+        )
         merged = aggregated.setdefault(key, row | {"sources": []})
         merged["confidence"] = max(merged["confidence"], row["confidence"])
         if source not in merged["sources"]:
