@@ -138,8 +138,9 @@ def _write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> int:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        for count, row in enumerate(rows, 1):
+        for row in rows:
             writer.writerow(row)
+            count += 1
     return count
 
 
@@ -158,7 +159,7 @@ def write_neo4j_import(
             delimiter.
     """
     if len(array_delimiter) != 1 or array_delimiter in ',"\n':
-        raise InputError("the array delimiter must be one character other than , \" or newline")
+        raise InputError('the array delimiter must be one character other than , " or newline')
     target = Path(directory)
     if target.exists() and any(target.glob("*.csv")):
         raise InputError(f"{target} already holds CSV files; choose an empty folder")
@@ -201,7 +202,7 @@ def write_neo4j_import(
     script = target / "neo4j-admin-import.sh"
     script.write_text(
         "#!/bin/sh\n# Load with the Neo4j server stopped; run from this folder.\n"
-        f"set -e\ncd \"$(dirname \"$0\")\"\n{manifest.command()}\n",
+        f'set -e\ncd "$(dirname "$0")"\n{manifest.command()}\n',
         encoding="utf-8",
     )
     logger.info("wrote %d import files to %s", len(manifest.files), target)
@@ -225,7 +226,9 @@ def stored_predictions(store: GraphStore, patient_id: str) -> list[Diagnosis]:
     return diagnoses
 
 
-def copy_to_neo4j(source: GraphStore, target: GraphStore, *, batch_size: int = 10_000) -> StoreCounts:
+def copy_to_neo4j(
+    source: GraphStore, target: GraphStore, *, batch_size: int = 10_000
+) -> StoreCounts:
     """Copy concepts, KG relations, patients and predictions from ``source`` into ``target``.
 
     Writes go through ``target``'s bulk methods (for Neo4j: ``UNWIND`` batches in managed

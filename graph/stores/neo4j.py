@@ -61,7 +61,10 @@ def relation_row(relation: Relation) -> dict[str, Any]:
         "sources": list(relation.sources),
         "weight": float(relation.weight),
         "negated": bool(relation.negated),
-        "attributes": json.dumps(relation.attributes, sort_keys=True),
+        # Empty attributes are stored as "" like the embedded store, so exports match.
+        "attributes": json.dumps(relation.attributes, sort_keys=True)
+        if relation.attributes
+        else "",
     }
 
 
@@ -168,6 +171,10 @@ class Neo4jStore(GraphStore):
         def work(tx: Any) -> Rows:
             return [record.data() for record in tx.run(statement, params)]
 
+        return self._read_work(work)
+
+    def _read_work(self, work: Callable[[Any], Any]) -> Any:
+        """Run ``work(tx)`` in a managed READ transaction (after this store's own writes)."""
         try:
             with self._session(neo4j.READ_ACCESS) as session:
                 return session.execute_read(work)
@@ -296,8 +303,7 @@ class Neo4jStore(GraphStore):
         def work(tx: Any) -> Patient | None:
             return patients.read_patient(tx, patient_id)
 
-        with self._session(neo4j.READ_ACCESS) as session:
-            return session.execute_read(work)
+        return self._read_work(work)
 
     def _patient_ids(self) -> list[str]:
         return [row["id"] for row in self._read(patients.PATIENT_IDS)]
@@ -333,6 +339,15 @@ class Neo4jStore(GraphStore):
         except neo4j_errors.DriverError as exc:
             raise StoreError(f"Neo4j query failed: {exc}") from None
         return QueryResult(columns=columns, rows=tuple(rows), truncated=truncated)
+
+    def _clear(self) -> None:
+        def work(tx: Any, statement: str) -> int:
+            return tx.run(statement, {"batch": self.batch_size}).single()["deleted"]
+
+        for label in NODE_LABELS:
+            statement = cypher.delete_batch(label)
+            while self._write(work, statement):
+                pass
 
     def _counts(self) -> StoreCounts:
         nodes = {label: self._read(cypher.count_label(label))[0]["n"] for label in NODE_LABELS}

@@ -168,6 +168,19 @@ RETURN {RELATION_FIELDS}
 ORDER BY a.id, type(r), b.id
 """
 
+
+# ---------------------------------------------------------------- clearing
+def delete_batch(label: str) -> str:
+    """Detach-delete up to ``$batch`` nodes of ``label``; returns how many went.
+
+    Deleting in bounded batches keeps each transaction's memory small on a large graph.
+    """
+    return (
+        f"MATCH (n:{check_label(label)}) WITH n LIMIT $batch "
+        "DETACH DELETE n RETURN count(*) AS deleted"
+    )
+
+
 # ---------------------------------------------------------------- counts
 COUNT_LABEL = "MATCH (n:{label}) RETURN count(n) AS n"
 COUNT_TYPE = "MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n"

@@ -39,6 +39,9 @@ class FakeRecord:
     def values(self) -> list[Any]:
         return list(self._row.values())
 
+    def __getitem__(self, key: str) -> Any:
+        return self._row[key]
+
 
 class FakeResult:
     def __init__(self, rows: list[dict[str, Any]], keys: list[str] | None = None) -> None:
@@ -52,6 +55,9 @@ class FakeResult:
 
     def consume(self) -> None:
         self.consumed = True
+
+    def single(self) -> FakeRecord | None:
+        return FakeRecord(self._rows[0]) if self._rows else None
 
     def __iter__(self):
         for row in self._rows:

@@ -341,3 +341,23 @@ def test_close_leaves_an_injected_driver_open() -> None:
     assert not driver.closed
     with pytest.raises(StoreError, match="closed"):
         store.get_concepts(["DOID:1"])
+
+
+def test_clear_deletes_every_label_in_bounded_batches() -> None:
+    remaining = {label: 5 for label in NODE_LABELS}
+
+    def responder(statement, params):
+        label = re.search(r"MATCH \(n:(\w+)\) WITH n LIMIT", statement)
+        if not label:
+            return []
+        gone = min(params["batch"], remaining[label.group(1)])
+        remaining[label.group(1)] -= gone
+        return [{"deleted": gone}]
+
+    driver = FakeDriver(responder=responder)
+    store = make_store(driver, batch_size=2)
+    store.clear()
+    assert set(remaining.values()) == {0}
+    deletes = [c for c in driver.statements("execute_write") if "DETACH DELETE" in c.statement]
+    # 5 nodes in batches of 2: 2, 2, 1, then an empty batch that ends the loop, per label.
+    assert len(deletes) == 4 * len(NODE_LABELS)
