@@ -1,0 +1,87 @@
+"""The kgdx REST service (FastAPI): an app factory, one router per resource.
+
+Nothing is built at import time: :func:`create_app` takes settings (or reads them when the app
+starts), opens the graph store in the lifespan and closes it on shutdown. Run it with
+``kgdx serve`` or ``uvicorn --factory api.rest:create_app``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from graph.errors import (
+    ConfigError,
+    InputError,
+    KgdxError,
+    QueryError,
+    SchemaError,
+    StoreError,
+    UnknownConceptError,
+)
+from graph.settings import Settings, get_settings
+
+# Most specific first: the first matching class decides the status.
+ERROR_STATUS: tuple[tuple[type[KgdxError], int], ...] = (
+    (UnknownConceptError, 404),
+    (QueryError, 400),
+    (SchemaError, 400),
+    (InputError, 422),
+    (StoreError, 503),
+    (ConfigError, 500),
+    (KgdxError, 500),
+)
+
+
+def error_status(exc: KgdxError) -> int:
+    """HTTP status for one of the project's errors."""
+    return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
+
+
+def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
+    """Build the REST app.
+
+    Args:
+        settings: runtime settings; from the environment (at startup) when ``None``.
+        store: an open :class:`~graph.store.GraphStore` to serve instead of opening one from the
+            settings (the app then leaves it open on shutdown).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from graph.stores import open_store
+
+        app.state.settings = settings or get_settings()
+        owned = store is None
+        app.state.store = store if store is not None else open_store(settings=app.state.settings)
+        # The embedded database serves one request at a time; the Neo4j driver pools sessions.
+        app.state.store_lock = threading.Lock() if app.state.store.name == "embedded" else None
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.store.close()
+
+    app = FastAPI(
+        title="kgdx",
+        summary="Knowledge-graph GNN reasoning for clinical diagnosis, with path explanations.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(KgdxError)
+    async def kgdx_error(request: Request, exc: KgdxError) -> JSONResponse:
+        return JSONResponse(
+            status_code=error_status(exc),
+            content={"error": type(exc).__name__, "detail": str(exc)},
+        )
+
+    from api.routers import concepts, diagnoses, health, patients, query
+
+    for module in (health, concepts, patients, diagnoses, query):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,129 @@
+"""The REST app against a real embedded store holding the seed KG and the guide's patients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.rest import create_app
+from graph.records import Patient
+from graph.settings import Settings
+from graph.stores import open_store
+from tests.docs.conftest import GUIDE_PATIENTS, load_guide_graph
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    folder = tmp_path_factory.mktemp("rest")
+    settings = Settings(home=folder, db_path=folder / "rest.lbug", query_row_limit=50)
+    with open_store("embedded", settings=settings) as store:
+        load_guide_graph(store)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    # Entering the client runs the lifespan: the app opens (and later closes) the store itself.
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_health_reports_counts(client) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["store"] == "embedded"
+    assert body["nodes"]["Concept"] == 81 and body["nodes"]["Patient"] == 5
+
+
+def test_concept_lookup_and_404(client) -> None:
+    body = client.get("/concepts/UMLS:C0032227").json()
+    assert body["name"] == "pleural effusion" and body["kind"] == "finding"
+    missing = client.get("/concepts/UMLS:C0000000")
+    assert missing.status_code == 404 and missing.json()["error"] == "UnknownConceptError"
+    assert client.get("/concepts/not-a-curie").status_code == 422
+    many = client.get("/concepts", params={"ids": ["UMLS:C0032227", "UMLS:C0018800", "X:1"]})
+    assert [c["id"] for c in many.json()["concepts"]] == ["UMLS:C0018800", "UMLS:C0032227"]
+
+
+def test_neighbours_and_paths(client) -> None:
+    body = client.get(
+        "/concepts/UMLS:C0032227/neighbours", params={"direction": "in", "types": ["HAS_FINDING"]}
+    ).json()
+    diseases = {n["concept"]["id"] for n in body["neighbours"]}
+    assert "UMLS:C0018802" in diseases and all(n["direction"] == "in" for n in body["neighbours"])
+    bad = client.get("/concepts/UMLS:C0032227/neighbours", params={"types": ["HAS_REPORT"]})
+    assert bad.status_code == 422
+    paths = client.get("/concepts/UMLS:C0032227/paths/UMLS:C0018802").json()["paths"]
+    assert paths[0][-1]["concept"]["id"] == "UMLS:C0018802"
+
+
+def test_patient_read_matches_the_stored_record(client) -> None:
+    assert client.get("/patients").json()["patient_ids"] == ["P001", "P002", "P003", "P004", "P005"]
+    stored = Patient.model_validate(client.get("/patients/P002").json())
+    original = json.loads(GUIDE_PATIENTS.read_text())[1]["patient"]
+    assert stored == Patient.model_validate(original)
+    assert client.get("/patients/P999").status_code == 404
+
+
+def test_patient_write_replace_and_delete(client) -> None:
+    patient = {"id": "P100", "labels": ["UMLS:C0032285"], "attributes": {"age": 40}}
+    assert client.put("/patients/P100", json=patient).status_code == 204
+    assert client.get("/patients/P100").json()["labels"] == ["UMLS:C0032285"]
+    mismatch = client.put("/patients/P101", json=patient)
+    assert mismatch.status_code == 422
+    unknown = client.put("/patients/P100", json=patient | {"labels": ["UMLS:C0000009"]})
+    assert unknown.status_code == 404  # unknown concept; nothing written
+    assert client.get("/patients/P100").json()["labels"] == ["UMLS:C0032285"]
+    assert client.delete("/patients/P100").status_code == 204
+    assert client.get("/patients/P100").status_code == 404
+
+
+def test_diagnoses_round_trip(client) -> None:
+    body = client.get("/patients/P001/diagnoses").json()["diagnoses"]
+    assert [(d["concept_id"], d["probability"]) for d in body] == [
+        ("UMLS:C0018802", 0.86),
+        ("UMLS:C0032285", 0.08),
+    ]
+    assert body[0]["paths"][0]["node_names"][1] == "cardiomegaly"
+    new = [
+        {"concept_id": "UMLS:C0032285", "name": "pneumonia", "probability": 0.4, "model_id": "rgcn"}
+    ]
+    assert client.put("/patients/P004/diagnoses", json={"diagnoses": new}).status_code == 204
+    models = {d["model_id"] for d in client.get("/patients/P004/diagnoses").json()["diagnoses"]}
+    assert models == {"hgt-demo", "rgcn"}
+
+
+def test_query_runs_read_only_with_parameters_and_caps(client) -> None:
+    body = client.post(
+        "/query",
+        json={
+            "cypher": "MATCH (p:Patient)-[f:HAS_FINDING]->(c:Concept {id: $id}) "
+            "WHERE f.polarity = 'absent' RETURN p.id AS patient ORDER BY patient",
+            "params": {"id": "UMLS:C0032227"},
+        },
+    ).json()
+    assert body == {
+        "columns": ["patient"],
+        "rows": [["P001"], ["P004"], ["P005"]],
+        "truncated": False,
+    }
+    capped = client.post("/query", json={"cypher": "MATCH (c:Concept) RETURN c.id", "limit": 500})
+    assert len(capped.json()["rows"]) == 50 and capped.json()["truncated"]  # server cap is 50
+
+
+@pytest.mark.parametrize(
+    "cypher", ["MATCH (n) DETACH DELETE n", "CREATE (:Patient {id: 'x'})", "MATCH (n RETURN n"]
+)
+def test_query_rejects_writes_and_bad_syntax(client, cypher) -> None:
+    response = client.post("/query", json={"cypher": cypher})
+    assert response.status_code == 400 and response.json()["error"] == "QueryError"
+    assert client.get("/health").json()["nodes"]["Concept"] == 81
+
+
+def test_app_factory_builds_nothing_at_import() -> None:
+    import api.rest
+
+    assert not hasattr(api.rest, "app")
+    app = create_app(Settings())
+    assert {"/health", "/query", "/patients/{patient_id}"} <= set(app.openapi()["paths"])
