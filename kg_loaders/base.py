@@ -12,7 +12,7 @@ import io
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TextIO
@@ -236,6 +236,10 @@ class SourceReader(ABC):
         Tuples rather than records: the crosswalk rewrites ids before the one ``Relation`` of
         each row is built, which halves the cost of the hottest loop of a build.
         """
+
+    def relation_streams(self) -> Iterator[tuple[Iterable[RelationRow], tuple[str, ...]]]:
+        """Relation rows in groups that share their provenance (one group unless overridden)."""
+        yield self.relation_rows(), (self.provenance,)
 
     def relations(self) -> Iterator[Relation]:
         """Stream the source's relations as records (ids as the source writes them)."""
