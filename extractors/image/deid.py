@@ -10,6 +10,7 @@ Beyond the table, every person name, date/time and non-standard UID anywhere in 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -19,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
-DEID_METHOD = "DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile (kgdx)"
+DEID_METHOD = "PS3.15 Annex E Basic Application Confidentiality Profile (kgdx)"  # LO <= 64
 
 # Attribute groups of Table E.1-1 (keywords), by action. Grouped so tests can check each group.
 PATIENT_IDENTITY_Z = ("PatientName", "PatientBirthDate", "PatientSex")
@@ -170,7 +171,7 @@ class Deidentifier:
 
     def __call__(self, dataset: Dataset) -> Dataset:
         """Return a de-identified copy of ``dataset`` (the input is left untouched)."""
-        clean = dataset.copy()
+        clean = copy.deepcopy(dataset)  # Dataset.copy() shares elements with the input
         original_patient = str(clean.get("PatientID", "") or "")
         clean.remove_private_tags()
         self._clean(clean)

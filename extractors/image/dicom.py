@@ -191,7 +191,9 @@ def _apply_voi(values: np.ndarray, dataset: Dataset) -> np.ndarray:
 
         item = dataset.VOILUTSequence[0]
         out_bits = int(item.LUTDescriptor[2])
-        return np.clip(apply_voi(values, dataset, 0) / float(2**out_bits - 1), 0.0, 1.0)
+        # The LUT is indexed by stored (integer) values after the Modality LUT.
+        indices = np.rint(values).astype(np.int64)
+        return np.clip(apply_voi(indices, dataset, 0) / float(2**out_bits - 1), 0.0, 1.0)
     center, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
     if center not in (None, "") and width not in (None, "") and _first(width) > 0:
         c, w = _first(center), _first(width)

@@ -123,7 +123,9 @@ def read_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
                 scale = 255.0
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, checked at open
+        raise InputError(f"{path}: {exc} (decompression-bomb guard); not read") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
     return LoadedImage(image_id=_content_id(path), pixels=(pixels / scale)[None])
 
