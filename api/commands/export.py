@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from graph.errors import InputError
+
 
 def neo4j_import_command(
     directory: Annotated[Path, typer.Argument(help="Empty folder for the CSV files")],
@@ -37,8 +39,9 @@ def neo4j_copy_command(
     ] = None,
     database: Annotated[str | None, typer.Option(help="default: KGDX_NEO4J_DATABASE")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per UNWIND batch")] = 10_000,
+    source: Annotated[str, typer.Option(help="Store to copy from")] = "embedded",
 ) -> None:
-    """Copy the store into a running Neo4j through the driver, in batches."""
+    """Copy the (embedded) store into a running Neo4j through the driver, in batches."""
     from graph.neo4j_export import copy_to_neo4j
     from graph.settings import get_settings
     from graph.stores import open_store
