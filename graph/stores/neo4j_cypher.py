@@ -182,13 +182,13 @@ def delete_batch(label: str) -> str:
 
 
 # ---------------------------------------------------------------- counts
-COUNT_LABEL = "MATCH (n:{label}) RETURN count(n) AS n"
-COUNT_TYPE = "MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n"
+_COUNT_LABEL = "MATCH (n:{label}) RETURN count(n) AS n"
+_COUNT_TYPE = "MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n"
 
 
 def count_label(label: str) -> str:
-    return COUNT_LABEL.format(label=check_label(label))
+    return _COUNT_LABEL.format(label=check_label(label))
 
 
 def count_type(rel_type: str) -> str:
-    return COUNT_TYPE.format(rel_type=check_relation_type(rel_type))
+    return _COUNT_TYPE.format(rel_type=check_relation_type(rel_type))

@@ -64,7 +64,7 @@ UNWIND $rows AS row
 MATCH (d:Report {{id: row.doc}})
 MATCH (c:Concept {{id: row.concept}})
 CREATE (d)-[:MENTIONS {{{_ASSERTION}, section: row.section, sentence: row.sentence,
-                        start: row.start, `end`: row.end}}]->(c)
+                        start: row.start, `end`: row.`end`}}]->(c)
 """
 CREATE_SHOWS = f"""
 UNWIND $rows AS row
