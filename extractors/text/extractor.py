@@ -125,7 +125,7 @@ class ReportExtractor:
             extra_synonyms: concept id -> extra surface forms (a curated lexicon).
             kinds: keep only concepts of these kinds.
             chunk_chars: see the class.
-            **config: :class:`PipelineConfig` fields (``linker``, ``context``, ...).
+            **config: :class:`PipelineConfig` fields (``linker``, ``assertion``, ...).
 
         Raises:
             ConfigError: an unknown config key, or no usable term.
@@ -229,11 +229,13 @@ class ReportExtractor:
         return findings, last_section
 
     def _assertion(self, span: Any, section: str) -> Assertion:
-        has = span.has_extension
-        negated = has("is_negated") and span._.is_negated
-        uncertain = has("is_uncertain") and (span._.is_uncertain or span._.is_hypothetical)
-        historical = has("is_historical") and span._.is_historical
-        family = has("is_family") and span._.is_family
+        """Assertion from the span's ConText (or NegEx) attributes and its section."""
+        negated = uncertain = historical = family = False
+        if self.config.assertion == "context":
+            negated, uncertain = span._.is_negated, span._.is_uncertain or span._.is_hypothetical
+            historical, family = span._.is_historical, span._.is_family
+        elif self.config.assertion == "negex":
+            negated = bool(span._.negex)
         return Assertion(
             polarity=Polarity.ABSENT if negated else Polarity.PRESENT,
             certainty=Certainty.POSSIBLE if uncertain else Certainty.DEFINITE,

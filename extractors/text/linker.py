@@ -8,6 +8,8 @@ spans are runs of content words outside the exact matches; each run and its sub-
 ``max_words`` are looked up, and the best non-overlapping links above ``threshold`` are kept.
 """
 
+from difflib import SequenceMatcher
+
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -25,6 +27,22 @@ _BREAK_WORDS = frozenset(
     again also both each either seen noted identified demonstrated visualized appear appears
     """.split()
 )
+
+
+def words_match(candidate: str, term: str, *, min_ratio: float = 0.8) -> bool:
+    """True when ``candidate`` and ``term`` have the same words up to small spelling edits.
+
+    Char n-gram cosine is high for a candidate that differs from a term by one whole word
+    ("stable cardiomediastinal silhouette" vs "enlarged ..."); a fuzzy link is meant for
+    typos and spelling variants, so each word must be close to its counterpart.
+    """
+    candidate_words, term_words = candidate.split(), term.split()
+    if len(candidate_words) != len(term_words):
+        return False
+    return all(
+        a == b or (a[:1] == b[:1] and SequenceMatcher(None, a, b).ratio() >= min_ratio)
+        for a, b in zip(candidate_words, term_words, strict=True)
+    )
 
 
 @Language.factory(
@@ -92,7 +110,11 @@ class FuzzyLinker:
             distances, indices = self.index.kneighbors(self.vectorizer.transform(missing))
             for text, distance, index in zip(missing, distances[:, 0], indices[:, 0], strict=True):
                 score = float(1.0 - distance)
-                self._cache[text] = (int(index), score) if score >= self.threshold else None
+                # A candidate that is only part of a longer term ("cardiomediastinal silhouette"
+                # in "enlarged cardiomediastinal silhouette") shares most n-grams with it but
+                # does not name it: require similar lengths too (a typo changes a few chars).
+                ok = score >= self.threshold and words_match(text, self.keys[index])
+                self._cache[text] = (int(index), score) if ok else None
             if len(self._cache) > 500_000:  # bound memory on endless streams
                 self._cache.clear()
         return [self._cache.get(text) for text in texts]

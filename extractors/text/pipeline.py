@@ -15,6 +15,8 @@ from spacy.language import Language
 
 from extractors.text.vocabulary import Vocabulary
 
+ASSERTION_MODES = ("context", "negex", "none")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -23,7 +25,9 @@ class PipelineConfig:
     Args:
         linker: run the fuzzy linker on spans the exact matcher misses.
         link_threshold: minimum cosine similarity of a fuzzy link (its confidence).
-        context: run medspaCy ConText (negation, uncertainty, history, family).
+        assertion: how assertions are read: ``"context"`` (medspaCy ConText: negation,
+            uncertainty, history, family), ``"negex"`` (negspacy's default NegEx, negation only;
+            a comparison baseline) or ``"none"`` (every mention present; a baseline).
         radiology_rules: add :data:`extractors.text.rules.RADIOLOGY_RULES` to ConText's defaults.
         abbreviations: run scispaCy's ``AbbreviationDetector`` (long forms replace short ones).
         sci_model: name of an installed ``en_core_sci_*`` model whose NER spans feed the linker;
@@ -32,7 +36,7 @@ class PipelineConfig:
 
     linker: bool = True
     link_threshold: float = 0.85
-    context: bool = True
+    assertion: str = "context"
     radiology_rules: bool = True
     abbreviations: bool = True
     sci_model: str | None = None
@@ -58,15 +62,20 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     Raises:
         ConfigError: ``sci_model`` names a model that is not installed.
     """
+    import negspacy.negation  # noqa: F401  (registers "negex")
     import spacy
     from scispacy.custom_tokenizer import combined_rule_tokenizer
 
     import extractors.text.linker  # noqa: F401  (registers the factory)
-    import extractors.text.matcher  # noqa: F401
+    from extractors.text.matcher import FINDING_LABEL
     from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
     from graph.errors import ConfigError
 
     config = config or PipelineConfig()
+    if config.assertion not in ASSERTION_MODES:
+        raise ConfigError(
+            f"unknown assertion mode {config.assertion!r}; expected one of {ASSERTION_MODES}"
+        )
     _quiet_pyrush()
     nlp = spacy.blank("en")
     nlp.tokenizer = combined_rule_tokenizer(nlp)
@@ -83,7 +92,9 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     if config.linker:
         linker = nlp.add_pipe("kgdx_fuzzy_linker", config={"threshold": config.link_threshold})
         linker.set_vocabulary(vocabulary)
-    if config.context:
+    if config.assertion == "negex":
+        nlp.add_pipe("negex", config={"ent_types": [FINDING_LABEL]})
+    elif config.assertion == "context":
         from spacy.tokens import Span
 
         for attributes in CONTEXT_SPAN_ATTRS.values():
