@@ -88,7 +88,7 @@ class Crosswalk:
         self.report = CrosswalkReport()
         self.known: set[str] = set()
         self._cuis: dict[str, tuple[str, ...]] = {}  # non-UMLS id -> its CUIs
-        self._unmapped_xrefs: dict[str, tuple[str, ...]] = {}  # id without CUI -> its xrefs
+        self._unmapped_xrefs: dict[str, tuple[str, ...]] = {}  # id without a CUI -> its xrefs
         self._aliases: dict[str, str] = {}  # xref id -> CUI (or _AMBIGUOUS)
         self._record_counts: Counter[str] = Counter()  # ids given by more than one record
         self.canonical: dict[str, str] = {}  # id -> canonical id, only where they differ
@@ -113,9 +113,7 @@ class Crosswalk:
             self.known.add(cid)
         cuis = (cid,) if is_cui(cid) else tuple(x for x in concept.xrefs if is_cui(x))
         if not cuis:
-            others = tuple(x for x in concept.xrefs if x != cid)
-            if others:
-                self._unmapped_xrefs[cid] = others
+            self._unmapped_xrefs[cid] = tuple(x for x in concept.xrefs if x != cid)
             return
         if cid != cuis[0] or len(cuis) > 1:
             self._cuis[cid] = tuple(dict.fromkeys(self._cuis.get(cid, ()) + cuis))
@@ -137,12 +135,7 @@ class Crosswalk:
         report = self.report
         members: dict[str, list[str]] = defaultdict(list)
         for cid, cuis in self._cuis.items():
-            if len(cuis) > 1:
-                report.conflicting += 1
-                # Prefer a CUI that is itself a loaded concept, so the record joins it.
-                loaded = [c for c in cuis if c in self.known]
-                cuis = tuple(sorted(loaded or cuis))
-            members[cuis[0]].append(cid)
+            members[self._pick_cui(cid, cuis)].append(cid)
         for cid, xrefs in self._unmapped_xrefs.items():
             cui = self._alias_for(cid, xrefs)
             if cui is None:
@@ -150,11 +143,6 @@ class Crosswalk:
                 continue
             report.via_xref += 1
             members[cui].append(cid)
-        report.unmapped += sum(
-            1
-            for cid in self.known
-            if not is_cui(cid) and cid not in self._cuis and cid not in self._unmapped_xrefs
-        )
         for cui, ids in members.items():
             kept_prefixes: set[str] = {"UMLS"} if cui in self.known else set()
             size = 1 if cui in self.known else 0
@@ -177,6 +165,23 @@ class Crosswalk:
         self._cuis.clear()
         self._unmapped_xrefs.clear()
         self._aliases.clear()
+
+    def _pick_cui(self, cid: str, cuis: tuple[str, ...]) -> str:
+        """The CUI a record joins when it has its own CUI(s), and maybe an alias too.
+
+        A CUI that is a loaded concept wins (the record then joins that node): first one of the
+        record's own, then the one another concept names it by (a curated source listing the
+        record as its xref), then the record's first own CUI.
+        """
+        alias = self._aliases.get(cid) or None
+        if len(cuis) > 1 or (alias is not None and alias not in cuis):
+            self.report.conflicting += 1
+        loaded = sorted(c for c in cuis if c in self.known)
+        if loaded:
+            return loaded[0]
+        if alias is not None and alias in self.known:
+            return alias
+        return sorted(cuis)[0]
 
     def _alias_for(self, cid: str, xrefs: tuple[str, ...]) -> str | None:
         direct = self._aliases.get(cid)

@@ -1,0 +1,114 @@
+"""``build_kg`` into the real embedded store: counts, crosswalk, idempotence, failed builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.errors import ConfigError, InputError
+from graph.stores import open_store
+from kg_loaders.build import SUMMARY_FILE, BuildResult, build_kg
+from kg_loaders.sources import parse_sources
+
+# The chest findings of the issue; the seed KG names some "lung nodule", "pulmonary infiltrate".
+CHEST_FINDINGS = (
+    "cardiomegaly",
+    "pleural effusion",
+    "pneumothorax",
+    "atelectasis",
+    "consolidation",
+    "pulmonary edema",
+    "emphysema",
+    "nodule",
+    "mass",
+    "infiltrate",
+)
+
+
+@pytest.fixture()
+def fixture_sources(fixtures):
+    return [
+        f"umls={fixtures / 'umls'}",
+        f"snomed={fixtures / 'snomed'}",
+        f"hpo={fixtures / 'obo' / 'mini-hp.obo'}",
+        f"do={fixtures / 'obo' / 'do_reports'}",
+        f"hpoa={fixtures / 'obo' / 'phenotype.hpoa'}",
+    ]
+
+
+def stored(settings):
+    with open_store("embedded", settings=settings) as store:
+        triples = {(r.src, r.type, r.dst) for r in store.iter_relations()}
+        return store.counts(), triples, store.get_concept("UMLS:C0018800")
+
+
+def test_build_loads_the_crosswalked_graph(settings, fixture_sources):
+    result = build_kg(sources=fixture_sources, settings=settings)
+    counts, triples, cardiomegaly = stored(settings)
+    assert counts.nodes["Concept"] == result.concepts == result.crosswalk["concepts_out"]
+    assert counts.total_relations == result.relations == len(triples)
+    assert {"HP:0001640", "SNOMEDCT:8186001"} <= set(cardiomegaly.xrefs)
+    assert ("UMLS:C0007193", "HAS_PHENOTYPE", "UMLS:C0018800") in triples
+    assert result.relations_by_type["FINDING_SITE"] >= 5
+    assert result.unknown_relations["SNOMEDCT:408729009"] == 1
+    assert result.concepts_by_kind["anatomy"] >= 3
+    saved = BuildResult.load(settings.home / SUMMARY_FILE)
+    assert saved.relations == result.relations and saved.crosswalk == result.crosswalk
+
+
+def test_rebuild_is_idempotent(settings, fixture_sources):
+    build_kg(sources=fixture_sources, settings=settings)
+    first = stored(settings)
+    build_kg(sources=fixture_sources, settings=settings)
+    assert stored(settings) == first
+
+
+def test_failed_build_leaves_the_previous_graph(settings, fixture_sources, tmp_path):
+    build_kg(sources=fixture_sources, settings=settings)
+    before = stored(settings)
+    bad = tmp_path / "bad.obo"
+    bad.write_text("[Term]\nid: HP:1\nname: ok\nno tag here\n")
+    with pytest.raises(InputError, match=r"bad\.obo:4"):
+        build_kg(sources=[*fixture_sources, f"hpo={bad}"], settings=settings)
+    assert stored(settings) == before
+    leftovers = [p.name for p in settings.resolved_db_path.parent.iterdir() if ".build-" in p.name]
+    assert leftovers == []
+
+
+def test_lenient_build_counts_skipped_lines(settings, fixture_sources, tmp_path):
+    bad = tmp_path / "bad.obo"
+    bad.write_text("[Term]\nid: HP:1\nname: ok\nno tag here\n")
+    result = build_kg(sources=[*fixture_sources, f"obo={bad}"], settings=settings, lenient=True)
+    bad_stats = next(s for s in result.source_stats if s["source"] == "BAD")
+    assert bad_stats["skipped_lines"] == 1
+
+
+def test_bad_source_specs(tmp_path):
+    with pytest.raises(ConfigError, match="NAME=PATH"):
+        parse_sources(["nonsense"])
+    with pytest.raises(InputError, match="does not exist"):
+        parse_sources([f"hpo={tmp_path / 'missing.obo'}"])[0].open()
+
+
+@pytest.mark.slow
+def test_default_build_meets_size_and_merges_chest_findings(settings):
+    from kg_loaders.seed import read_seed_concepts
+
+    result = build_kg(sources=["default"], settings=settings)
+    assert result.concepts >= 30_000 and result.relations >= 300_000
+    assert result.crosswalk["merged_nodes"] > 500
+    seeds = {c.name: c for c in read_seed_concepts()}
+    names = [n for n in seeds if n in CHEST_FINDINGS or n.split(" ", 1)[-1] in CHEST_FINDINGS]
+    assert len(names) == len(CHEST_FINDINGS), names
+    with open_store("embedded", settings=settings) as store:
+        for name in names:
+            node = store.get_concept(seeds[name].id)
+            hp_ids = [x for x in node.xrefs if x.startswith("HP:")]
+            assert hp_ids, (name, node.xrefs)
+            assert set(seeds[name].xrefs) <= set(node.xrefs)
+            assert any(s.startswith("HPO:") for s in node.sources), (name, node.sources)
+            for source_id in (x for x in node.xrefs if x.split(":")[0] in ("HP", "SNOMEDCT")):
+                carriers = store.query(
+                    "MATCH (c:Concept) WHERE c.id = $x OR list_contains(c.xrefs, $x) RETURN c.id",
+                    {"x": source_id},
+                ).rows
+                assert carriers == ((node.id,),), (name, source_id, carriers)

@@ -1,0 +1,114 @@
+"""Crosswalk: one node per UMLS CUI across UMLS, SNOMED CT, HPO, DO and HPO annotations."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.records import Concept, ConceptKind
+from kg_loaders.crosswalk import Crosswalk, merge_concepts
+from kg_loaders.doreports import DoReportsReader
+from kg_loaders.hpoa import HpoaReader
+from kg_loaders.obo import OboReader
+from kg_loaders.snomed import SnomedReader
+from kg_loaders.umls import UmlsReader
+
+
+def run(readers):
+    crosswalk = Crosswalk()
+    crosswalk.index(r.concepts() for r in readers)
+    concepts = {c.id: c for c in crosswalk.concepts(r.concepts() for r in readers)}
+    relations = list(crosswalk.relations(s for r in readers for s in r.relation_streams()))
+    return crosswalk, concepts, relations
+
+
+@pytest.fixture()
+def merged(fixtures):
+    readers = [
+        UmlsReader(fixtures / "umls", version="2025AA"),
+        SnomedReader(fixtures / "snomed"),
+        OboReader(fixtures / "obo" / "mini-hp.obo", name="HPO"),
+        DoReportsReader(fixtures / "obo" / "do_reports", version="2025-01-31"),
+        HpoaReader(fixtures / "obo" / "phenotype.hpoa"),
+    ]
+    return run(readers)
+
+
+def test_one_node_per_cui_with_every_source_id(merged):
+    _, concepts, _ = merged
+    cardiomegaly = concepts["UMLS:C0018800"]
+    assert {"HP:0001640", "SNOMEDCT:8186001", "MESH:D006332"} <= set(cardiomegaly.xrefs)
+    assert cardiomegaly.sources == ("HPO:2025-01-16", "SNOMEDCT:20250101", "UMLS:2025AA")
+    assert cardiomegaly.name == "Cardiomegaly"  # UMLS wins the name
+    assert "Enlarged heart" in cardiomegaly.synonyms
+    for source_id in ("HP:0001640", "SNOMEDCT:8186001", "HP:0002202", "DOID:11396"):
+        assert source_id not in concepts
+    edema = concepts["UMLS:C0034063"]
+    assert {"DOID:11396", "SNOMEDCT:19242006"} <= set(edema.xrefs)
+
+
+def test_xref_aliases_join_diseases_but_not_one_to_many(merged):
+    _, concepts, _ = merged
+    # DO's single MIM and ORDO xrefs name the HPOA diseases: one dilated cardiomyopathy node
+    dcm = concepts["UMLS:C0007193"]
+    assert {"DOID:12930", "OMIM:115200", "ORPHA:217604"} <= set(dcm.xrefs)
+    assert dcm.kind is ConceptKind.DISEASE
+    # heart disease lists two MIM ids: subtypes, not synonyms, so nothing merges into it
+    assert "DOID:114" in concepts and concepts["DOID:114"].xrefs == ("OMIM:100001", "OMIM:100002")
+
+
+def test_relations_rewritten_deduplicated_and_dangling_dropped(merged):
+    crosswalk, concepts, relations = merged
+    triples = {(r.src, r.type, r.dst) for r in relations}
+    assert ("UMLS:C0007193", "HAS_PHENOTYPE", "UMLS:C0018800") in triples
+    assert ("UMLS:C0018800", "FINDING_SITE", "UMLS:C0018787") in triples
+    assert all(r.src in concepts and r.dst in concepts for r in relations)
+    assert len(triples) == len(relations)
+    report = crosswalk.report
+    assert report.duplicates >= 2  # OMIM and ORPHA rows of one disease; both UMLS directions
+    assert report.dangling >= 2  # SYMP:0000613 and HP:0000006's targets are not loaded
+    assert report.relations_out == len(relations)
+    negated = [r for r in relations if r.negated]
+    assert [(r.src, r.dst) for r in negated] == [("UMLS:C0007193", "UMLS:C0032227")]
+    assert report.concepts_out == len(concepts)
+    assert report.merged_nodes >= 8
+
+
+def test_two_terms_of_one_source_on_one_cui_are_a_conflict():
+    records = [
+        Concept(id="HP:1", name="a", xrefs=("UMLS:C0000001",)),
+        Concept(id="HP:2", name="b", xrefs=("UMLS:C0000001",)),
+        Concept(id="DOID:3", name="c", xrefs=("UMLS:C0000001", "UMLS:C0000002")),
+        Concept(id="SYMP:4", name="d"),
+    ]
+    crosswalk = Crosswalk()
+    crosswalk.index([records])
+    out = {c.id: c for c in crosswalk.concepts([records])}
+    assert set(out) == {"UMLS:C0000001", "HP:2", "SYMP:4"}
+    assert set(out["UMLS:C0000001"].xrefs) >= {"HP:1", "DOID:3"}
+    assert crosswalk.report.conflicting == 2  # HP:2 left alone; DOID:3 had two CUIs
+    assert crosswalk.report.unmapped == 1
+    rows = [
+        ("HP:1", "HP:2", "IS_A", False, 1.0, None),
+        ("HP:1", "DOID:3", "IS_A", False, 1.0, None),
+    ]
+    relations = list(crosswalk.relations([(rows, ("T:1",))]))
+    assert [(r.src, r.dst) for r in relations] == [("UMLS:C0000001", "HP:2")]
+    assert crosswalk.report.self_loops == 1
+
+
+def test_merge_priority_and_unions():
+    merged = merge_concepts(
+        "UMLS:C0000001",
+        [
+            Concept(id="DOID:1", name="lung disease", kind="disease", sources=("DOID:x",)),
+            Concept(id="HP:1", name="Lung abnormality", kind="finding", synonyms=("lung disease",)),
+        ],
+    )
+    assert (merged.name, merged.kind) == ("Lung abnormality", ConceptKind.FINDING)
+    assert merged.synonyms == ("lung disease",)
+    assert merged.xrefs == ("DOID:1", "HP:1")
+
+
+def test_concepts_before_index_is_an_error():
+    with pytest.raises(RuntimeError):
+        list(Crosswalk().concepts([]))
