@@ -1,0 +1,152 @@
+"""``kgdx kg build`` / ``kgdx kg stats`` / ``kgdx kg sources``: build and inspect the KG."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kg_loaders.build import BuildResult
+
+
+def _counts_table(title: str, counts: dict[str, int], label: str, *, totals: bool = True):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column(label)
+    table.add_column("count", justify="right")
+    rows = (
+        sorted(counts.items(), key=lambda item: (-item[1], item[0])) if totals else counts.items()
+    )
+    for name, count in rows:
+        table.add_row(name, f"{count:,}")
+    if totals and len(counts) > 1:
+        table.add_row("[bold]total[/bold]", f"[bold]{sum(counts.values()):,}[/bold]")
+    return table
+
+
+def print_summary(result: BuildResult, console: Console) -> None:
+    """The build summary: counts per kind, type and source, crosswalk report, unknown names."""
+    console.print(
+        f"[bold]{result.concepts:,}[/bold] concepts, [bold]{result.relations:,}[/bold] relations "
+        f"in {result.seconds:.1f}s ({result.relations_per_second:,.0f} relations/s) -> "
+        f"{result.db_path}"
+    )
+    console.print(_counts_table("Concepts by kind", result.concepts_by_kind, "kind"))
+    console.print(_counts_table("Concepts by source", result.concepts_by_source, "source"))
+    console.print(_counts_table("Relations by type", result.relations_by_type, "type"))
+    console.print(_counts_table("Relations by source", result.relations_by_source, "source"))
+    console.print(_counts_table("Crosswalk", result.crosswalk, "count", totals=False))
+    skipped = {
+        str(s["source"]): int(s["skipped_lines"])  # type: ignore[call-overload]
+        for s in result.source_stats
+        if s["skipped_lines"]
+    }
+    if skipped:
+        console.print(_counts_table("Malformed lines skipped (--lenient)", skipped, "source"))
+    if result.unknown_relations:
+        console.print(
+            _counts_table(
+                "Unknown source relations (loaded as ASSOCIATED_WITH)",
+                result.unknown_relations,
+                "source:relation",
+            )
+        )
+
+
+def build_command(
+    sources: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sources",
+            "-s",
+            help="'default' or NAME=PATH (repeatable or comma-separated); "
+            "names: see `kgdx kg sources`",
+        ),
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option(help="Skip and count malformed lines instead of failing")
+    ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Load into this backend instead of a fresh embedded database"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Build the knowledge graph from ontology files (idempotent; a failed build changes nothing)."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+
+    from graph.settings import get_settings
+    from kg_loaders.build import build_kg
+
+    settings = get_settings()
+    if store is not None and store != "embedded":
+        from graph.stores import open_store
+
+        with open_store(store, settings=settings) as opened:
+            result = build_kg(
+                sources=sources or ["default"], settings=settings, store=opened, lenient=lenient
+            )
+    else:
+        result = build_kg(sources=sources or ["default"], settings=settings, lenient=lenient)
+    if as_json:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    print_summary(result, Console())
+
+
+def stats_command(
+    store: Annotated[str | None, typer.Option(help="Store backend (default: settings)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Counts in the graph store (nodes per label and kind, relations per type)."""
+    from rich.console import Console
+
+    from graph.settings import get_settings
+    from graph.stores import open_store
+
+    settings = get_settings()
+    with open_store(store, settings=settings) as opened:
+        counts = opened.counts()
+        kinds = opened.query("MATCH (c:Concept) RETURN c.kind, count(*)").rows
+    payload = {
+        "nodes": counts.nodes,
+        "concepts_by_kind": {kind: int(n) for kind, n in kinds},
+        "relations": {k: v for k, v in counts.relations.items() if v},
+    }
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    console = Console()
+    console.print(_counts_table("Nodes", payload["nodes"], "label"))
+    console.print(_counts_table("Concepts by kind", payload["concepts_by_kind"], "kind"))
+    console.print(_counts_table("Relations", payload["relations"], "type"))
+    from kg_loaders.build import SUMMARY_FILE, BuildResult
+
+    summary = settings.home / SUMMARY_FILE
+    if summary.is_file():
+        last = BuildResult.load(summary)
+        console.print(f"last build: {', '.join(last.sources)} ({last.seconds:.1f}s)")
+
+
+def sources_command() -> None:
+    """List the source readers and what `--sources default` loads."""
+    from kg_loaders.sources import READERS, default_sources
+
+    typer.echo("readers: " + ", ".join(sorted(READERS)))
+    typer.echo("default:")
+    for spec in default_sources():
+        typer.echo(f"  {spec}")
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add the ``kg`` commands."""
+    groups["kg"].command("build")(build_command)
+    groups["kg"].command("stats")(stats_command)
+    groups["kg"].command("sources")(sources_command)
