@@ -127,7 +127,7 @@ def iter_relation_rows(
     while True:
         ids = [row["id"] for row in _rows(store, ids_statement, after=after, n=page_size)]
         if ids:
-            yield from _rows(store, statement, ids=ids)
+            yield from _rows(store, statement, first=ids[0], last=ids[-1])
         if len(ids) < page_size:
             return
         after = ids[-1]
@@ -183,7 +183,7 @@ def write_neo4j_import(
             header = [f":START_ID({src})", f":END_ID({dst})"] + [
                 name if kind == "STRING" else f"{name}:{ADMIN_TYPES[kind]}" for name, kind in props
             ] + [":TYPE"]  # fmt: skip
-            pages = iter_relation_rows(store, rel_type, src, dst, props, max(1, page_size // 5))
+            pages = iter_relation_rows(store, rel_type, src, dst, props, page_size)
             rows = (
                 [row["src"], row["dst"]]
                 + [_cell(row[n], k, array_delimiter, f"{rel_type} {row['src']}") for n, k in props]

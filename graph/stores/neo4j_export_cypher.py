@@ -2,7 +2,9 @@
 
 Portable between LadybugDB and Neo4j (no ``label()``/``type()``), built from :mod:`graph.schema`
 only. Nodes page by id (keyset: ``id > $after``); relations are read for one page of source ids
-at a time, so no page relies on ``SKIP`` over ties.
+at a time, as an id range (a page of sorted ids is exactly the ids between its first and last):
+no page relies on ``SKIP`` over ties, and a range filter is several times faster than
+``a.id IN $ids`` on LadybugDB.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ def node_page(label: str) -> str:
 
 
 def relations_from(rel_type: str, src: str, dst: str, props: Properties) -> str:
-    """Relations of one type and endpoint pair whose source id is in ``$ids``."""
+    """Relations of one type and endpoint pair whose source id is in ``[$first, $last]``."""
     check_relation_type(rel_type)
     fields = "".join(f", r.`{name}` AS `{name}`" for name, _ in props)
     return (
         f"MATCH (a:{check_label(src)})-[r:{rel_type}]->(b:{check_label(dst)}) "
-        f"WHERE a.id IN $ids RETURN a.id AS src, b.id AS dst{fields} ORDER BY src, dst"
+        f"WHERE a.id >= $first AND a.id <= $last "
+        f"RETURN a.id AS src, b.id AS dst{fields} ORDER BY src, dst"
     )
 
 
