@@ -16,6 +16,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -169,11 +170,15 @@ class Deidentifier:
             self.patient_ids[original] = f"P-{digest.hexdigest()[:12]}"
         return self.patient_ids[original]
 
-    def __call__(self, dataset: Dataset) -> Dataset:
-        """Return a de-identified copy of ``dataset`` (the input is left untouched)."""
-        clean = copy.deepcopy(dataset)  # Dataset.copy() shares elements with the input
+    def __call__(self, dataset: Dataset, *, in_place: bool = False) -> Dataset:
+        """Return ``dataset`` de-identified: a copy, or ``dataset`` itself when ``in_place``.
+
+        Readers that own a freshly parsed dataset pass ``in_place=True`` to skip the deep copy
+        (the slowest part of de-identification).
+        """
+        # Dataset.copy() shares elements with the input, so only a deep copy leaves it untouched.
+        clean = dataset if in_place else copy.deepcopy(dataset)
         original_patient = str(clean.get("PatientID", "") or "")
-        clean.remove_private_tags()
         self._clean(clean)
         clean.PatientID = self.patient_id(original_patient) if original_patient else ""
         meta = getattr(clean, "file_meta", None)
@@ -187,20 +192,27 @@ class Deidentifier:
         return clean
 
     def _clean(self, dataset: Dataset) -> None:
-        for element in list(dataset):
-            tag, keyword, vr = element.tag, element.keyword, element.VR
-            if tag.group & 0xFF00 in (0x5000, 0x6000):  # curves and overlays can carry text
-                del dataset[tag]
+        # Decide from the raw element (tag and VR) where possible: converting every value of a
+        # large header just to delete it costs more than the rest of the reading.
+        for tag in list(dataset.keys()):
+            raw = dataset.get_item(tag)
+            keyword = keyword_for_tag(tag)
+            vr = raw.VR
+            if vr in (None, "UN") and dictionary_has_tag(tag):  # implicit VR, or public tag as UN
+                vr = dictionary_VR(tag)
+            if tag.is_private or tag.group & 0xFF00 in (0x5000, 0x6000):
+                del dataset[tag]  # private data and curves/overlays can carry identifying text
             elif keyword in REMOVE:
                 del dataset[tag]
             elif keyword in EMPTY:
-                element.value = None
-            elif keyword in ("PatientID",):
+                dataset[tag].value = None
+            elif keyword == "PatientID":
                 continue
             elif vr == "SQ":
-                for item in element.value:
+                for item in dataset[tag].value:
                     self._clean(item)
             elif vr == "UI":
+                element = dataset[tag]
                 element.value = self._remap(element.value)
             elif vr == "PN":
                 del dataset[tag]

@@ -151,8 +151,17 @@ def decode_pixels(dataset: Dataset, source: str, shape: tuple[int, int, int, int
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     frames, rows, cols, samples = shape
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.pixels import pixel_array
+
+    if not getattr(dataset, "file_meta", None) or "TransferSyntaxUID" not in dataset.file_meta:
+        meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
+        meta.TransferSyntaxUID = transfer_syntax(dataset)
+        dataset.file_meta = meta
     try:
-        raw = dataset.pixel_array
+        # pixel_array(dataset), unlike dataset.pixel_array, keeps no cached copy in the dataset
+        # (which the de-identifier would otherwise deep-copy with the header).
+        raw = pixel_array(dataset)
     except Exception as exc:  # decoders raise their own types on corrupt streams
         raise InputError(
             f"{source}: pixel data cannot be decoded ({type(exc).__name__}: {exc})"

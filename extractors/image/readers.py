@@ -86,7 +86,7 @@ def read_dicom(
     shape = check_image_dataset(dataset, str(path), max_pixels)
     pixels = decode_pixels(dataset, str(path), shape)
     del dataset.PixelData  # the header copy keeps no pixels
-    clean = (deidentifier or Deidentifier())(dataset)
+    clean = (deidentifier or Deidentifier())(dataset, in_place=True)
     image_id = str(clean.get("SOPInstanceUID") or "") or _content_id(path)
     return LoadedImage(
         image_id=image_id,

@@ -158,3 +158,10 @@ def test_a_bad_file_in_a_batch_yields_no_predictions(tmp_path, shipped_extractor
     bad.write_bytes(b"\x00" * 200)
     with pytest.raises(InputError):
         shipped_extractor.predict_files([good, bad])
+
+
+def test_real_truncated_file_from_pydicom():
+    # pydicom parses this file without error; only our length check notices the missing bytes.
+    pydicom.dcmread(dicom_file("MR_truncated.dcm"))
+    with pytest.raises(InputError, match="8,130 bytes.*needs 8,192.*truncated"):
+        load_image(dicom_file("MR_truncated.dcm"))

@@ -148,3 +148,19 @@ def test_loaded_images_carry_only_deidentified_headers():
     assert header.PatientIdentityRemoved == "YES" and "PixelData" not in header
     assert "CompressedSamples" not in str(header) and "JFK" not in str(header)
     assert image.patient_id == header.PatientID and image.image_id == header.SOPInstanceUID
+
+
+def test_in_place_mode_returns_the_same_cleaned_dataset(ct):
+    reference = Deidentifier(secret=b"k")(ct)
+    same = Deidentifier(secret=b"k")(ct, in_place=True)
+    assert same is ct and same.to_json_dict() == reference.to_json_dict()
+
+
+def test_implicit_vr_and_un_encoded_headers_are_cleaned():
+    for name in ("MR_small_implicit.dcm", "explicit_VR-UN.dcm"):
+        dataset = pydicom.dcmread(dicom_file(name))
+        clean = Deidentifier()(dataset)
+        names = [e for e in clean.iterall() if e.VR == "PN" or e.keyword == "PatientName"]
+        assert all(not e.value for e in names), name
+        assert clean.get("StudyDate") in (None, ""), name
+        assert str(clean.StudyInstanceUID).startswith("2.25."), name
