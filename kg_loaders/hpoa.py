@@ -120,16 +120,26 @@ class HpoaReader(SourceReader):
                 yield line_no, fields
 
     def concepts(self) -> Iterator[Concept]:
+        """One disease concept per ``database_id`` (rows are checked by the relation pass)."""
         provenance = (self.provenance,)
         seen: set[str] = set()
-        for _, fields in self.rows():
-            if fields[0] in seen:
-                continue
-            seen.add(fields[0])
-            disease = normalize_curie(fields[0]) or fields[0]
-            yield Concept(
-                id=disease, name=fields[1] or disease, kind=ConceptKind.DISEASE, sources=provenance
-            )
+        with open_text(self.path) as handle:
+            for line in handle:
+                if line[0] == "#" or line[:11] == "database_id":
+                    continue
+                fields = line.split("\t", 2)
+                if len(fields) < 3 or fields[0] in seen or ":" not in fields[0]:
+                    continue
+                seen.add(fields[0])
+                disease = normalize_curie(fields[0])
+                if disease is None:
+                    continue
+                yield Concept(
+                    id=disease,
+                    name=fields[1] or disease,
+                    kind=ConceptKind.DISEASE,
+                    sources=provenance,
+                )
 
     def relation_rows(self) -> Iterator[RelationRow]:
         current: str | None = None

@@ -228,8 +228,23 @@ class OboReader(SourceReader):
         return found
 
     def _parent_map(self) -> dict[str, list[str]]:
+        """Term id -> is_a parents, from a light pre-pass that reads only ``id`` and ``is_a``
+        lines (malformed lines are reported by the full passes)."""
         if self._parents is None:
-            self._parents = {t.id: t.parents for t in self.terms() if t.parents}
+            parents: dict[str, list[str]] = {}
+            current: list[str] | None = None
+            in_term = False
+            with open_text(self.path) as handle:
+                for line in handle:
+                    if line.startswith("["):
+                        in_term, current = line.startswith("[Term]"), None
+                    elif in_term and line.startswith("id:"):
+                        current = parents.setdefault(normalize_curie(line[3:]) or "", [])
+                    elif in_term and current is not None and line.startswith("is_a:"):
+                        parent = normalize_curie(_strip_comment(line[5:]))
+                        if parent is not None:
+                            current.append(parent)
+            self._parents = parents
         return self._parents
 
     def concepts(self) -> Iterator[Concept]:
