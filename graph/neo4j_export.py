@@ -10,12 +10,10 @@ batches instead, for a running server.
 
 from __future__ import annotations
 
-import csv
 import json
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +24,8 @@ from graph.records import Diagnosis, ExplanationPath
 from graph.schema import KG_RELATIONS, NODE_PROPERTIES
 from graph.store import GraphStore, StoreCounts
 from graph.stores import neo4j_export_cypher as export_cypher
+from graph.stores import neo4j_import_files as files
 
-# neo4j-admin header types for the schema's property types.
-ADMIN_TYPES = {
-    "STRING": "string",
-    "STRING[]": "string[]",
-    "DOUBLE": "double",
-    "INT64": "long",
-    "BOOLEAN": "boolean",
-}
 EXPORT_ROW_LIMIT = 10_000_000
 
 
@@ -79,69 +70,11 @@ class ImportManifest:
         return " ".join(shlex.quote(part) for part in parts)
 
 
-def _cell(value: Any, prop_type: str, delimiter: str, where: str) -> str:
-    if value is None:
-        return ""
-    if prop_type == "STRING[]":
-        items = [str(v) for v in value]
-        bad = next((v for v in items if delimiter in v), None)
-        if bad is not None:
-            raise InputError(
-                f"{where}: value {bad!r} contains the array delimiter {delimiter!r}; "
-                "choose another with --array-delimiter"
-            )
-        return delimiter.join(items)
-    if prop_type == "BOOLEAN":
-        return "true" if value else "false"
-    if prop_type == "DOUBLE":
-        return repr(float(value))
-    return str(value)
-
-
 def _rows(store: GraphStore, cypher: str, **params: Any) -> list[dict[str, Any]]:
     result = store.query(cypher, params, row_limit=EXPORT_ROW_LIMIT, timeout_s=3600)
     if result.truncated:
         raise StoreError("an export page exceeded the row limit; lower the page size")
     return result.records()
-
-
-def iter_nodes(store: GraphStore, label: str, page_size: int = 5_000) -> Iterator[dict[str, Any]]:
-    """Every node of ``label`` with its schema properties, in id order."""
-    statement = export_cypher.node_page(label)
-    after = ""
-    while True:
-        rows = _rows(store, statement, after=after, n=page_size)
-        yield from rows
-        if len(rows) < page_size:
-            return
-        after = rows[-1]["id"]
-
-
-def iter_relation_rows(
-    store: GraphStore, rel_type: str, src: str, dst: str, props, page_size: int = 1_000
-) -> Iterator[dict[str, Any]]:
-    """Every relation of one type and endpoint pair, read per page of source nodes."""
-    ids_statement = export_cypher.source_ids(src)
-    statement = export_cypher.relations_from(rel_type, src, dst, props)
-    after = ""
-    while True:
-        ids = [row["id"] for row in _rows(store, ids_statement, after=after, n=page_size)]
-        if ids:
-            yield from _rows(store, statement, first=ids[0], last=ids[-1])
-        if len(ids) < page_size:
-            return
-        after = ids[-1]
-
-
-def _write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-    return count
 
 
 def write_neo4j_import(
@@ -168,30 +101,21 @@ def write_neo4j_import(
     with tempfile.TemporaryDirectory(dir=target, prefix=".partial-") as partial:
         staging = Path(partial)
         for label, props in NODE_PROPERTIES.items():
-            header = [f"id:ID({label})"] + [
-                name if kind == "STRING" else f"{name}:{ADMIN_TYPES[kind]}" for name, kind in props[1:]
-            ] + [":LABEL"]  # fmt: skip
-            rows = (
-                [row["id"]]
-                + [_cell(row[n], k, array_delimiter, f"{label} {row['id']}") for n, k in props[1:]]
-                + [label]
-                for row in track(iter_nodes(store, label, page_size), f"export {label} nodes")
-            )
+            names = [f"id:ID({label})"] + [files.header(n, k) for n, k in props[1:]] + [":LABEL"]
+            pages = track(files.node_pages(store, label, page_size), f"export {label} pages")
             path = staging / f"nodes_{label}.csv"
-            manifest.files.append(ImportFile(path, "nodes", label, _write_csv(path, header, rows)))
+            count = files.write_csv(path, pages, props, names, label, array_delimiter, label)
+            manifest.files.append(ImportFile(path, "nodes", label, count))
         for rel_type, src, dst, props in export_cypher.relation_files():
-            header = [f":START_ID({src})", f":END_ID({dst})"] + [
-                name if kind == "STRING" else f"{name}:{ADMIN_TYPES[kind]}" for name, kind in props
-            ] + [":TYPE"]  # fmt: skip
-            pages = iter_relation_rows(store, rel_type, src, dst, props, page_size)
-            rows = (
-                [row["src"], row["dst"]]
-                + [_cell(row[n], k, array_delimiter, f"{rel_type} {row['src']}") for n, k in props]
-                + [rel_type]
-                for row in track(pages, f"export {rel_type} {src}->{dst}")
-            )
+            names = [f":START_ID({src})", f":END_ID({dst})"]
+            names += [files.header(n, k) for n, k in props] + [":TYPE"]
+            columns = (("src", "STRING"), ("dst", "STRING"), *props)
+            pages = files.relation_pages(store, rel_type, src, dst, props, page_size)
+            pages = track(pages, f"export {rel_type} {src}->{dst} pages")
             path = staging / f"relationships_{rel_type}_{src}_{dst}.csv"
-            count = _write_csv(path, header, rows)
+            count = files.write_csv(
+                path, pages, columns, names, rel_type, array_delimiter, rel_type
+            )
             manifest.files.append(ImportFile(path, "relationships", rel_type, count))
         moved = []
         for item in manifest.files:

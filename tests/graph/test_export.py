@@ -139,3 +139,20 @@ def test_online_copy_writes_everything_in_batches(loaded) -> None:
     predictions = [c for c in writes if c.statement == neo4j_patients.CREATE_PREDICTIONS]
     assert sum(len(c.params["rows"]) for c in predictions) == loaded.counts().nodes["Prediction"]
     assert GUIDE_PATIENTS.is_file()
+
+
+def test_row_path_of_other_backends_writes_the_same_files(loaded, tmp_path) -> None:
+    """A store without LadybugDB's Arrow hand-over (Neo4j) goes through ``store.query`` rows."""
+    from graph.stores.embedded import EmbeddedStore
+
+    write_neo4j_import(loaded, tmp_path / "arrow", page_size=3)
+    rows_only = object.__new__(type("RowsOnlyStore", (EmbeddedStore,), {"name": "rows-only"}))
+    rows_only.__dict__.update(loaded.__dict__)
+    calls = []
+    rows_only.query = lambda *args, **kwargs: calls.append(args) or loaded.query(*args, **kwargs)
+    write_neo4j_import(rows_only, tmp_path / "rows", page_size=3)
+    assert len(calls) > 20  # every page went through the read-only query path
+    arrow_files = sorted(p.name for p in (tmp_path / "arrow").iterdir())
+    assert arrow_files == sorted(p.name for p in (tmp_path / "rows").iterdir())
+    for name in arrow_files:
+        assert (tmp_path / "arrow" / name).read_bytes() == (tmp_path / "rows" / name).read_bytes()
