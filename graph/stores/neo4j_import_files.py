@@ -132,9 +132,14 @@ def write_csv(
          zip(names, columns, strict=False)] + [pa.field(names[-1], pa.string())]
     )  # fmt: skip
     rows = 0
-    options = pa_csv.WriteOptions(quoting_style="needed")
-    with pa_csv.CSVWriter(str(path), out_schema, write_options=options) as writer:
-        for page in pages:
-            writer.write_table(csv_page(page, columns, names, tag, delimiter, where))
-            rows += page.num_rows
+    # The header line is written as is: Arrow would quote every name, and the header names
+    # (``id:ID(Concept)``) never need quotes. Data fields are quoted only where needed; a null
+    # is an empty field and an empty string is "".
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    with path.open("wb") as handle:
+        handle.write((",".join(names) + "\n").encode("utf-8"))
+        with pa_csv.CSVWriter(handle, out_schema, write_options=options) as writer:
+            for page in pages:
+                writer.write_table(csv_page(page, columns, names, tag, delimiter, where))
+                rows += page.num_rows
     return rows
