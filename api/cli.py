@@ -23,7 +23,9 @@ GROUPS: dict[str, typer.Typer] = {
     "kg": typer.Typer(help="Build and inspect the knowledge graph.", no_args_is_help=True),
     "extract": typer.Typer(help="Extract findings from reports.", no_args_is_help=True),
     "image": typer.Typer(help="Train, predict and inspect the image model.", no_args_is_help=True),
-    "eval": typer.Typer(help="Evaluate extractors and models on labelled data.", no_args_is_help=True),
+    "eval": typer.Typer(
+        help="Evaluate extractors and models on labelled data.", no_args_is_help=True
+    ),
     "export": typer.Typer(help="Export the graph store (Neo4j).", no_args_is_help=True),
 }
 for _name, _group in GROUPS.items():
