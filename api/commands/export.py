@@ -57,12 +57,14 @@ def neo4j_copy_command(
         }.items()
         if value is not None
     }
+    if source == "neo4j":
+        raise InputError("the source must differ from the Neo4j target; use --source embedded")
     settings = get_settings(**overrides)
     with (
-        open_store(settings=settings) as source,
+        open_store(source, settings=settings) as origin,
         Neo4jStore(settings, batch_size=batch_size) as target,
     ):
-        counts = copy_to_neo4j(source, target, batch_size=batch_size)
+        counts = copy_to_neo4j(origin, target, batch_size=batch_size)
     typer.echo(
         f"Neo4j at {settings.neo4j_uri} now holds {counts.total_nodes} nodes and "
         f"{counts.total_relations} relationships"

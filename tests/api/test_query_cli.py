@@ -113,3 +113,40 @@ def test_export_neo4j_import_cli(env, tmp_path) -> None:
     with open_store("embedded", settings=Settings(db_path=env["KGDX_DB_PATH"])) as store:
         counts = store.counts()
     assert f"{counts.total_nodes} nodes, {counts.total_relations} relationships" in result.stdout
+
+
+def test_export_neo4j_cli_copies_the_embedded_store_through_the_driver(env, monkeypatch) -> None:
+    import neo4j
+
+    from graph.stores import neo4j_cypher, neo4j_patients
+    from tests.graph.neo4j_fakes import FakeDriver
+
+    def responder(statement, params):
+        if statement == neo4j_patients.GET_PATIENT:
+            return [{"attributes": "{}"}]
+        return [{"n": 0}] if "RETURN count(" in statement else []
+
+    driver = FakeDriver(responder=responder)
+    seen = {}
+    monkeypatch.setattr(
+        neo4j.GraphDatabase, "driver", lambda uri, **kw: seen.update(uri=uri, **kw) or driver
+    )
+    result = runner.invoke(
+        app,
+        ["export", "neo4j", "--uri", "bolt://db:7687", "--user", "u", "--password", "p",
+         "--batch-size", "40"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["uri"] == "bolt://db:7687" and seen["auth"] == ("u", "p")
+    writes = driver.statements("execute_write")
+    concept_rows = [
+        len(c.params["rows"]) for c in writes if c.statement == neo4j_cypher.UPSERT_CONCEPTS
+    ]
+    assert sum(concept_rows) == 81 and max(concept_rows) <= 40
+    assert len([c for c in writes if c.statement == neo4j_patients.MERGE_PATIENT]) == 5
+    assert driver.closed, "the command closes the driver it opened"
+
+
+def test_export_neo4j_refuses_neo4j_as_its_own_source(env) -> None:
+    result = runner.invoke(app, ["export", "neo4j", "--source", "neo4j"])
+    assert "must differ" in str(result.exception)
