@@ -248,7 +248,7 @@ class Neo4jStore(GraphStore):
     def _neighbours(
         self, concept_id: str, types: list[str], direction: Direction, limit: int
     ) -> list[Neighbour]:
-        rows = self._read(cypher.neighbours(direction), id=concept_id, types=types, limit=limit)
+        rows = self._read(cypher.neighbours(direction), id=concept_id, types=types, max_rows=limit)
         return [
             Neighbour(
                 relation=relation_from(row),
@@ -264,7 +264,7 @@ class Neo4jStore(GraphStore):
             src=src_id,
             dst=dst_id,
             types=list(KG_RELATIONS),
-            limit=limit,
+            max_rows=limit,
         )
         paths = []
         for row in rows:

@@ -131,7 +131,7 @@ RETURN {RELATION_FIELDS}, direction,
        n.id AS n_id, n.name AS n_name, n.kind AS n_kind, n.synonyms AS n_synonyms,
        n.xrefs AS n_xrefs, n.sources AS n_sources
 ORDER BY type, n_id, direction DESC
-LIMIT $limit
+LIMIT $max_rows
 """
 
 
@@ -149,7 +149,7 @@ RETURN [n IN nodes(p) | {{id: n.id, name: n.name, kind: n.kind, synonyms: n.syno
        [r IN relationships(p) | {{src: startNode(r).id, dst: endNode(r).id, type: type(r),
                                   sources: r.sources, weight: r.weight, negated: r.negated,
                                   attributes: r.attributes}}] AS rels
-LIMIT $limit
+LIMIT $max_rows
 """
 
 
