@@ -150,3 +150,34 @@ def test_export_neo4j_cli_copies_the_embedded_store_through_the_driver(env, monk
 def test_export_neo4j_refuses_neo4j_as_its_own_source(env) -> None:
     result = runner.invoke(app, ["export", "neo4j", "--source", "neo4j"])
     assert "must differ" in str(result.exception)
+
+
+HEAVY = (
+    "MATCH (a:Concept), (b:Concept), (c:Concept), (e:Concept), (f:Concept) "
+    "WHERE a.name < b.name AND b.name < c.name AND c.name + e.name + f.name <> 'x' "
+    "RETURN count(*)"
+)
+
+
+@pytest.mark.timeout(60)
+def test_query_timeout_stops_a_runaway_query(env) -> None:
+    result = runner.invoke(app, ["query", HEAVY, "--timeout", "0.3"])
+    assert isinstance(result.exception, QueryError)
+    assert "timeout" in str(result.exception)
+
+
+def test_serve_runs_the_app_factory(env, monkeypatch) -> None:
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    result = runner.invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        (
+            ("api.rest:create_app",),
+            {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 1},
+        )
+    ]
+    many = runner.invoke(app, ["serve", "--workers", "2"])
+    assert "one worker" in str(many.exception)
