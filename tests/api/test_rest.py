@@ -127,3 +127,14 @@ def test_app_factory_builds_nothing_at_import() -> None:
     assert not hasattr(api.rest, "app")
     app = create_app(Settings())
     assert {"/health", "/query", "/patients/{patient_id}"} <= set(app.openapi()["paths"])
+
+
+@pytest.mark.timeout(60)
+def test_query_timeout_answers_400(client) -> None:
+    heavy = (
+        "MATCH (a:Concept), (b:Concept), (c:Concept), (e:Concept), (f:Concept) "
+        "WHERE a.name < b.name AND b.name < c.name AND c.name + e.name + f.name <> 'x' "
+        "RETURN count(*)"
+    )
+    response = client.post("/query", json={"cypher": heavy, "timeout_s": 0.3})
+    assert response.status_code == 400 and "timeout" in response.json()["detail"]
