@@ -144,7 +144,8 @@ def build_patient_graph(
 
     Returns:
         A :class:`PatientGraph`. ``data[node_type].n_id`` indexes each type's nodes,
-        ``data[node_type].x`` holds degree features (``log1p`` of the degree per edge type),
+        ``data[node_type].x`` holds degree features (``log1p`` of the degree per edge type) and,
+        for patients, the multi-hot bag of their finding edges;
         ``data["patient"].y`` nothing: labels are read by :mod:`gnn.dataset`.
 
     Raises:
@@ -198,7 +199,7 @@ def build_patient_graph(
             if pairs
             else torch.empty((2, 0), dtype=torch.long)
         )
-    _degree_features(data, vocabulary.edge_types, sizes)
+    _node_features(data, vocabulary.edge_types, sizes)
     return PatientGraph(
         data=data,
         vocabulary=vocabulary,
@@ -209,15 +210,26 @@ def build_patient_graph(
     )
 
 
-def _degree_features(data: HeteroData, edge_types: list[EdgeType], sizes: dict[str, int]) -> None:
-    """``x`` per node type: log1p of the in-degree per incoming edge type (fixed column order)."""
+def _node_features(data: HeteroData, edge_types: list[EdgeType], sizes: dict[str, int]) -> None:
+    """``x`` per node type: log1p of the in-degree per incoming edge type; patients also get
+    the multi-hot bag of their finding edges (one column per finding relation and concept), so
+    the model starts from what the patient has before messages add what the KG knows."""
     for node_type, size in sizes.items():
         incoming = [et for et in edge_types if et[2] == node_type]
         columns = []
         for edge_type in incoming:
             dst = data[edge_type].edge_index[1]
             columns.append(torch.bincount(dst, minlength=size).float().log1p())
-        data[node_type].x = torch.stack(columns, dim=1) if columns else torch.zeros((size, 1))
+        x = torch.stack(columns, dim=1) if columns else torch.zeros((size, 1))
+        if node_type == PATIENT_NODE_TYPE:
+            bags = []
+            for edge_type in (et for et in edge_types if et[0] == PATIENT_NODE_TYPE):
+                bag = torch.zeros((size, sizes[edge_type[2]]))
+                edge_index = data[edge_type].edge_index
+                bag[edge_index[0], edge_index[1]] = 1.0
+                bags.append(bag)
+            x = torch.cat([x, *bags], dim=1)
+        data[node_type].x = x
 
 
 def patient_graph_from_store(
