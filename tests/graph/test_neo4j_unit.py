@@ -400,3 +400,34 @@ def test_values_only_ever_travel_as_parameters() -> None:
         assert not literals, f"literal value in: {statement}"
         # No template placeholder left unfilled ({label}, {}, %s).
         assert not re.search(r"\{\w*\}|%s", statement), f"unfilled placeholder in: {statement}"
+
+
+def test_driver_graph_values_become_plain_json() -> None:
+    """Nodes, relationships and paths as the driver hydrates them, turned into plain dicts."""
+    import json
+
+    from neo4j.graph import Graph, Node, Path
+    from neo4j.time import Date
+
+    from graph.stores.neo4j_values import plain_value
+
+    graph = Graph()
+    disease = Node(graph, "4:db:1", 1, {"Concept"}, {"id": "UMLS:C0018802", "name": "chf"})
+    finding = Node(graph, "4:db:2", 2, {"Concept"}, {"id": "UMLS:C0018800", "synonyms": ["big"]})
+    edge = graph.relationship_type("HAS_FINDING")(graph, "5:db:7", 7, {"weight": 0.5})
+    edge._start_node, edge._end_node = disease, finding  # as the driver's hydration does
+    assert plain_value(finding) == {"_label": "Concept", "id": "UMLS:C0018800", "synonyms": ["big"]}
+    assert plain_value(edge) == {
+        "_label": "HAS_FINDING",
+        "_src": "UMLS:C0018802",
+        "_dst": "UMLS:C0018800",
+        "weight": 0.5,
+    }
+    walked = plain_value(Path(finding, edge))
+    assert [n["id"] for n in walked["nodes"]] == ["UMLS:C0018800", "UMLS:C0018802"]
+    nested = plain_value({"when": Date(2024, 3, 2), "items": (disease,)})
+    assert nested == {
+        "when": "2024-03-02",
+        "items": [{"_label": "Concept", "id": "UMLS:C0018802", "name": "chf"}],
+    }
+    json.dumps(walked)
