@@ -60,11 +60,12 @@ def score_labels(
 ) -> SystemScore:
     """Compare predicted and gold label sets of the same reports.
 
-    Macro-F1 averages the labels that have gold positives (a label nobody annotated has no
-    defined recall); micro counts every label, so false positives on such labels still count.
+    Labels without a single gold positive in ``gold`` are reported (with their false
+    positives) but left out of both averages: a gold set in which nobody marked a label (Open-i
+    has no "Hernia" although reports mention hiatal hernias) did not annotate it, and its
+    recall is undefined. Where the gold set has positives for a label, it is scored.
     """
     rows = []
-    total_tp = total_fp = total_fn = 0
     for label in labels:
         tp = fp = fn = 0
         for report_id, gold_labels in gold.items():
@@ -87,8 +88,11 @@ def score_labels(
                 f1=f1,
             )
         )
-        total_tp, total_fp, total_fn = total_tp + tp, total_fp + fp, total_fn + fn
-    supported = [row.f1 for row in rows if row.support]
+    scored = [row for row in rows if row.support]
+    total_tp = sum(row.tp for row in scored)
+    total_fp = sum(row.fp for row in scored)
+    total_fn = sum(row.fn for row in scored)
+    supported = [row.f1 for row in scored]
     return SystemScore(
         system=system,
         labels=tuple(rows),
@@ -186,7 +190,7 @@ def format_table(scores: Sequence[SystemScore]) -> list[list[str]]:
     header = ["label", "support"] + [f"{s.system} P/R/F1" for s in scores]
     rows = [header]
     for index, first in enumerate(scores[0].labels):
-        cells = [first.label, str(first.support)]
+        cells = [first.label, str(first.support) if first.support else "0 (not scored)"]
         for score in scores:
             row = score.labels[index]
             cells.append(f"{row.precision:.2f}/{row.recall:.2f}/{row.f1:.2f}")

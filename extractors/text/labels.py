@@ -2,13 +2,16 @@
 
 The shipped map ``data/labels/chestxray14_text.tsv`` has one row per ChestX-ray14 label:
 ``label``, ``concept_ids`` (``|``-separated CURIEs: the UMLS CUI first, then the HPO / DO ids the
-full KG keeps for the same finding), ``lexicon`` (radiology surface forms, attached to the first
-concept id as extra synonyms) and ``note`` (where each id was checked).
+full KG keeps for the same finding), ``lexicon`` (``;``-separated radiology surface forms,
+attached to the first concept id as extra synonyms; ``{a|b|}`` inside a form lists alternatives,
+an empty one meaning "nothing", so ``heart is {mildly|} enlarged`` is two forms) and ``note``
+(where each id was checked).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,31 @@ if TYPE_CHECKING:
 
 CHESTXRAY14_TEXT_MAP = DATA_DIR / "labels" / "chestxray14_text.tsv"
 COLUMNS = ("label", "concept_ids", "lexicon", "note")
+
+
+_ALTERNATIVES_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_form(form: str, *, limit: int = 5000) -> list[str]:
+    """All surface forms of a lexicon entry with ``{a|b|}`` alternatives.
+
+    Raises:
+        InputError: the entry expands to more than ``limit`` forms.
+    """
+    forms = [form]
+    while any(_ALTERNATIVES_RE.search(item) for item in forms):
+        next_forms = []
+        for item in forms:
+            match = _ALTERNATIVES_RE.search(item)
+            if match is None:
+                next_forms.append(item)
+                continue
+            for option in match.group(1).split("|"):
+                next_forms.append(item[: match.start()] + option + item[match.end() :])
+        forms = next_forms
+        if len(forms) > limit:
+            raise InputError(f"lexicon entry {form!r} expands to more than {limit} forms")
+    return [" ".join(item.split()) for item in forms if item.strip()]
 
 
 @dataclass
@@ -65,8 +93,10 @@ class LabelMap:
                 except ValueError as exc:
                     raise InputError(f"{path}:{line}: {exc}") from None
                 label_map.concepts[row["label"]] = ids
-                forms = [part.strip() for part in (row["lexicon"] or "").split("|")]
-                label_map.lexicon[row["label"]] = [form for form in forms if form]
+                forms = [part.strip() for part in (row["lexicon"] or "").split(";")]
+                label_map.lexicon[row["label"]] = [
+                    expanded for form in forms if form for expanded in expand_form(form)
+                ]
         return label_map
 
     def lexicon_concepts(self) -> list[Concept]:

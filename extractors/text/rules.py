@@ -101,8 +101,6 @@ RADIOLOGY_RULES: tuple[tuple[str, str, str], ...] = (
     ("may reflect", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("may be due to", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("possibly", "POSSIBLE_EXISTENCE", "FORWARD"),
-    ("probable", "POSSIBLE_EXISTENCE", "FORWARD"),
-    ("probably", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("questionable", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("question of", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("suspected", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL"),
@@ -111,10 +109,17 @@ RADIOLOGY_RULES: tuple[tuple[str, str, str], ...] = (
     ("concern for", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("differential diagnosis", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("equivocal", "POSSIBLE_EXISTENCE", "FORWARD"),
-    ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL"),
-    ("vs", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL"),
     ("may be", "POSSIBLE_EXISTENCE", "FORWARD"),
-    ("likely", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL"),
+    ("may", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("might", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("could", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("is also possible", "POSSIBLE_EXISTENCE", "BACKWARD"),
+    ("are also possible", "POSSIBLE_EXISTENCE", "BACKWARD"),
+    ("is possible", "POSSIBLE_EXISTENCE", "BACKWARD"),
+    ("differential considerations", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("considerations include", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("consider", "POSSIBLE_EXISTENCE", "FORWARD"),
+    ("exclude", "POSSIBLE_EXISTENCE", "FORWARD"),
     ("less likely", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL"),
     ("not likely", "NEGATED_EXISTENCE", "BIDIRECTIONAL"),
     # history and family
@@ -146,6 +151,11 @@ RADIOLOGY_RULES: tuple[tuple[str, str, str], ...] = (
     ("compatible with", "POSSIBLE_EXISTENCE", "TERMINATE"),
 )
 
+# High-likelihood hedges ("likely", "probable", "suggestive of", "consistent with", "X versus Y")
+# leave a finding asserted: radiologists use them for findings they judge more likely than not
+# (Panicek & Hricak, "How sure are you, doctor?", AJR 2016, ~70-90% for these phrases), while
+# "may", "could", "possible", "cannot exclude" convey ~50% or less and make it POSSIBLE.
+
 # What each ConText category sets on a target span (medspaCy's defaults plus RESOLVED).
 CONTEXT_SPAN_ATTRS: dict[str, dict[str, bool]] = {
     "NEGATED_EXISTENCE": {"is_negated": True},
@@ -173,7 +183,8 @@ def section_rules() -> list:
 # Default rules that misfire on report layout: ": no" / ": none" are meant for "Fever: no", but
 # in "FINDINGS: No effusion" they swallow the forward "no" and negate nothing.
 # "resolved" / "now resolved" are replaced by RESOLVED rules (negated and historical).
-DROPPED_DEFAULTS = frozenset({": no", ": none", "resolved", "now resolved"})
+# "suggestive of" is a high-likelihood hedge (see above), not a possible one.
+DROPPED_DEFAULTS = frozenset({": no", ": none", "resolved", "now resolved", "suggestive of"})
 
 
 def context_rules(*, radiology: bool = True) -> list:
