@@ -1,0 +1,159 @@
+"""``kgdx demo``: the end-to-end vertical slice on the shipped seed KG and demo cohort.
+
+Builds the seed KG into a fresh store (``<home>/demo.lbug``), extracts findings from the cohort's
+reports, stores the patients, trains a small heterogeneous GNN and prints, for held-out patients,
+their top diagnoses with explanation paths, then the held-out metrics against a baseline. Every
+number printed is computed in the run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from data.cohort import CohortCase
+    from graph.records import Patient
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add the top-level ``demo`` command."""
+    app.command("demo")(demo)
+
+
+def _extraction_agreement(cases: list[CohortCase], stored: list[Patient]) -> dict[str, float]:
+    """Micro precision / recall of extracted (concept, polarity) pairs against the gold mentions."""
+    by_id = {p.id: p for p in stored}
+    tp = fp = fn = 0
+    for case in cases:
+        gold = {(f.concept_id, f.assertion.polarity.value) for f in case.gold_findings}
+        found = {
+            (f.concept_id, f.assertion.polarity.value) for f in by_id[case.patient.id].findings
+        }
+        tp += len(gold & found)
+        fp += len(found - gold)
+        fn += len(gold - found)
+    return {
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+    }
+
+
+def _print_patient(
+    console: Console, patient: Patient, diagnoses: list, names: dict[str, str]
+) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text()
+    truth = ", ".join(names.get(label, label) for label in patient.labels)
+    body.append(f"known diagnosis: {truth}\n", style="dim")
+    for rank, diagnosis in enumerate(diagnoses, start=1):
+        mark = "✓" if diagnosis.concept_id in patient.labels else " "
+        body.append(f"{rank}. {diagnosis.name}  ", style="bold")
+        body.append(f"p={diagnosis.probability:.2f} {mark}\n")
+        for path in diagnosis.paths:
+            body.append(f"   {path.render()}", style="cyan")
+            body.append(f"  (score {path.score:.2f})\n", style="dim")
+            body.append(f"      evidence: {path.evidence[0]}\n", style="green")
+            for step_evidence in path.evidence[1:]:
+                body.append(f"      {step_evidence}\n", style="dim")
+    console.print(Panel(body, title=f"patient {patient.id}", title_align="left"))
+
+
+def demo(
+    patients: Annotated[int, typer.Option(help="Held-out patients to show.", min=1)] = 4,
+    model: Annotated[str, typer.Option(help="GNN: hgt, rgcn or sage.")] = "rgcn",
+    epochs: Annotated[int, typer.Option(help="Training epochs.", min=1)] = 150,
+    seed: Annotated[int, typer.Option(help="Random seed (split, init).")] = 0,
+) -> None:
+    """Build the seed KG, ingest the demo cohort, train a GNN and explain its diagnoses."""
+    import shutil
+    import time
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from api.engine import Engine
+    from data.cohort import load_cohort
+    from gnn.explain import faithfulness
+    from graph.settings import get_settings
+
+    console = Console()
+    started = time.perf_counter()
+    base = get_settings()
+    db_path = base.home / "demo.lbug"
+    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    settings = base.model_copy(update={"db_path": db_path, "store": "embedded", "seed": seed})
+    console.rule("[bold]kgdx demo")
+    with Engine(store="embedded", settings=settings) as engine:
+        counts = engine.build_seed_kg()
+        console.print(
+            f"seed KG: [bold]{counts.nodes.get('Concept', 0)}[/bold] concepts, "
+            f"[bold]{counts.total_relations}[/bold] relations -> {db_path}"
+        )
+        cases = load_cohort()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("extracting findings and storing patients", total=len(cases))
+            stored = engine.ingest(
+                patients=[case.patient for case in cases],
+                progress=lambda _patient: bar.advance(task),
+            )
+        agreement = _extraction_agreement(cases, stored)
+        n_findings = sum(len(p.findings) for p in stored)
+        console.print(
+            f"cohort: [bold]{len(stored)}[/bold] patients, {n_findings} findings extracted "
+            f"(vs. the generator's gold mentions: precision {agreement['precision']:.2f}, "
+            f"recall {agreement['recall']:.2f})"
+        )
+        with console.status(f"training {model} ({epochs} epochs, CPU)"):
+            result = engine.train(model=model, epochs=epochs, seed=seed)
+        console.print(
+            f"trained [bold]{result.model_id}[/bold] in "
+            f"{result.metrics['timing']['train_seconds']:.1f}s on "
+            f"{len(result.splits['train'])} patients "
+            f"(val {len(result.splits['val'])}, held-out test {len(result.splits['test'])}); "
+            f"{len(result.candidate_ids)} candidate diagnoses"
+        )
+        names = {c.id: c.name for c in engine.store.get_concepts(result.candidate_ids).values()}
+        by_id = {p.id: p for p in stored}
+        explained = {}
+        with console.status("diagnosing held-out patients"):
+            for patient_id in result.splits["test"]:
+                explained[patient_id] = engine.diagnose(patient_id, top_k=3)
+        shown = [pid for pid in result.splits["test"] if any(d.paths for d in explained[pid])]
+        for patient_id in shown[:patients]:
+            _print_patient(console, by_id[patient_id], explained[patient_id], names)
+        faithful = faithfulness(result, engine.patient_graph(), explained, seed=seed)
+
+        table = Table(title="Held-out test patients", title_justify="left")
+        table.add_column("model")
+        for metric in ("auroc", "auprc", "f1", "top1_accuracy", "ece"):
+            table.add_column(metric, justify="right")
+        for label, key in (
+            (f"GNN ({model})", "test"),
+            ("baseline: logistic regression", "baseline_test"),
+        ):
+            row = result.metrics[key]
+            table.add_row(
+                label, *(f"{row[m]:.3f}" for m in ("auroc", "auprc", "f1", "top1_accuracy", "ece"))
+            )
+        console.print(table)
+        console.print(
+            f"explanation faithfulness on {faithful['n']} held-out diagnoses: removing the explained "
+            f"findings lowers the probability by {faithful['explained_drop']:.3f} on average, "
+            f"removing as many random other findings by {faithful['random_drop']:.3f}"
+        )
+        console.print(
+            f"predictions with their paths are stored in {db_path} (Cypher: MATCH (p:Patient)"
+            f"-[:HAS_PREDICTION]->(r:Prediction) RETURN p.id, r.concept_id, r.probability)"
+        )
+    console.print(f"[dim]demo finished in {time.perf_counter() - started:.1f}s[/dim]")

@@ -1,0 +1,222 @@
+"""``Engine``: the Python facade that wires store, extractor, graph builder and GNN.
+
+Usage::
+
+    from api.engine import Engine
+    engine = Engine(store="embedded")
+    engine.build_seed_kg()
+    engine.ingest(patients)                 # extracts findings from the reports, then stores
+    result = engine.train(model="rgcn")
+    diagnoses = engine.diagnose(patient_id="P007", top_k=3)
+
+It holds no domain logic: each step calls the layer that owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graph.errors import InputError, ModelError
+from graph.records import Diagnosis, ImageEvidence, Patient
+from graph.settings import Settings, get_settings
+from graph.store import GraphStore, StoreCounts
+
+if TYPE_CHECKING:
+    from extractors.text import ReportExtractor
+    from gnn.train import TrainResult
+    from graph.subgraph import PatientGraph
+
+
+class Engine:
+    """Build the KG, ingest patients, train a GNN and diagnose with explanations.
+
+    Args:
+        store: a store instance, class or registry name (``None``: ``settings.store``).
+        settings: runtime settings; from the environment when ``None``.
+    """
+
+    def __init__(
+        self, *, store: GraphStore | str | None = None, settings: Settings | None = None
+    ) -> None:
+        from graph.stores import open_store
+
+        self.settings = settings or (
+            store.settings if isinstance(store, GraphStore) else get_settings()
+        )
+        self.store = open_store(store, settings=self.settings)
+        self.result: TrainResult | None = None
+        self._extractor: ReportExtractor | None = None
+        self._graph: PatientGraph | None = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ knowledge graph
+    def build_seed_kg(
+        self, *, concepts_path: str | Path | None = None, relations_path: str | Path | None = None
+    ) -> StoreCounts:
+        """Load the curated chest seed KG (``data/kg/``) into the store; returns store counts."""
+        from kg_loaders.seed import read_seed_concepts, read_seed_relations
+
+        concepts = read_seed_concepts(concepts_path)
+        relations = read_seed_relations(relations_path, concepts=concepts)
+        self.store.upsert_concepts(concepts)
+        self.store.upsert_relations(relations)
+        self._extractor = None
+        self._graph = None
+        return self.store.counts()
+
+    @property
+    def extractor(self) -> ReportExtractor:
+        """The report extractor over the store's concepts (built on first use)."""
+        if self._extractor is None:
+            from extractors.text import ReportExtractor
+
+            self._extractor = ReportExtractor.from_store(self.store)
+        return self._extractor
+
+    # ------------------------------------------------------------------ patients
+    def extract(self, patient: Patient) -> Patient:
+        """The patient with findings extracted from its reports (image findings are kept)."""
+        text_findings = [
+            finding
+            for report in patient.reports
+            for finding in self.extractor.extract(report.text, report.id)
+        ]
+        kept = [f for f in patient.findings if isinstance(f.provenance, ImageEvidence)]
+        return patient.model_copy(update={"findings": tuple(kept + text_findings)})
+
+    def ingest(
+        self,
+        *,
+        patients: Iterable[Patient],
+        extract: bool = True,
+        progress: Callable[[Patient], Any] | None = None,
+    ) -> list[Patient]:
+        """Extract findings from each patient's reports (when ``extract``) and store it.
+
+        Args:
+            patients: patients with reports (and known ``labels`` for training).
+            extract: run the text extractor; ``False`` stores the findings as given.
+            progress: called with each stored patient (e.g. to advance a progress bar).
+
+        Returns:
+            The patients as stored (with their findings).
+        """
+        stored = []
+        for patient in patients:
+            record = self.extract(patient) if extract else patient
+            self.store.upsert_patient(record)
+            stored.append(record)
+            if progress is not None:
+                progress(record)
+        self._graph = None
+        return stored
+
+    # ------------------------------------------------------------------ model
+    def train(
+        self,
+        *,
+        model: str = "rgcn",
+        patient_ids: list[str] | None = None,
+        seed: int | None = None,
+        baseline: bool = True,
+        save_to: str | Path | None = None,
+        **train_kwargs: Any,
+    ) -> TrainResult:
+        """Train a GNN on the stored patients (or ``patient_ids``) over their KG neighbourhood.
+
+        The logistic-regression baseline is fitted on the same split and its metrics are added
+        as ``result.metrics["baseline_<split>"]``.
+
+        Raises:
+            InputError: no stored patients.
+        """
+        from gnn.baseline import logistic_baseline
+        from gnn.dataset import patient_labels
+        from gnn.train import train
+        from graph.subgraph import build_patient_graph
+
+        ids = patient_ids if patient_ids is not None else self.store.patient_ids()
+        if not ids:
+            raise InputError("no stored patients to train on; ingest a cohort first")
+        patients = [self.store.get_patient(pid) for pid in ids]
+        concepts = list(self.store.iter_concepts())
+        relations = list(self.store.iter_relations())
+        graph = build_patient_graph(patients, concepts, relations)
+        result = train(
+            graph=graph,
+            patients=patients,
+            model=model,
+            seed=self.settings.seed if seed is None else seed,
+            **train_kwargs,
+        )
+        if baseline:
+            labels = patient_labels(patients, graph, result.candidate_ids)
+            masks = _masks(graph.patient_ids, result.splits)
+            for split, metrics in logistic_baseline(graph, labels, masks).items():
+                result.metrics[f"baseline_{split}"] = metrics
+        if save_to is not None:
+            result.save(save_to)
+        self.result, self._graph = result, graph
+        return result
+
+    def load_model(self, directory: str | Path) -> TrainResult:
+        """Use a model saved by :meth:`TrainResult.save`."""
+        from gnn.train import TrainResult
+
+        self.result = TrainResult.load(directory)
+        self._graph = None
+        return self.result
+
+    def patient_graph(self) -> PatientGraph:
+        """The graph of every stored patient in the trained model's vocabulary (cached)."""
+        from graph.subgraph import patient_graph_from_store
+
+        if self.result is None:
+            raise ModelError("no model: call train(...) or load_model(...) first")
+        if self._graph is None:
+            self._graph = patient_graph_from_store(self.store, vocabulary=self.result.vocabulary)
+        return self._graph
+
+    def diagnose(
+        self, patient_id: str, *, top_k: int = 3, paths_per_diagnosis: int = 2
+    ) -> list[Diagnosis]:
+        """Top diagnoses of a stored patient with explanation paths; also saved to the store.
+
+        Raises:
+            ModelError: no trained or loaded model.
+            InputError: the patient is not stored.
+        """
+        from gnn.predict import diagnose_patient
+
+        self.store.get_patient(patient_id)
+        graph = self.patient_graph()
+        if patient_id not in graph.patient_ids:  # stored after the graph was built
+            self._graph = None
+            graph = self.patient_graph()
+        diagnoses = diagnose_patient(
+            self.result, graph, patient_id, top_k=top_k, paths_per_diagnosis=paths_per_diagnosis
+        )
+        self.store.save_predictions(patient_id, diagnoses)
+        return diagnoses
+
+
+def _masks(patient_ids: list[str], splits: dict[str, list[str]]) -> dict[str, Any]:
+    import torch
+
+    position = {pid: i for i, pid in enumerate(patient_ids)}
+    masks = {}
+    for name, members in splits.items():
+        mask = torch.zeros(len(patient_ids), dtype=torch.bool)
+        mask[[position[pid] for pid in members]] = True
+        masks[name] = mask
+    return masks
