@@ -30,6 +30,8 @@ class PipelineConfig:
             a comparison baseline) or ``"none"`` (every mention present; a baseline).
         radiology_rules: add :data:`extractors.text.rules.RADIOLOGY_RULES` to ConText's defaults.
         abbreviations: run scispaCy's ``AbbreviationDetector`` (long forms replace short ones).
+        sentences: ``"rules"`` (:mod:`extractors.text.sentences`, fast radiology rules) or
+            ``"pyrush"`` (medspaCy's PyRuSH; same kind of rules, several times slower).
         sci_model: name of an installed ``en_core_sci_*`` model whose NER spans feed the linker;
             ``None`` (default) runs without one.
     """
@@ -39,6 +41,7 @@ class PipelineConfig:
     assertion: str = "context"
     radiology_rules: bool = True
     abbreviations: bool = True
+    sentences: str = "rules"
     sci_model: str | None = None
 
 
@@ -62,11 +65,14 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     Raises:
         ConfigError: ``sci_model`` names a model that is not installed.
     """
+    import medspacy.context  # noqa: F401  (register the medspaCy factories)
+    import medspacy.section_detection  # noqa: F401
     import negspacy.negation  # noqa: F401  (registers "negex")
     import spacy
     from scispacy.custom_tokenizer import combined_rule_tokenizer
 
     import extractors.text.linker  # noqa: F401  (registers the factory)
+    import extractors.text.sentences  # noqa: F401
     from extractors.text.matcher import FINDING_LABEL
     from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
     from graph.errors import ConfigError
@@ -79,7 +85,14 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     _quiet_pyrush()
     nlp = spacy.blank("en")
     nlp.tokenizer = combined_rule_tokenizer(nlp)
-    nlp.add_pipe("medspacy_pyrush", config={"rules_path": _rush_rules()})
+    if config.sentences == "pyrush":
+        nlp.add_pipe("medspacy_pyrush", config={"rules_path": _rush_rules()})
+    elif config.sentences == "rules":
+        nlp.add_pipe("kgdx_sentences")
+    else:
+        raise ConfigError(
+            f"unknown sentence splitter {config.sentences!r}; use 'rules' or 'pyrush'"
+        )
     if config.abbreviations:
         import scispacy.abbreviation  # noqa: F401
 

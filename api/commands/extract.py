@@ -1,0 +1,189 @@
+"""``kgdx extract report`` and ``kgdx eval text``: report findings and their evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from extractors.text import ReportExtractor
+    from graph.records import Finding
+
+KG_CHOICES = ("auto", "store", "seed", "lexicon")
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add ``extract report`` and ``eval text``."""
+    groups["extract"].command("report")(extract_report)
+    groups["eval"].command("text")(eval_text)
+
+
+def _read_report(file_or_text: str) -> tuple[str | bytes, str]:
+    """The report (a file's bytes, or the argument itself as text) and its doc id."""
+    path = Path(file_or_text)
+    try:
+        is_file = len(file_or_text) < 4096 and path.is_file()
+    except OSError:  # a long or odd string is text, not a path
+        is_file = False
+    if is_file:
+        return path.read_bytes(), path.stem
+    return file_or_text, "text"
+
+
+def build_extractor(kg: str = "auto", *, lexicon: bool = True) -> ReportExtractor:
+    """An extractor over the chosen vocabulary.
+
+    Args:
+        kg: ``store`` (the configured graph store's concepts), ``seed`` (the shipped chest seed
+            KG), ``lexicon`` (the label map's radiology lexicon only) or ``auto`` (the store when
+            its database exists and holds concepts, else the seed KG).
+        lexicon: add the ChestX-ray14 label map's radiology lexicon to the vocabulary.
+
+    Raises:
+        ConfigError: unknown ``kg``, or ``store`` with no built store.
+    """
+    from extractors.text import ReportExtractor
+    from extractors.text.labels import LabelMap
+    from graph.errors import ConfigError
+    from graph.settings import get_settings
+
+    if kg not in KG_CHOICES:
+        raise ConfigError(f"unknown --kg {kg!r}; expected one of {KG_CHOICES}")
+    extra = LabelMap.load().extra_synonyms() if lexicon else None
+    settings = get_settings()
+    use_store = kg == "store" or (kg == "auto" and settings.resolved_db_path.exists())
+    if kg in ("store", "auto") and use_store:
+        from graph.stores import open_store
+
+        with open_store(settings=settings) as store:
+            concepts = list(store.iter_concepts())
+        if concepts or kg == "store":
+            if not concepts:
+                raise ConfigError("the graph store holds no concepts; run `kgdx kg build` first")
+            return ReportExtractor.from_concepts(concepts, extra_synonyms=extra)
+    if kg == "lexicon":
+        return ReportExtractor.from_concepts((), extra_synonyms=extra)
+    from kg_loaders.seed import read_seed_concepts
+
+    return ReportExtractor.from_concepts(read_seed_concepts(), extra_synonyms=extra)
+
+
+def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, object]:
+    span = finding.provenance
+    return {
+        "concept_id": finding.concept_id,
+        "name": extractor.concept_name(finding.concept_id),
+        **finding.assertion.model_dump(mode="json"),
+        "confidence": round(finding.confidence, 3),
+        "section": span.section,
+        "start": span.start,
+        "end": span.end,
+        "text": span.text,
+        "sentence": span.sentence,
+    }
+
+
+def extract_report(
+    file_or_text: Annotated[str, typer.Argument(help="A report file (UTF-8) or the report text.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+    kg: Annotated[str, typer.Option(help="Vocabulary: auto | store | seed | lexicon.")] = "auto",
+) -> None:
+    """Extract KG-linked findings (with negation, uncertainty, history, family) from a report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    text, doc_id = _read_report(file_or_text)
+    extractor = build_extractor(kg)
+    findings = extractor.extract(text, doc_id)
+    rows = [_finding_row(finding, extractor) for finding in findings]
+    if as_json:
+        typer.echo(json.dumps({"doc_id": doc_id, "findings": rows}, indent=2))
+        return
+    table = Table(title=f"{len(rows)} finding(s) in {doc_id}", title_justify="left")
+    for column in ("concept", "name", "polarity", "certainty", "time", "who", "conf", "section"):
+        table.add_column(column)
+    table.add_column("text")
+    for row in rows:
+        table.add_row(
+            str(row["concept_id"]),
+            str(row["name"]),
+            str(row["polarity"]),
+            str(row["certainty"]),
+            str(row["temporality"]),
+            str(row["experiencer"]),
+            f"{row['confidence']:.2f}",
+            str(row["section"]),
+            str(row["text"]),
+        )
+    Console().print(table)
+
+
+def eval_text(
+    reports: Annotated[Path, typer.Option(help="Reports CSV (indiana_reports.csv layout).")],
+    labels: Annotated[Path, typer.Option(help="Gold labels CSV (openi_gld_std14.csv layout).")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON here.")
+    ] = None,
+    kg: Annotated[
+        str, typer.Option(help="Vocabulary besides the label lexicon: lexicon | seed | store.")
+    ] = "lexicon",
+    count_possible: Annotated[
+        bool, typer.Option(help="Count hedged (possible) findings as positive.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Evaluate the first N reports.")] = None,
+) -> None:
+    """Score kgdx, a negation-blind matcher and negspacy's NegEx on labelled reports."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from extractors.text.evaluation import format_table
+    from extractors.text.run_eval import evaluate_text
+    from graph.errors import ConfigError
+
+    if kg not in ("lexicon", "seed", "store"):
+        raise ConfigError(f"unknown --kg {kg!r}; expected lexicon, seed or store")
+    store = concepts = None
+    if kg == "seed":
+        from kg_loaders.seed import read_seed_concepts
+
+        concepts = read_seed_concepts()
+    if kg == "store":
+        from graph.stores import open_store
+
+        store = open_store()
+    try:
+        result = evaluate_text(
+            reports_csv=reports,
+            labels_csv=labels,
+            store=store,
+            concepts=concepts,
+            count_possible=count_possible,
+            limit=limit,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    rows = format_table([run.score for run in result.runs])
+    table = Table(title=f"{result.runs[0].score.reports} reports", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows[1:]:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    speed = Table(title="speed (this run, this machine)", title_justify="left")
+    for column in ("system", "seconds", "reports/s", "words/s"):
+        speed.add_column(column)
+    for run in result.runs:
+        speed.add_row(
+            run.score.system,
+            f"{run.seconds:.1f}",
+            f"{run.reports_per_s:.0f}",
+            f"{run.words_per_s:,.0f}",
+        )
+    console.print(speed)
+    if json_out is not None:
+        console.print(f"written {result.save_json(json_out)}")
