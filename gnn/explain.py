@@ -103,7 +103,7 @@ def attributions(
     scores: dict[str, float] = {}
     for concept_id in _positive_concepts(graph, patient_id):
         node_type, index = graph.concept_node(concept_id)
-        scores[concept_id] = float((h0[node_type].grad[index] * h0[node_type][index]).sum())
+        scores[concept_id] = (h0[node_type].grad[index] * h0[node_type][index]).sum().item()
     return scores
 
 

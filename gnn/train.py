@@ -155,7 +155,7 @@ def _fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
         return loss
 
     optimiser.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return log_t.detach().exp().clamp(0.05, 20.0).item()
 
 
 def train(
