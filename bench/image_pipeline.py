@@ -144,6 +144,39 @@ def main() -> None:
     for label, value in (("all files", len(readable) / total_s), ("1 frame <= 1 Mpx", rate)):
         verdict = "MET" if value >= 100 else "MISSED"
         print(f"end-to-end, {label}: {value:.1f} images/s (target >= 100): {verdict}")
+    if args.cohort:
+        cohort(extractor)
+
+
+def cohort(extractor) -> None:
+    """Mean P(pneumonia) of the shipped model on the covid_cxr cohort, by modality and finding."""
+    import pandas as pd
+    from PIL import Image
+
+    folder = ROOT.parent / "shared" / "data" / "cohorts" / "covid_cxr"
+    if not folder.is_dir():
+        print("cohort: ../shared/data/cohorts/covid_cxr is not available")
+        return
+    table = pd.read_csv(folder / "metadata.csv", encoding="latin-1")
+    paths = [folder / "images" / name for name in table["filename"]]
+    start = time.perf_counter()
+    predictions = extractor.predict_files(paths)
+    seconds = time.perf_counter() - start
+    concept = extractor.label_map.concept_ids[0]
+    table["p"] = [prediction.probabilities[concept] for prediction in predictions]
+    table["present"] = table["p"] >= extractor.threshold
+    sizes = set()
+    for path in paths:
+        with Image.open(path) as image:
+            sizes.add(image.size)
+    print(
+        f"\ncovid_cxr: {len(paths)} PNG rows, {len(sizes)} distinct sizes, "
+        f"{len(paths) / seconds:.0f} images/s end to end; P({concept}) by modality and finding:"
+    )
+    groups = table.groupby(["modality", "finding"])
+    summary = groups["p"].agg(["count", "mean", "median"])
+    summary["share >= threshold"] = groups["present"].mean()
+    print(summary.round(3).sort_values("count", ascending=False).to_string())
 
 
 if __name__ == "__main__":

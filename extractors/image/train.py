@@ -53,7 +53,14 @@ class TrainResult:
             "history": self.history,
         }
         (directory / f"{name}.metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        from extractors.image.model_card import render_model_card
+
+        (directory / f"{name}.md").write_text(render_model_card(self, name), encoding="utf-8")
         return weights
+
+    @property
+    def label_map_concepts(self) -> tuple[str, ...]:
+        return load_label_map(self.label_map_path).concept_ids
 
 
 def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -169,6 +176,7 @@ def train(
         "n_calibration": len(calib_index),
         "n_val": len(val_targets),
         "train_seconds": round(seconds, 1),
+        "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
     return TrainResult(model, config, label_map_path, metrics, history, settings)
