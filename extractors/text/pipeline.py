@@ -71,7 +71,8 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     import spacy
     from scispacy.custom_tokenizer import combined_rule_tokenizer
 
-    import extractors.text.linker  # noqa: F401  (registers the factory)
+    import extractors.text.abbreviations  # noqa: F401  (registers the factories)
+    import extractors.text.linker  # noqa: F401
     import extractors.text.sentences  # noqa: F401
     from extractors.text.matcher import FINDING_LABEL
     from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
@@ -94,9 +95,7 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
             f"unknown sentence splitter {config.sentences!r}; use 'rules' or 'pyrush'"
         )
     if config.abbreviations:
-        import scispacy.abbreviation  # noqa: F401
-
-        nlp.add_pipe("abbreviation_detector")
+        nlp.add_pipe("kgdx_abbreviations")
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "span_attrs": None})
     sectionizer.add(section_rules())
     nlp.add_pipe("kgdx_concept_matcher").set_vocabulary(vocabulary)

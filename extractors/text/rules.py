@@ -49,13 +49,6 @@ RADIOLOGY_RULES: tuple[tuple[str, str, str], ...] = (
     ("no visible", "NEGATED_EXISTENCE", "FORWARD"),
     ("no new", "NEGATED_EXISTENCE", "FORWARD"),
     ("none", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not seen", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not identified", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not visualized", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not demonstrated", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not present", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not evident", "NEGATED_EXISTENCE", "BACKWARD"),
-    ("not appreciated", "NEGATED_EXISTENCE", "BACKWARD"),
     ("is absent", "NEGATED_EXISTENCE", "BACKWARD"),
     ("are absent", "NEGATED_EXISTENCE", "BACKWARD"),
     ("has been excluded", "NEGATED_EXISTENCE", "BACKWARD"),
@@ -187,6 +180,31 @@ def section_rules() -> list:
 DROPPED_DEFAULTS = frozenset({": no", ": none", "resolved", "now resolved", "suggestive of"})
 
 
+# "X is not seen": negation after the finding. One pattern covers the copula ("is", "are", ...,
+# which a default rule would otherwise grab as a forward "is not") and the verbs.
+NOT_SEEN_VERBS = (
+    "seen",
+    "identified",
+    "visualized",
+    "visualised",
+    "demonstrated",
+    "present",
+    "evident",
+    "appreciated",
+    "detected",
+    "noted",
+    "apparent",
+    "visible",
+)
+NOT_SEEN_PATTERN = [
+    {"LOWER": {"IN": ["is", "are", "was", "were", "be", "been"]}, "OP": "?"},
+    {"LOWER": {"IN": ["now", "currently", "clearly", "definitely", "longer"]}, "OP": "?"},
+    {"LOWER": "not"},
+    {"LOWER": {"IN": ["clearly", "definitely", "well", "currently", "convincingly"]}, "OP": "?"},
+    {"LOWER": {"IN": list(NOT_SEEN_VERBS)}},
+]
+
+
 def context_rules(*, radiology: bool = True) -> list:
     """medspaCy's default ``ConTextRule``s (minus :data:`DROPPED_DEFAULTS`), plus the radiology
     rules when ``radiology`` is set."""
@@ -203,5 +221,13 @@ def context_rules(*, radiology: bool = True) -> list:
         rules.extend(
             ConTextRule(literal=literal, category=category, direction=direction)
             for literal, category, direction in RADIOLOGY_RULES
+        )
+        rules.append(
+            ConTextRule(
+                literal="is not seen",
+                category="NEGATED_EXISTENCE",
+                direction="BACKWARD",
+                pattern=NOT_SEEN_PATTERN,
+            )
         )
     return rules

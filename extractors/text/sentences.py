@@ -40,6 +40,10 @@ def split_sentences(doc: Doc) -> Doc:
             )
         elif token.text[:1].isupper() and _is_header(doc, i):
             starts[i] = True
+        if starts[i] and token.text[:1].isupper():
+            colon = _header_colon(doc, i)
+            if colon is not None and colon + 1 < len(doc):
+                starts[colon + 1] = True  # the header is a sentence of its own
         previous_i = i
     for token, is_start in zip(doc, starts, strict=True):
         token.is_sent_start = is_start
@@ -68,12 +72,17 @@ def _is_abbreviation(doc: Doc, period: int) -> bool:
     return word.whitespace_ == "" and word.lower_.rstrip(".") in _ABBREVIATIONS
 
 
-def _is_header(doc: Doc, i: int) -> bool:
-    """``doc[i]`` starts an upper-case header ending in a colon ("FINDINGS:")."""
+def _header_colon(doc: Doc, i: int) -> int | None:
+    """Index of the colon when ``doc[i]`` starts an upper-case header ("FINDINGS:")."""
     for j in range(i, min(i + 5, len(doc))):
         token = doc[j]
         if token.text == ":":
-            return j > i
+            return j if j > i else None
         if not token.is_upper or not token.is_alpha:
-            return False
-    return False
+            return None
+    return None
+
+
+def _is_header(doc: Doc, i: int) -> bool:
+    """``doc[i]`` starts an upper-case header ending in a colon."""
+    return _header_colon(doc, i) is not None
