@@ -198,6 +198,8 @@ class Engine:
         """
         from gnn.predict import diagnose_patient
 
+        if self.result is None:
+            raise ModelError("no model: call train(...) or load_model(...) first")
         self.store.get_patient(patient_id)
         graph = self.patient_graph()
         if patient_id not in graph.patient_ids:  # stored after the graph was built

@@ -1,0 +1,29 @@
+"""``kgdx demo`` runs end to end and prints diagnoses with explanation paths and metrics."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.mark.slow
+def test_demo_prints_explained_diagnoses(tmp_path, monkeypatch):
+    from api.cli import app
+
+    monkeypatch.setenv("KGDX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "--patients", "3", "--epochs", "60"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert len(re.findall(r"patient P\d{3} ", out)) >= 3
+    assert len(re.findall(r"patient P\d{3} -HAS_FINDING-> .+ -\w+-> ", out)) >= 3
+    assert "evidence:" in out and "KG: " in out
+    assert re.search(r"p=0\.\d\d", out)
+    assert "GNN (rgcn)" in out and "baseline: logistic regression" in out
+    assert (tmp_path / "home" / "demo.lbug").exists()
+    # a second run replaces the demo store instead of failing on the old one
+    again = runner.invoke(app, ["demo", "--patients", "3", "--epochs", "5"])
+    assert again.exit_code == 0, again.output
