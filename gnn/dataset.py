@@ -46,7 +46,7 @@ def patient_labels(
 
 
 def stratified_split(
-    labels: PatientLabels, *, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 0
+    labels: PatientLabels, *, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """Boolean train / val / test masks, stratified by each patient's first label.
 

@@ -182,7 +182,7 @@ def train(
         patients: the same patients, carrying their known ``labels``.
         model: registry name (``hgt``, ``rgcn``, ``sage``).
         split: boolean masks ``train`` / ``val`` / ``test`` over the graph's patients; a seeded
-            stratified 60/20/20 split when ``None``.
+            stratified 70/10/20 split when ``None``.
         candidate_ids: diseases to score; every disease label that is a KG disease when ``None``.
         num_threads: torch CPU threads while training (restored after); small graphs run
             fastest on one, and more threads oversubscribe a shared machine. ``None``: unchanged.
