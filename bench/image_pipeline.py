@@ -71,6 +71,14 @@ def main() -> None:
         except InputError:
             rejected.append(path)
     frames = sum(load_image(path).frames for path in readable)
+    # The peer only gets files bare pydicom decodes (it cannot infer a missing transfer syntax).
+    peer_files = []
+    for path in readable:
+        try:
+            pydicom.dcmread(path, force=True).pixel_array  # noqa: B018
+            peer_files.append(path)
+        except Exception:
+            continue
 
     def best(function) -> float:
         times = []
@@ -81,8 +89,13 @@ def main() -> None:
         return min(times)
 
     def peer_decode() -> None:
-        for path in readable:
-            pydicom.dcmread(path).pixel_array  # noqa: B018 - decoding is the work
+        for path in peer_files:
+            pydicom.dcmread(path, force=True).pixel_array  # noqa: B018 - decoding is the work
+
+    def our_decode_peer_files() -> None:
+        deidentifier = Deidentifier()
+        for path in peer_files:
+            load_image(path, deidentifier=deidentifier)
 
     images: list = []
 
@@ -105,6 +118,7 @@ def main() -> None:
         extractor.predict_files(readable, batch_size=64)
 
     peer_s = best(peer_decode)
+    ours_on_peer_s = best(our_decode_peer_files)
     decode_s = best(our_decode)
     preprocess_s = best(preprocess)
     inference_s = best(inference)
@@ -115,9 +129,13 @@ def main() -> None:
         f"{len(rejected)} rejected (non-image or undecodable); torch threads {args.threads}"
     )
     print(f"{'stage':<34}{'seconds':>9}{'files/s':>10}{'frames/s':>10}{'ratio':>8}")
+    print(f"peer comparison on the {len(peer_files)} files bare pydicom can decode:")
+    print(
+        f"  bare pydicom dcmread + pixel_array {peer_s:.3f} s; ours (checks, LUTs, de-id) "
+        f"{ours_on_peer_s:.3f} s; ratio {ours_on_peer_s / peer_s:.2f}x"
+    )
     rows = [
-        ("decode, bare pydicom (peer)", peer_s, 1.0),
-        ("decode + checks + LUTs + de-id", decode_s, decode_s / peer_s),
+        ("decode + checks + LUTs + de-id", decode_s, None),
         ("preprocess (MONAI Compose)", preprocess_s, None),
         ("inference (CNN, batch 64)", inference_s, None),
         ("end to end (ImageExtractor)", total_s, None),
@@ -177,6 +195,15 @@ def cohort(extractor) -> None:
     summary = groups["p"].agg(["count", "mean", "median"])
     summary["share >= threshold"] = groups["present"].mean()
     print(summary.round(3).sort_values("count", ascending=False).to_string())
+    from sklearn.metrics import roc_auc_score
+
+    xray = table[table["modality"] == "X-ray"]
+    abnormal = xray["finding"] != "No Finding"
+    print(
+        f"X-ray, any listed disease ({int(abnormal.sum())}) vs 'No Finding' "
+        f"({int((~abnormal).sum())}): AUROC {roc_auc_score(abnormal, xray['p']):.3f} "
+        "(adult images; the model saw only pediatric 28 px ones)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from extractors.image.labels import LabelMap, load_label_map
 from extractors.image.model import load_model
 from extractors.image.readers import LoadedImage, load_image
 from extractors.image.transforms import inference_transforms
-from graph.records import Assertion, Certainty, Finding, ImageEvidence, Polarity
+from graph.records import Assertion, Certainty, Finding, Image, ImageEvidence, Polarity
 from graph.settings import DATA_DIR
 
 DEFAULT_WEIGHTS = DATA_DIR / "models" / "pneumonia_cnn.safetensors"
@@ -37,6 +37,10 @@ class ImagePrediction:
     patient_id: str
     probabilities: dict[str, float]  # concept id -> calibrated probability
     findings: tuple[Finding, ...]
+
+    def image_record(self) -> Image:
+        """The de-identified :class:`graph.records.Image` to attach to the patient."""
+        return Image(id=self.image_id, modality=self.modality)
 
 
 def labels_path_for(weights: Path) -> Path:

@@ -115,6 +115,8 @@ def test_predict_real_dicom_and_png(chest_cr, shared_data):
         assert finding.provenance.image_id == prediction.image_id
         assert finding.provenance.model_id == extractor.model_id == "kgdx-pneumonia-cnn-v1"
         assert 0.0 < finding.provenance.probability < 1.0
+    record = predictions[0].image_record()
+    assert record.id == predictions[0].image_id and record.modality == "CR"
     # The original PatientID is only in the mapping the caller stores, never in the output.
     assert extractor.deidentifier.patient_ids == {"9RG1": predictions[0].patient_id}
 
