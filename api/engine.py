@@ -5,7 +5,7 @@ Usage::
     from api.engine import Engine
     engine = Engine(store="embedded")
     engine.build_seed_kg()
-    engine.ingest(patients)                 # extracts findings from the reports, then stores
+    engine.ingest(patients)              # extracts findings from the reports, then stores
     result = engine.train(model="rgcn")
     diagnoses = engine.diagnose(patient_id="P007", top_k=3)
 
@@ -96,8 +96,8 @@ class Engine:
 
     def ingest(
         self,
-        *,
         patients: Iterable[Patient],
+        *,
         extract: bool = True,
         progress: Callable[[Patient], Any] | None = None,
     ) -> list[Patient]:
@@ -127,12 +127,16 @@ class Engine:
         *,
         model: str = "rgcn",
         patient_ids: list[str] | None = None,
+        hops: int = 2,
         seed: int | None = None,
         baseline: bool = True,
         save_to: str | Path | None = None,
         **train_kwargs: Any,
     ) -> TrainResult:
         """Train a GNN on the stored patients (or ``patient_ids``) over their KG neighbourhood.
+
+        The graph holds the ``hops``-hop KG neighbourhood of the patients' findings and known
+        diagnoses (``store.subgraph``), so a large KG does not become a large model.
 
         The logistic-regression baseline is fitted on the same split and its metrics are added
         as ``result.metrics["baseline_<split>"]``.
@@ -149,9 +153,10 @@ class Engine:
         if not ids:
             raise InputError("no stored patients to train on; ingest a cohort first")
         patients = [self.store.get_patient(pid) for pid in ids]
-        concepts = list(self.store.iter_concepts())
-        relations = list(self.store.iter_relations())
-        graph = build_patient_graph(patients, concepts, relations)
+        seeds = {f.concept_id for p in patients for f in p.findings}
+        seeds |= {label for p in patients for label in p.labels}
+        neighbourhood = self.store.subgraph(seeds, hops=hops)
+        graph = build_patient_graph(patients, neighbourhood.concepts, neighbourhood.relations)
         result = train(
             graph=graph,
             patients=patients,

@@ -26,7 +26,7 @@ from graph.schema import (
     finding_edge_relation,
     metagraph,
 )
-from graph.store import GraphStore, Subgraph
+from graph.store import GraphStore
 
 
 @dataclass
@@ -253,19 +253,13 @@ def patient_graph_from_store(
     ids = list(patient_ids) if patient_ids is not None else store.patient_ids()
     patients = [store.get_patient(pid) for pid in ids]
     if vocabulary is not None:
+        # hops=0: exactly the vocabulary's concepts and the relations among them
         wanted = [cid for cids in vocabulary.concept_ids.values() for cid in cids]
-        sub = Subgraph(concepts=tuple(store.get_concepts(wanted).values()), relations=())
-        relations = list(_relations_among(store, set(wanted)))
-        return build_patient_graph(patients, sub.concepts, relations, vocabulary=vocabulary)
+        sub = store.subgraph(wanted, hops=0)
+        return build_patient_graph(patients, sub.concepts, sub.relations, vocabulary=vocabulary)
     seeds = {f.concept_id for p in patients for f in p.findings} | set(extra_seeds)
     sub = store.subgraph(seeds, hops=hops)
     return build_patient_graph(patients, sub.concepts, sub.relations)
-
-
-def _relations_among(store: GraphStore, concept_ids: set[str]) -> Iterable[Relation]:
-    for relation in store.iter_relations():
-        if relation.src in concept_ids and relation.dst in concept_ids:
-            yield relation
 
 
 __all__ = [
