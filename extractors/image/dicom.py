@@ -176,12 +176,56 @@ def decode_pixels(dataset: Dataset, source: str, shape: tuple[int, int, int, int
     if samples == 3:
         rgb = raw.reshape(frames, rows, cols, 3).astype(np.float32)
         return _luminance(rgb) / float(2 ** int(dataset.get("BitsStored") or 8) - 1)
-    values = apply_modality_lut(raw, dataset).astype(np.float32, copy=False)
-    values = values.reshape(frames, rows, cols)
-    scaled = _apply_voi(values, dataset)
+    raw = raw.reshape(frames, rows, cols)
+    if "SharedFunctionalGroupsSequence" in dataset or "PerFrameFunctionalGroupsSequence" in dataset:
+        # Enhanced (multi-frame) IODs keep rescale and window in functional groups, per frame.
+        scaled = np.stack(
+            [
+                _apply_voi(
+                    apply_modality_lut(raw[index], view).astype(np.float32, copy=False), view
+                )
+                for index in range(frames)
+                for view in [_frame_view(dataset, index)]
+            ]
+        )
+    else:
+        values = apply_modality_lut(raw, dataset).astype(np.float32, copy=False)
+        scaled = _apply_voi(values, dataset)
     if photometric == "MONOCHROME1":  # minimum value displays white
         scaled = 1.0 - scaled
     return np.ascontiguousarray(scaled, dtype=np.float32)
+
+
+_FRAME_GROUP_SEQUENCES = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
+_TOP_LEVEL_PIXEL_KEYWORDS = (
+    "BitsAllocated", "BitsStored", "PixelRepresentation", "PhotometricInterpretation",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
+    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+)  # fmt: skip
+
+
+def _frame_view(dataset: Dataset, index: int) -> Dataset:
+    """A dataset with frame ``index``'s rescale and window lifted to the top level.
+
+    Shared functional groups apply to every frame; a per-frame group overrides them (PS3.3
+    C.7.6.16).
+    """
+    view = Dataset()
+    for keyword in _TOP_LEVEL_PIXEL_KEYWORDS:
+        if keyword in dataset:
+            view[keyword] = dataset[keyword]
+    groups = []
+    if dataset.get("SharedFunctionalGroupsSequence"):
+        groups.append(dataset.SharedFunctionalGroupsSequence[0])
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and index < len(per_frame):
+        groups.append(per_frame[index])
+    for group in groups:
+        for keyword in _FRAME_GROUP_SEQUENCES:
+            if group.get(keyword):
+                for element in group[keyword][0]:
+                    view[element.tag] = element
+    return view
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:

@@ -146,3 +146,18 @@ def test_real_covid_cxr_pngs_of_several_sizes(shared_data):
     folder = shared_data / "cohorts" / "covid_cxr" / "images"
     shapes = {load_image(path).pixels.shape for path in sorted(folder.glob("*.png"))[:20]}
     assert len(shapes) > 3 and all(shape[0] == 1 for shape in shapes)
+
+
+def test_enhanced_ct_uses_functional_group_rescale_and_window():
+    path = dicom_file("eCT_Supplemental.dcm")
+    dataset = pydicom.dcmread(path)
+    assert "RescaleIntercept" not in dataset and "WindowCenter" not in dataset
+    shared = dataset.SharedFunctionalGroupsSequence[0]
+    intercept = float(shared.PixelValueTransformationSequence[0].RescaleIntercept)
+    window = shared.FrameVOILUTSequence[0]
+    center, width = float(window.WindowCenter), float(window.WindowWidth)
+    hounsfield = dataset.pixel_array.astype(np.float64) + intercept
+    expected = np.clip((hounsfield - (center - 0.5)) / (width - 1) + 0.5, 0, 1)
+    image = load_image(path)
+    assert image.pixels.shape == (2, 512, 512)
+    np.testing.assert_allclose(image.pixels, expected, atol=1e-5)
