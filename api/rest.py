@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from graph.errors import (
     ConfigError,
     InputError,
     KgdxError,
+    ModelError,
     QueryError,
     SchemaError,
     StoreError,
@@ -31,6 +33,7 @@ ERROR_STATUS: tuple[tuple[type[KgdxError], int], ...] = (
     (QueryError, 400),
     (SchemaError, 400),
     (InputError, 422),
+    (ModelError, 409),  # the request is fine; the server has no (usable) model yet
     (StoreError, 503),
     (ConfigError, 500),
     (KgdxError, 500),
@@ -42,17 +45,28 @@ def error_status(exc: KgdxError) -> int:
     return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
 
 
-def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
+# Where the served diagnosis model lives, under ``settings.home`` unless ``model_dir`` is given.
+MODEL_DIRNAME = "model"
+
+
+def create_app(
+    settings: Settings | None = None, *, store=None, model_dir: str | Path | None = None
+) -> FastAPI:
     """Build the REST app.
 
     Args:
         settings: runtime settings; from the environment (at startup) when ``None``.
         store: an open :class:`~graph.store.GraphStore` to serve instead of opening one from the
             settings (the app then leaves it open on shutdown).
+        model_dir: folder of the diagnosis model saved by ``Engine.train(save_to=...)``;
+            ``<settings.home>/model`` when ``None``. It is read on the first diagnosis and again
+            whenever the saved model changes.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from api.engine import Engine
+        from api.routers.deps import ModelSlot
         from graph.stores import open_store
 
         app.state.settings = settings or get_settings()
@@ -60,6 +74,10 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         app.state.store = store if store is not None else open_store(settings=app.state.settings)
         # The embedded database serves one request at a time; the Neo4j driver pools sessions.
         app.state.store_lock = threading.Lock() if app.state.store.name == "embedded" else None
+        directory = Path(model_dir) if model_dir else app.state.settings.home / MODEL_DIRNAME
+        # The Engine shares the app's store (it is closed below, never through the Engine).
+        engine = Engine(store=app.state.store, settings=app.state.settings)
+        app.state.model_slot = ModelSlot(engine, directory)
         try:
             yield
         finally:
@@ -80,8 +98,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
             content={"error": type(exc).__name__, "detail": str(exc)},
         )
 
-    from api.routers import concepts, diagnoses, health, patients, query
+    from api.routers import concepts, diagnoses, health, model, patients, query
 
-    for module in (health, concepts, patients, diagnoses, query):
+    for module in (health, concepts, patients, diagnoses, model, query):
         app.include_router(module.router)
     return app

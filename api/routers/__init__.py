@@ -1,1 +1,1 @@
-"""REST routers, one per resource: health, concepts, patients, diagnoses, query."""
+"""REST routers, one per resource: health, concepts, patients, diagnoses, model, query."""

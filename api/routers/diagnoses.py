@@ -1,17 +1,41 @@
-"""``/patients/{id}/diagnoses``: a patient's stored predictions with their explanation paths."""
+"""``/patients/{id}/diagnose`` runs the model; ``/patients/{id}/diagnoses`` are stored predictions."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from api.routers.deps import StoreDep
+from fastapi import APIRouter, Query, Response
+
+from api.routers.deps import ModelSlotDep, StoreDep
 from api.routers.patients import existing_patient
 from api.routers.schemas import DiagnosisList
 
-router = APIRouter(prefix="/patients/{patient_id}/diagnoses", tags=["diagnoses"])
+router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"])
 
 
-@router.get("", response_model=DiagnosisList)
+@router.post(
+    "/diagnose",
+    response_model=DiagnosisList,
+    responses={
+        404: {"description": "Unknown patient"},
+        409: {"description": "No trained model saved where the server reads it (ModelError)"},
+    },
+)
+def diagnose(
+    patient_id: str,
+    slot: ModelSlotDep,
+    top_k: Annotated[int, Query(ge=1, le=50)] = 3,
+    paths_per_diagnosis: Annotated[int, Query(ge=0, le=10)] = 2,
+) -> DiagnosisList:
+    """Run the trained GNN on a stored patient: the ``top_k`` diagnoses, most probable first,
+    each with KG explanation paths and their evidence. The predictions are also stored."""
+    existing_patient(slot.engine.store, patient_id)
+    engine = slot.require_model()
+    diagnoses = engine.diagnose(patient_id, top_k=top_k, paths_per_diagnosis=paths_per_diagnosis)
+    return DiagnosisList(diagnoses=diagnoses)
+
+
+@router.get("/diagnoses", response_model=DiagnosisList)
 def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     """Stored predictions, by model then rank, each with its KG explanation paths."""
     from graph.neo4j_export import stored_predictions
@@ -20,7 +44,7 @@ def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     return DiagnosisList(diagnoses=stored_predictions(store, patient_id))
 
 
-@router.put("", status_code=204)
+@router.put("/diagnoses", status_code=204)
 def save_diagnoses(patient_id: str, body: DiagnosisList, store: StoreDep) -> Response:
     """Store predictions, replacing earlier ones of the same model(s)."""
     existing_patient(store, patient_id)

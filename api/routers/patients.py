@@ -1,11 +1,11 @@
-"""``/patients``: list, read, write (idempotent replace) and delete patient graphs."""
+"""``/patients``: ingest report text, list, read, write (idempotent replace) and delete patients."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Response, status
 
-from api.routers.deps import StoreDep
-from api.routers.schemas import PatientIds
+from api.routers.deps import ModelSlotDep, StoreDep
+from api.routers.schemas import PatientIds, PatientIngest
 from graph.errors import InputError
 from graph.records import Patient
 from graph.store import GraphStore
@@ -21,9 +21,37 @@ def existing_patient(store: GraphStore, patient_id: str) -> Patient:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
+def _is_stored(store: GraphStore, patient_id: str) -> bool:
+    try:
+        store.get_patient(patient_id)
+    except InputError:
+        return False
+    return True
+
+
 @router.get("", response_model=PatientIds)
 def list_patients(store: StoreDep) -> PatientIds:
     return PatientIds(patient_ids=store.patient_ids())
+
+
+@router.post(
+    "",
+    response_model=Patient,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": Patient, "description": "An existing patient was replaced"}},
+)
+def ingest_patient(body: PatientIngest, slot: ModelSlotDep, response: Response) -> Patient:
+    """Extract findings from a patient's report text(s) and store the patient.
+
+    The same request twice stores the same patient (report ids default to ``<id>-R<n>``):
+    201 when the patient is new, 200 when it replaced the stored one (its predictions are kept).
+    """
+    engine = slot.engine
+    created = not _is_stored(engine.store, body.id)
+    (stored,) = engine.ingest([body.to_patient()])
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    response.headers["Location"] = f"/patients/{stored.id}"
+    return stored
 
 
 @router.get("/{patient_id}", response_model=Patient)
@@ -33,17 +61,18 @@ def get_patient(patient_id: str, store: StoreDep) -> Patient:
 
 
 @router.put("/{patient_id}", status_code=204)
-def put_patient(patient_id: str, patient: Patient, store: StoreDep) -> Response:
-    """Store a patient, replacing what was stored for it (its predictions are kept)."""
+def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Response:
+    """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
     if patient.id != patient_id:
         raise InputError(f"body id {patient.id!r} does not match the URL's {patient_id!r}")
-    store.upsert_patient(patient)
+    slot.engine.ingest([patient], extract=False)  # stores it and drops the engine's cached graph
     return Response(status_code=204)
 
 
 @router.delete("/{patient_id}", status_code=204)
-def delete_patient(patient_id: str, store: StoreDep) -> Response:
+def delete_patient(patient_id: str, slot: ModelSlotDep) -> Response:
     """Remove a patient with its reports, images and predictions."""
-    existing_patient(store, patient_id)
-    store.delete_patient(patient_id)
+    existing_patient(slot.engine.store, patient_id)
+    slot.engine.store.delete_patient(patient_id)
+    slot.patients_changed()
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graph.records import Concept, Diagnosis
+from graph.records import Concept, Curie, Diagnosis, Patient, Report
 from graph.store import Neighbour
 
 
@@ -56,3 +56,53 @@ class DiagnosisList(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     diagnoses: list[Diagnosis]
+
+
+class ReportText(BaseModel):
+    """One report to extract findings from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=200_000)
+    id: str | None = Field(
+        default=None, min_length=1, description="Report id; '<patient id>-R<n>' when left out"
+    )
+    date: str | None = None
+
+
+class PatientIngest(BaseModel):
+    """A patient given as report text(s); findings are extracted by the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    reports: list[ReportText | str] = Field(min_length=1, max_length=100)
+    labels: list[Curie] = Field(
+        default_factory=list, description="Known diagnoses (concept ids), e.g. for training"
+    )
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    def to_patient(self) -> Patient:
+        """The patient record, with report ids made deterministic so a repeat is a no-op."""
+        reports = []
+        for number, given in enumerate(self.reports, start=1):
+            report = ReportText(text=given) if isinstance(given, str) else given
+            reports.append(
+                Report(id=report.id or f"{self.id}-R{number}", text=report.text, date=report.date)
+            )
+        return Patient(
+            id=self.id,
+            reports=tuple(reports),
+            labels=tuple(self.labels),
+            attributes=self.attributes,
+        )
+
+
+class ModelInfo(BaseModel):
+    """The diagnosis model the server uses."""
+
+    model_id: str
+    encoder: str
+    directory: str
+    candidate_ids: list[str]
+    metrics: dict[str, dict[str, float]]

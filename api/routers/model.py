@@ -1,0 +1,27 @@
+"""``GET /model``: which diagnosis model the server uses (409 until one is trained and saved)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routers.deps import ModelSlotDep
+from api.routers.schemas import ModelInfo
+
+router = APIRouter(tags=["model"])
+
+
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    responses={409: {"description": "No trained model saved where the server reads it"}},
+)
+def model_info(slot: ModelSlotDep) -> ModelInfo:
+    """The served model: id, encoder, candidate diagnoses and its metrics per split."""
+    result = slot.require_model().result
+    return ModelInfo(
+        model_id=result.model_id,
+        encoder=result.config["encoder"],
+        directory=str(slot.directory),
+        candidate_ids=result.candidate_ids,
+        metrics=result.metrics,
+    )
