@@ -45,3 +45,19 @@ def test_stratified_holdout_keeps_class_balance_and_is_seeded():
     assert set(kept) | set(held) == set(range(100)) and not set(kept) & set(held)
     assert np.array_equal(held, stratified_holdout(targets, 0.1, seed=0)[1])
     assert not np.array_equal(held, stratified_holdout(targets, 0.1, seed=1)[1])
+
+
+@pytest.mark.shared_data
+def test_train_from_a_csv_of_real_images(shared_data, tmp_path):
+    from extractors.image.predict import DEFAULT_WEIGHTS, labels_path_for
+    from extractors.image.train import train
+
+    pngs = sorted((shared_data / "cohorts" / "covid_cxr" / "images").glob("*.png"))[:16]
+    for split, chunk in (("train", pngs[:10]), ("val", pngs[10:])):
+        rows = ["path,pneumonia"] + [f"{path},{i % 2}" for i, path in enumerate(chunk)]
+        (tmp_path / f"cxr_{split}.csv").write_text("\n".join(rows) + "\n")
+    result = train(
+        data=tmp_path / "cxr.csv", label_map_path=labels_path_for(DEFAULT_WEIGHTS), epochs=1
+    )
+    assert result.metrics["val"]["n"] == 6 and result.settings["n_calibration"] == 2
+    assert result.config.temperature > 0
