@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 # Sections whose findings describe the past or other people: flagged, never dropped.
 HISTORICAL_SECTIONS = frozenset({"history", "comparison"})
 FAMILY_SECTIONS = frozenset({"family_history"})
-DEFAULT_CHUNK_CHARS = 100_000
+# medspaCy ConText compares every modifier with every target of a doc (quadratic), so long
+# documents go through in pieces of about this size (most radiology reports fit in one).
+DEFAULT_CHUNK_CHARS = 5_000
 _BREAK_RE = re.compile(r"\n\s*\n|\n|(?<=[.!?])\s+")
 
 

@@ -55,7 +55,11 @@ def test_unbreakable_text_is_still_chunked():
 
 @pytest.mark.slow
 def test_five_megabyte_report_is_chunked_with_exact_offsets(seed_extractor, seed_names):
-    unit = "FINDINGS: Small left pleural effusion. No pneumothorax. XXXX XXXX XXXX.\n"
+    unit = (
+        "FINDINGS: Small left pleural effusion. The mediastinal contours are within normal "
+        "limits for size and appearance. The osseous structures of the thorax are intact and "
+        "the soft tissues are unremarkable. No pneumothorax. XXXX XXXX XXXX.\n"
+    )
     text = unit * (5_000_000 // len(unit) + 1)
     assert len(text) > 5_000_000 > seed_extractor.chunk_chars
     findings = seed_extractor.extract(text, "huge")
