@@ -146,7 +146,7 @@ def build_patient_graph(
         A :class:`PatientGraph`. ``data[node_type].n_id`` indexes each type's nodes,
         ``data[node_type].x`` holds degree features (``log1p`` of the degree per edge type) and,
         for patients, the multi-hot bag of their finding edges;
-        ``data["patient"].y`` nothing: labels are read by :mod:`gnn.dataset`.
+        labels are not in ``data``: :mod:`gnn.dataset` reads them from the patients.
 
     Raises:
         InputError: duplicate patient ids, or no patients.
