@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph.errors import (
     ConfigError,
@@ -96,6 +98,18 @@ def create_app(
         return JSONResponse(
             status_code=error_status(exc),
             content={"error": type(exc).__name__, "detail": str(exc)},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # the same {"error", "detail"} shape as the project's errors (e.g. "NotFound")
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={
+                "error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
+                "detail": exc.detail,
+            },
+            headers=getattr(exc, "headers", None),
         )
 
     from api.routers import concepts, diagnoses, health, model, patients, query

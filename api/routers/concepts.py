@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.routers.deps import StoreDep
-from api.routers.schemas import ConceptList, NeighbourList, PathList
+from api.routers.schemas import ConceptList, NeighbourList, PathList, error_responses
 from graph.records import Concept
 
 router = APIRouter(prefix="/concepts", tags=["concepts"])
@@ -20,13 +20,15 @@ def get_concepts(store: StoreDep, ids: Annotated[list[str], Query(min_length=1)]
     return ConceptList(concepts=[found[i] for i in sorted(found)])
 
 
-@router.get("/{concept_id}", response_model=Concept)
+@router.get("/{concept_id}", response_model=Concept, responses=error_responses(404))
 def get_concept(concept_id: str, store: StoreDep) -> Concept:
     """One concept (404 when unknown)."""
     return store.get_concept(concept_id)
 
 
-@router.get("/{concept_id}/neighbours", response_model=NeighbourList)
+@router.get(
+    "/{concept_id}/neighbours", response_model=NeighbourList, responses=error_responses(404)
+)
 def neighbours(
     concept_id: str,
     store: StoreDep,
@@ -39,7 +41,9 @@ def neighbours(
     return NeighbourList(neighbours=found)
 
 
-@router.get("/{concept_id}/paths/{target_id}", response_model=PathList)
+@router.get(
+    "/{concept_id}/paths/{target_id}", response_model=PathList, responses=error_responses(404)
+)
 def paths(
     concept_id: str,
     target_id: str,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.routers.deps import ModelSlotDep, StoreDep
 from api.routers.patients import existing_patient
-from api.routers.schemas import DiagnosisList
+from api.routers.schemas import DiagnosisList, error_responses
 
 router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"])
 
@@ -16,10 +16,7 @@ router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"])
 @router.post(
     "/diagnose",
     response_model=DiagnosisList,
-    responses={
-        404: {"description": "Unknown patient"},
-        409: {"description": "No trained model saved where the server reads it (ModelError)"},
-    },
+    responses=error_responses(404, 409),
 )
 def diagnose(
     patient_id: str,
@@ -35,7 +32,7 @@ def diagnose(
     return DiagnosisList(diagnoses=diagnoses)
 
 
-@router.get("/diagnoses", response_model=DiagnosisList)
+@router.get("/diagnoses", response_model=DiagnosisList, responses=error_responses(404))
 def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     """Stored predictions, by model then rank, each with its KG explanation paths."""
     from graph.neo4j_export import stored_predictions
@@ -44,7 +41,7 @@ def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     return DiagnosisList(diagnoses=stored_predictions(store, patient_id))
 
 
-@router.put("/diagnoses", status_code=204)
+@router.put("/diagnoses", status_code=204, responses=error_responses(404))
 def save_diagnoses(patient_id: str, body: DiagnosisList, store: StoreDep) -> Response:
     """Store predictions, replacing earlier ones of the same model(s)."""
     existing_patient(store, patient_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.routers.deps import ModelSlotDep
-from api.routers.schemas import ModelInfo
+from api.routers.schemas import ModelInfo, error_responses
 
 router = APIRouter(tags=["model"])
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["model"])
 @router.get(
     "/model",
     response_model=ModelInfo,
-    responses={409: {"description": "No trained model saved where the server reads it"}},
+    responses=error_responses(409),
 )
 def model_info(slot: ModelSlotDep) -> ModelInfo:
     """The served model: id, encoder, candidate diagnoses and its metrics per split."""

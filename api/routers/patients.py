@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.routers.deps import ModelSlotDep, StoreDep
-from api.routers.schemas import PatientIds, PatientIngest
+from api.routers.schemas import PatientIds, PatientIngest, error_responses
 from graph.errors import InputError
 from graph.records import Patient
 from graph.store import GraphStore
@@ -31,6 +31,7 @@ def _is_stored(store: GraphStore, patient_id: str) -> bool:
 
 @router.get("", response_model=PatientIds)
 def list_patients(store: StoreDep) -> PatientIds:
+    """The ids of the stored patients, sorted."""
     return PatientIds(patient_ids=store.patient_ids())
 
 
@@ -38,7 +39,10 @@ def list_patients(store: StoreDep) -> PatientIds:
     "",
     response_model=Patient,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": Patient, "description": "An existing patient was replaced"}},
+    responses={
+        200: {"model": Patient, "description": "An existing patient was replaced"},
+        **error_responses(404),
+    },
 )
 def ingest_patient(body: PatientIngest, slot: ModelSlotDep, response: Response) -> Patient:
     """Extract findings from a patient's report text(s) and store the patient.
@@ -54,13 +58,13 @@ def ingest_patient(body: PatientIngest, slot: ModelSlotDep, response: Response) 
     return stored
 
 
-@router.get("/{patient_id}", response_model=Patient)
+@router.get("/{patient_id}", response_model=Patient, responses=error_responses(404))
 def get_patient(patient_id: str, store: StoreDep) -> Patient:
     """A patient with reports, images, findings, labels and attributes."""
     return existing_patient(store, patient_id)
 
 
-@router.put("/{patient_id}", status_code=204)
+@router.put("/{patient_id}", status_code=204, responses=error_responses(404))
 def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Response:
     """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
     if patient.id != patient_id:
@@ -69,7 +73,7 @@ def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Respon
     return Response(status_code=204)
 
 
-@router.delete("/{patient_id}", status_code=204)
+@router.delete("/{patient_id}", status_code=204, responses=error_responses(404))
 def delete_patient(patient_id: str, slot: ModelSlotDep) -> Response:
     """Remove a patient with its reports, images and predictions."""
     existing_patient(slot.engine.store, patient_id)

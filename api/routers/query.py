@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.routers.deps import SettingsDep, StoreDep
-from api.routers.schemas import QueryRequest, QueryResponse
+from api.routers.schemas import QueryRequest, QueryResponse, error_responses
 
 router = APIRouter(tags=["query"])
 
 
-@router.post("/query", response_model=QueryResponse)
+@router.post("/query", response_model=QueryResponse, responses=error_responses(400))
 def run_query(body: QueryRequest, store: StoreDep, settings: SettingsDep) -> QueryResponse:
     """Run one read-only Cypher statement; writes, syntax errors and timeouts answer 400.
 

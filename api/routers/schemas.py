@@ -106,3 +106,23 @@ class ModelInfo(BaseModel):
     directory: str
     candidate_ids: list[str]
     metrics: dict[str, dict[str, float]]
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (request validation errors excepted)."""
+
+    error: str = Field(description="The error's name, e.g. ModelError or NotFound")
+    detail: str = Field(description="What went wrong and what to do")
+
+
+_ERROR_MEANING = {
+    400: "Rejected query (QueryError, SchemaError)",
+    404: "Unknown patient or concept",
+    409: "No trained model saved where the server reads it (ModelError)",
+    503: "The graph store cannot answer (StoreError)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    return {s: {"model": ErrorBody, "description": _ERROR_MEANING[s]} for s in statuses}
