@@ -86,6 +86,16 @@ def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, obje
     }
 
 
+def _assertion_words(row: dict[str, object]) -> str:
+    """``present`` plus whatever departs from a definite, current finding of the patient."""
+    words = [str(row["polarity"])]
+    words += [str(row[key]) for key, usual in _USUAL.items() if row[key] != usual]
+    return " ".join(words)
+
+
+_USUAL = {"certainty": "definite", "temporality": "current", "experiencer": "patient"}
+
+
 def extract_report(
     file_or_text: Annotated[str, typer.Argument(help="A report file (UTF-8) or the report text.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
@@ -103,17 +113,13 @@ def extract_report(
         typer.echo(json.dumps({"doc_id": doc_id, "findings": rows}, indent=2))
         return
     table = Table(title=f"{len(rows)} finding(s) in {doc_id}", title_justify="left")
-    for column in ("concept", "name", "polarity", "certainty", "time", "who", "conf", "section"):
-        table.add_column(column)
-    table.add_column("text")
+    for column in ("concept", "name", "assertion", "conf", "section", "text"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             str(row["concept_id"]),
             str(row["name"]),
-            str(row["polarity"]),
-            str(row["certainty"]),
-            str(row["temporality"]),
-            str(row["experiencer"]),
+            _assertion_words(row),
             f"{row['confidence']:.2f}",
             str(row["section"]),
             str(row["text"]),

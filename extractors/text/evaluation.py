@@ -169,7 +169,7 @@ def predict_labels(
     findings: Iterable[Finding],
     label_of: dict[str, list[str]],
     *,
-    count_possible: bool = True,
+    count_possible: bool = False,
     sections: Sequence[str] = SCORED_SECTIONS,
 ) -> set[str]:
     """Labels made positive by the present, current, patient findings of the scored sections."""

@@ -117,6 +117,7 @@ class ReportExtractor:
         *,
         extra_synonyms: Mapping[str, Iterable[str]] | None = None,
         kinds: Iterable[ConceptKind | str] | None = None,
+        exclude_kinds: Iterable[ConceptKind | str] = (ConceptKind.ANATOMY,),
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
         **config: Any,
     ) -> ReportExtractor:
@@ -126,6 +127,7 @@ class ReportExtractor:
             concepts: KG concepts (e.g. ``store.iter_concepts()``).
             extra_synonyms: concept id -> extra surface forms (a curated lexicon).
             kinds: keep only concepts of these kinds.
+            exclude_kinds: leave out concepts of these kinds (anatomy by default).
             chunk_chars: see the class.
             **config: :class:`PipelineConfig` fields (``linker``, ``assertion``, ...).
 
@@ -138,7 +140,9 @@ class ReportExtractor:
             raise ConfigError(
                 f"unknown extractor option(s) {unknown}; expected some of {sorted(known)}"
             )
-        vocabulary = Vocabulary.from_concepts(concepts, extra_synonyms=extra_synonyms, kinds=kinds)
+        vocabulary = Vocabulary.from_concepts(
+            concepts, extra_synonyms=extra_synonyms, kinds=kinds, exclude_kinds=exclude_kinds
+        )
         return cls(vocabulary, PipelineConfig(**config), chunk_chars=chunk_chars)
 
     @classmethod

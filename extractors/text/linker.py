@@ -10,6 +10,7 @@ spans are runs of content words outside the exact matches; each run and its sub-
 
 from difflib import SequenceMatcher
 
+import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -97,7 +98,7 @@ class FuzzyLinker:
             self.vectorizer = self.index = None
             return
         self.vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype="float32"
+            analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype=np.float32
         )
         matrix = self.vectorizer.fit_transform(self.keys)
         self.index = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute")

@@ -80,6 +80,7 @@ class Vocabulary:
         *,
         extra_synonyms: Mapping[str, Iterable[str]] | None = None,
         kinds: Iterable[ConceptKind | str] | None = None,
+        exclude_kinds: Iterable[ConceptKind | str] = (ConceptKind.ANATOMY,),
         min_chars: int = 3,
     ) -> Vocabulary:
         """Collect the names and synonyms of ``concepts`` as terms.
@@ -88,17 +89,22 @@ class Vocabulary:
             concepts: KG concepts (any iterable; a store's ``iter_concepts()`` streams).
             extra_synonyms: concept id -> extra surface forms (e.g. a curated radiology lexicon).
             kinds: keep only concepts of these kinds (all kinds when ``None``).
+            exclude_kinds: leave out concepts of these kinds; anatomy by default, since "heart"
+                or "lungs" in a report is where a finding is, not a finding.
             min_chars: shorter terms are dropped (single letters, "Ca").
 
         Returns:
             The vocabulary; terms that are generic single words are left out.
         """
         keep_kinds = {ConceptKind(kind) for kind in kinds} if kinds is not None else None
+        drop_kinds = {ConceptKind(kind) for kind in exclude_kinds}
         by_term: dict[str, set[str]] = defaultdict(set)
         surfaces: dict[str, str] = {}
         names: dict[str, str] = {}
         for concept in concepts:
-            if keep_kinds is not None and concept.kind not in keep_kinds:
+            if concept.kind in drop_kinds or (
+                keep_kinds is not None and concept.kind not in keep_kinds
+            ):
                 continue
             names[concept.id] = concept.name
             for surface in (concept.name, *concept.synonyms):

@@ -44,7 +44,9 @@ def test_chunk_offsets_cut_at_breaks_and_cover_the_text():
     text = "No effusion. " * 50 + "\n" + "Cardiomegaly. " * 50
     pieces = chunk_offsets(text, 200)
     assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
-    assert all(end == next_start for (_, end), (next_start, _) in zip(pieces, pieces[1:], strict=False))
+    assert all(
+        end == next_start for (_, end), (next_start, _) in zip(pieces, pieces[1:], strict=False)
+    )
     assert all(end - start <= 200 for start, end in pieces)
     assert all(text[end - 1] in " \n" for _, end in pieces[:-1])
 
