@@ -147,3 +147,12 @@ def test_diagnose_without_a_trained_model_answers_409(client, settings) -> None:
     assert "train one first" in response.json()["detail"]
     assert client.post("/patients/P999/diagnose").status_code == 404  # the patient comes first
     assert client.get("/model").status_code == 409
+
+
+def test_every_error_has_the_same_body(client) -> None:
+    assert client.get("/patients/P999").json() == {
+        "error": "NotFound",
+        "detail": "unknown patient 'P999'",
+    }
+    assert client.get("/no/such/route").json()["error"] == "NotFound"
+    assert client.delete("/health").json()["error"] == "MethodNotAllowed"
