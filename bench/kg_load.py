@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from graph.settings import Settings  # noqa: E402
 
 MERGE_BATCH = 5_000
+RRF_BATCH = 250_000  # bounds the Python side of a 10M-relation load
 
 
 def default_build(work: Path) -> dict[str, float]:
@@ -133,7 +134,7 @@ def rrf_load(work: Path, concepts: int, relations: int) -> dict[str, float]:
         "from graph.settings import Settings\n"
         "from kg_loaders.build import build_kg\n"
         f"s = Settings(home={str(work / 'rrf_home')!r}, db_path={str(work / 'rrf_db' / 'kg.lbug')!r})\n"
-        f"r = build_kg(sources=['umls={release}'], settings=s)\n"
+        f"r = build_kg(sources=['umls={release}'], settings=s, relation_batch={RRF_BATCH})\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2\n"
         "print(json.dumps({'concepts': r.concepts, 'relations': r.relations, "
         "'seconds': r.seconds, 'peak_rss_gb': rss}))\n"

@@ -146,6 +146,8 @@ def build_kg(
     settings: Settings | None = None,
     store: GraphStore | None = None,
     lenient: bool = False,
+    concept_batch: int = CONCEPT_BATCH,
+    relation_batch: int = RELATION_BATCH,
 ) -> BuildResult:
     """Build the knowledge graph from ``sources``.
 
@@ -155,6 +157,8 @@ def build_kg(
         store: load into this store instead (e.g. Neo4j); it is not swapped or cleared, so
             the caller owns its atomicity.
         lenient: skip and count malformed lines instead of failing.
+        concept_batch / relation_batch: records per bulk write; smaller batches bound the
+            memory of very large releases, larger ones keep LadybugDB's COPY into empty tables.
 
     Returns:
         A :class:`BuildResult`, also saved as ``kg_build.json`` in ``settings.home``.
@@ -171,10 +175,11 @@ def build_kg(
     started = time.perf_counter()
     target = settings.resolved_db_path
     result = BuildResult(sources=[str(s) for s in specs], db_path=str(target))
+    batches = {"concept_batch": concept_batch, "relation_batch": relation_batch}
     if store is not None:
-        report = load_sources(store, readers, result=result)
+        report = load_sources(store, readers, result=result, **batches)
     else:
-        report = _build_embedded(settings, readers, result)
+        report = _build_embedded(settings, readers, result, batches)
     result.seconds = round(time.perf_counter() - started, 3)
     result.crosswalk = report.as_dict()
     result.source_stats = [reader.stats.as_dict() for reader in readers]
@@ -188,7 +193,12 @@ def build_kg(
     return result
 
 
-def _build_embedded(settings: Settings, readers: Sequence[SourceReader], result: BuildResult):
+def _build_embedded(
+    settings: Settings,
+    readers: Sequence[SourceReader],
+    result: BuildResult,
+    batches: dict[str, int],
+) -> CrosswalkReport:
     from graph.stores import open_store
 
     target = settings.resolved_db_path
@@ -197,7 +207,7 @@ def _build_embedded(settings: Settings, readers: Sequence[SourceReader], result:
     try:
         fresh = open_store("embedded", settings=settings, path=staging / target.name)
         try:
-            report = load_sources(fresh, readers, result=result)
+            report = load_sources(fresh, readers, result=result, **batches)
         finally:
             fresh.close()
         _swap_in(staging, target)
