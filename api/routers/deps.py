@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from graph.errors import ModelError
 from graph.settings import Settings
 from graph.store import GraphStore
 
 if TYPE_CHECKING:
     from api.engine import Engine
+
+# gnn.train.CONFIG_FILE, named here so that a missing model is reported without importing torch
+MODEL_CONFIG_FILE = "config.json"
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -57,13 +61,17 @@ class ModelSlot:
         Raises:
             ModelError: no model was saved in ``directory`` (or it cannot be loaded).
         """
-        from gnn.train import CONFIG_FILE
-
-        config = self.directory / CONFIG_FILE
-        stamp = config.stat().st_mtime_ns if config.is_file() else None
-        if stamp is None or stamp != self._loaded_stamp:
+        config = self.directory / MODEL_CONFIG_FILE
+        if not config.is_file():  # answered without importing torch
             self._loaded_stamp = None
-            self.engine.load_model(self.directory)  # raises ModelError "... train one first"
+            raise ModelError(
+                f"{self.directory} holds no saved model; train one first "
+                "(Engine.train(save_to=...) on this store)"
+            )
+        stamp = config.stat().st_mtime_ns
+        if stamp != self._loaded_stamp:
+            self._loaded_stamp = None
+            self.engine.load_model(self.directory)
             self._loaded_stamp = stamp
         return self.engine
 

@@ -171,3 +171,10 @@ def test_model_is_read_when_it_appears(client, trained, tmp_path) -> None:
         shutil.copytree(settings.home / "model", empty)
         assert other.get("/model").json()["model_id"] == "kgdx-sage-0"
         assert len(other.post("/patients/P001/diagnose").json()["diagnoses"]) == 3
+
+
+def test_model_config_file_name_matches_the_trainer() -> None:
+    from api.routers.deps import MODEL_CONFIG_FILE
+    from gnn.train import CONFIG_FILE
+
+    assert MODEL_CONFIG_FILE == CONFIG_FILE
