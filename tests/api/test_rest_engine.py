@@ -6,6 +6,7 @@ CPU); the app reads it from ``<home>/model`` as it would in production.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -126,6 +127,8 @@ def test_ingest_report_text_is_idempotent(client, trained) -> None:
     assert len(client.get("/patients").json()["patient_ids"]) == before + 1
     # a patient stored after the model was trained is diagnosed over the current store
     assert len(_diagnose(client, "NEW-1", top_k=2)) == 2
+    assert client.delete("/patients/NEW-1").status_code == 204
+    assert client.get("/patients/NEW-1/diagnoses").status_code == 404
 
 
 def test_ingest_rejects_bad_input_and_writes_nothing(client) -> None:
@@ -178,3 +181,24 @@ def test_model_config_file_name_matches_the_trainer() -> None:
     from gnn.train import CONFIG_FILE
 
     assert MODEL_CONFIG_FILE == CONFIG_FILE
+
+
+def test_model_independent_doc_examples_replay_exactly(client) -> None:
+    """The guide's examples that do not depend on the trained model are real answers."""
+    from api.rest_docs import rest_examples
+
+    replayed = 0
+    for example in rest_examples():
+        request, expected = example.request, example.response
+        if (example.method, example.path) == ("POST", "/patients"):
+            # under another id: P001 is one of this store's cohort patients
+            request = json.loads(json.dumps(request).replace("P001", "DOC-1"))
+            expected = json.loads(json.dumps(expected).replace("P001", "DOC-1"))
+        elif example.path not in {"/query", "/concepts/{concept_id}"} and example.status != 404:
+            continue
+        response = client.request(example.method, example.url, json=request)
+        assert response.status_code == example.status, example.url
+        assert response.json() == expected, example.url
+        replayed += 1
+    assert replayed >= 5
+    assert client.delete("/patients/DOC-1").status_code == 204
