@@ -175,7 +175,7 @@ def eval_text(
     rows = format_table([run.score for run in result.runs])
     table = Table(title=f"{result.runs[0].score.reports} reports", title_justify="left")
     for column in rows[0]:
-        table.add_column(column)
+        table.add_column(column.replace(" P/R/F1", "\nP/R/F1"), overflow="fold")
     for row in rows[1:]:
         table.add_row(*row)
     console = Console()
