@@ -14,6 +14,9 @@ def test_demo_prints_explained_diagnoses(tmp_path, monkeypatch):
 
     monkeypatch.setenv("KGDX_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
+    # a stale, unreadable demo store from an earlier run must be replaced, not opened
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "demo.lbug").write_bytes(b"not a database")
     runner = CliRunner()
     result = runner.invoke(app, ["demo", "--patients", "3", "--epochs", "60"])
     assert result.exit_code == 0, result.output
@@ -23,7 +26,4 @@ def test_demo_prints_explained_diagnoses(tmp_path, monkeypatch):
     assert "evidence:" in out and "KG: " in out
     assert re.search(r"p=0\.\d\d", out)
     assert "GNN (rgcn)" in out and "baseline: logistic regression" in out
-    assert (tmp_path / "home" / "demo.lbug").exists()
-    # a second run replaces the demo store instead of failing on the old one
-    again = runner.invoke(app, ["demo", "--patients", "3", "--epochs", "5"])
-    assert again.exit_code == 0, again.output
+    assert (tmp_path / "home" / "demo.lbug").read_bytes()[:14] != b"not a database"
