@@ -66,6 +66,12 @@ def test_engine_end_to_end(store, tmp_path):
     with pytest.raises(InputError, match="unknown patient"):
         engine.diagnose("NOBODY")
 
+    # a patient stored after training is diagnosed too (the graph is rebuilt to include it)
+    twin = store.get_patient(patient_id).model_copy(update={"id": "NEW1", "labels": ()})
+    engine.ingest([twin], extract=False)
+    twin_diagnoses = engine.diagnose("NEW1", top_k=3)
+    assert [d.concept_id for d in twin_diagnoses][0] == diagnoses[0].concept_id
+
 
 def test_training_needs_patients(store):
     engine = Engine(store=store)
