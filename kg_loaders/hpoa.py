@@ -32,12 +32,13 @@ COLUMNS = (
     "biocuration",
 )
 # Annotation aspect -> schema type: P phenotypic abnormality, I inheritance, C clinical course,
-# M clinical modifier.
+# M clinical modifier, H past medical history.
 HPOA_RELATIONS: dict[str, str | None] = {
     "P": "HAS_PHENOTYPE",
     "I": "ASSOCIATED_WITH",
     "C": "ASSOCIATED_WITH",
     "M": "ASSOCIATED_WITH",
+    "H": "ASSOCIATED_WITH",
 }
 # HPO frequency terms -> the middle of the range they stand for.
 FREQUENCY_TERMS: dict[str, float] = {
