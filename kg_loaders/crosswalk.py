@@ -159,8 +159,8 @@ class Crosswalk:
                 size += 1 + self._record_counts.get(cid, 0)
             if size > 1:
                 self._group_sizes[cui] = size
-        for cid, extra in self._record_counts.items():
-            if cid not in self.canonical and not is_cui(cid):
+        for cid, extra in self._record_counts.items():  # one id given by several records
+            if cid not in self.canonical and cid not in self._group_sizes:
                 self._group_sizes[cid] = 1 + extra
         self._cuis.clear()
         self._unmapped_xrefs.clear()

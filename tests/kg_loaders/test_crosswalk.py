@@ -96,6 +96,17 @@ def test_two_terms_of_one_source_on_one_cui_are_a_conflict():
     assert crosswalk.report.self_loops == 1
 
 
+def test_one_id_from_two_sources_is_one_node():
+    umls = [Concept(id="UMLS:C0018800", name="Cardiomegaly", sources=("UMLS:2025AA",))]
+    seed = [Concept(id="UMLS:C0018800", name="cardiomegaly", synonyms=("enlarged heart",))]
+    plain = [Concept(id="KGDX:1", name="x", sources=("A",)), Concept(id="KGDX:1", name="x")]
+    crosswalk = Crosswalk()
+    crosswalk.index([umls, seed, plain])
+    out = list(crosswalk.concepts([umls, seed, plain]))
+    assert [c.id for c in out] == ["UMLS:C0018800", "KGDX:1"]
+    assert out[0].synonyms == ("enlarged heart",) and out[0].sources == ("UMLS:2025AA",)
+
+
 def test_merge_priority_and_unions():
     merged = merge_concepts(
         "UMLS:C0000001",
