@@ -115,13 +115,14 @@ def demo(
             f"recall {agreement['recall']:.2f})"
         )
         with console.status(f"training {model} ({epochs} epochs, CPU)"):
-            result = engine.train(model=model, epochs=epochs, seed=seed)
+            model_dir = settings.home / "models" / f"demo-{model}"
+            result = engine.train(model=model, epochs=epochs, seed=seed, save_to=model_dir)
         console.print(
             f"trained [bold]{result.model_id}[/bold] in "
             f"{result.metrics['timing']['train_seconds']:.1f}s on "
             f"{len(result.splits['train'])} patients "
             f"(val {len(result.splits['val'])}, held-out test {len(result.splits['test'])}); "
-            f"{len(result.candidate_ids)} candidate diagnoses"
+            f"{len(result.candidate_ids)} candidate diagnoses; saved to {model_dir}"
         )
         names = {c.id: c.name for c in engine.store.get_concepts(result.candidate_ids).values()}
         by_id = {p.id: p for p in stored}
