@@ -47,10 +47,6 @@ def error_status(exc: KgdxError) -> int:
     return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
 
 
-# Where the served diagnosis model lives, under ``settings.home`` unless ``model_dir`` is given.
-MODEL_DIRNAME = "model"
-
-
 def create_app(
     settings: Settings | None = None, *, store=None, model_dir: str | Path | None = None
 ) -> FastAPI:
@@ -61,7 +57,7 @@ def create_app(
         store: an open :class:`~graph.store.GraphStore` to serve instead of opening one from the
             settings (the app then leaves it open on shutdown).
         model_dir: folder of the diagnosis model saved by ``Engine.train(save_to=...)``;
-            ``<settings.home>/model`` when ``None``. It is read on the first diagnosis and again
+            ``settings.resolved_model_dir`` (``KGDX_MODEL_DIR``) when ``None``. It is read on the first diagnosis and again
             whenever the saved model changes.
     """
 
@@ -76,7 +72,7 @@ def create_app(
         app.state.store = store if store is not None else open_store(settings=app.state.settings)
         # The embedded database serves one request at a time; the Neo4j driver pools sessions.
         app.state.store_lock = threading.Lock() if app.state.store.name == "embedded" else None
-        directory = Path(model_dir) if model_dir else app.state.settings.home / MODEL_DIRNAME
+        directory = Path(model_dir) if model_dir else app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
         app.state.model_slot = ModelSlot(engine, directory)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".kgdx"), description="Working folder for stores and outputs.")
     store: str = Field(default="embedded", description="Graph store backend by name.")
     db_path: Path | None = Field(default=None, description="Embedded database folder.")
+    model_dir: Path | None = Field(
+        default=None, description="Saved diagnosis model served by the API and CLI."
+    )
     neo4j_uri: str = "bolt://localhost:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
@@ -42,6 +45,10 @@ class Settings(BaseSettings):
     @property
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else self.home / "kg.lbug"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir if self.model_dir is not None else self.home / "models" / "default"
 
     @classmethod
     def settings_customise_sources(

@@ -157,4 +157,8 @@ def demo(
             f"predictions with their paths are stored in {db_path} (Cypher: MATCH (p:Patient)"
             f"-[:HAS_PREDICTION]->(r:Prediction) RETURN p.id, r.concept_id, r.probability)"
         )
+        console.print(
+            f"serve this store and model over REST: KGDX_DB_PATH={db_path} "
+            f"KGDX_MODEL_DIR={model_dir} kgdx serve"
+        )
     console.print(f"[dim]demo finished in {time.perf_counter() - started:.1f}s[/dim]")

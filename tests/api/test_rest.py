@@ -143,7 +143,7 @@ def test_query_timeout_answers_400(client) -> None:
 def test_diagnose_without_a_trained_model_answers_409(client, settings) -> None:
     response = client.post("/patients/P001/diagnose")
     assert response.status_code == 409 and response.json()["error"] == "ModelError"
-    assert str(settings.home / "model") in response.json()["detail"]
+    assert str(settings.resolved_model_dir) in response.json()["detail"]
     assert "train one first" in response.json()["detail"]
     assert client.post("/patients/P999/diagnose").status_code == 404  # the patient comes first
     assert client.get("/model").status_code == 409

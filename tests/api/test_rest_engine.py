@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
             extract=False,
         )
         result = engine.train(
-            model="sage", epochs=40, hidden=16, seed=0, baseline=False, save_to=folder / "model"
+            model="sage", epochs=40, hidden=16, seed=0, baseline=False, save_to=settings.resolved_model_dir
         )
     return settings, result, {c.patient.id: c for c in cases}
 
@@ -171,7 +171,7 @@ def test_model_is_read_when_it_appears(client, trained, tmp_path) -> None:
         assert response.status_code == 409 and response.json()["error"] == "ModelError"
         assert "train one first" in response.json()["detail"]
         assert other.get("/model").status_code == 409
-        shutil.copytree(settings.home / "model", empty)
+        shutil.copytree(settings.resolved_model_dir, empty)
         assert other.get("/model").json()["model_id"] == "kgdx-sage-0"
         assert len(other.post("/patients/P001/diagnose").json()["diagnoses"]) == 3
 
