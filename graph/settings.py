@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".kgdx"), description="Working folder for stores and outputs.")
     store: str = Field(default="embedded", description="Graph store backend by name.")
     db_path: Path | None = Field(default=None, description="Embedded database folder.")
+    buffer_pool_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="Embedded database buffer pool in MiB (LadybugDB's default: 80% of RAM).",
+    )
     model_dir: Path | None = Field(
         default=None, description="Saved diagnosis model served by the API and CLI."
     )

@@ -123,6 +123,7 @@ def load_sources(
     relation_batch: int = RELATION_BATCH,
 ) -> CrosswalkReport:
     """Crosswalk the readers' records and bulk-load them into ``store``."""
+    fresh = store.counts().total_relations == 0
     crosswalk = Crosswalk()
     crosswalk.index(track(r.concepts(), f"indexing {r.name} concepts") for r in readers)
     concepts = crosswalk.concepts(r.concepts() for r in readers)
@@ -131,8 +132,12 @@ def load_sources(
         batch_size=concept_batch,
     )
     streams = ((rows, sources) for r in readers for rows, sources in r.relation_streams())
+    # The crosswalk yields each relation once with known endpoints: no lookup of stored ones
+    # is needed when the store was empty (a fresh build), which keeps big loads in memory.
     store.upsert_relations(
-        track(_count_relations(crosswalk.relations(streams), result), "loading relations")
+        track(_count_relations(crosswalk.relations(streams), result), "loading relations"),
+        batch_size=relation_batch,
+        assume_new=fresh,
     )
     for reader in readers:
         reader.stats.concepts = result.concepts_by_source.get(reader.provenance, 0)

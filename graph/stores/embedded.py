@@ -88,7 +88,10 @@ class EmbeddedStore(GraphStore):
         self.path = Path(path) if path is not None else self.settings.resolved_db_path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = ladybug.Database(str(self.path))
+            pool = self.settings.buffer_pool_mb
+            self._db = ladybug.Database(
+                str(self.path), buffer_pool_size=pool * 1024 * 1024 if pool else 0
+            )
             self.connection = ladybug.Connection(self._db)
         except RuntimeError as exc:
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
@@ -202,7 +205,7 @@ class EmbeddedStore(GraphStore):
             columns[prop] = pa.nulls(len(relations), _ARROW_TYPES[prop_type])
         return pa.table(columns)
 
-    def _upsert_relations(self, relations: list[Relation]) -> None:
+    def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None:
         by_type: dict[str, list[Relation]] = defaultdict(list)
         for relation in relations:
             by_type[relation.type].append(relation)
@@ -210,7 +213,7 @@ class EmbeddedStore(GraphStore):
         for rel_type, rows in by_type.items():
             table = self._relation_table(rel_type, rows)
             existing: set[tuple[str, str]] = set()
-            if self._rows(cy.count_relations(rel_type))[0][0]:
+            if not assume_new and self._rows(cy.count_relations(rel_type))[0][0]:
                 found = self._arrow(cy.existing_relations(rel_type), table.select(["from", "to"]))
                 existing = set(
                     zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True)
