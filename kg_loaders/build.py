@@ -43,6 +43,7 @@ class BuildResult:
     relations_by_source: dict[str, int] = field(default_factory=dict)
     source_stats: list[dict[str, object]] = field(default_factory=list)
     crosswalk: dict[str, int] = field(default_factory=dict)
+    patients_carried: int = 0
     seconds: float = 0.0
 
     @property
@@ -213,6 +214,7 @@ def _build_embedded(
         fresh = open_store("embedded", settings=settings, path=staging / target.name)
         try:
             report = load_sources(fresh, readers, result=result, **batches)
+            result.patients_carried = _carry_patients(settings, target, fresh)
         finally:
             fresh.close()
         _swap_in(staging, target)
@@ -227,6 +229,40 @@ def _build_embedded(
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _carry_patients(settings: Settings, target: Path, fresh: GraphStore) -> int:
+    """Copy the patient graphs stored in the old database into the staged build.
+
+    A rebuild must not lose patients. When the new KG lacks a concept that a stored patient
+    refers to, the build fails (before the swap, so the old database stays as it was).
+
+    Returns:
+        How many patients were carried over (predictions are not: they belong to a model).
+    """
+    if not target.exists():
+        return 0
+    from graph.errors import UnknownConceptError
+    from graph.stores.embedded import EmbeddedStore
+
+    with EmbeddedStore(settings, path=target) as old:
+        patient_ids = old.patient_ids()
+        missing: dict[str, list[str]] = {}
+        for patient_id in track(patient_ids, "carrying stored patients", len(patient_ids)):
+            patient = old.get_patient(patient_id)
+            try:
+                fresh.upsert_patient(patient)
+            except UnknownConceptError:
+                wanted = {f.concept_id for f in patient.findings} | set(patient.labels)
+                missing[patient_id] = sorted(wanted - set(fresh.get_concepts(wanted)))
+    if missing:
+        sample = "; ".join(f"{pid}: {', '.join(ids[:3])}" for pid, ids in list(missing.items())[:5])
+        raise InputError(
+            f"{len(missing)} stored patient(s) refer to concepts the new KG lacks ({sample}); "
+            "add the source that defines them, or delete those patients first. "
+            "The previous KG is unchanged."
+        )
+    return len(patient_ids)
 
 
 def _swap_in(staging: Path, target: Path) -> None:

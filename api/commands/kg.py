@@ -36,6 +36,8 @@ def print_summary(result: BuildResult, console: Console) -> None:
         f"in {result.seconds:.1f}s ({result.relations_per_second:,.0f} relations/s) -> "
         f"{result.db_path}"
     )
+    if result.patients_carried:
+        console.print(f"{result.patients_carried:,} stored patients carried into the new KG")
     console.print(_counts_table("Concepts by kind", result.concepts_by_kind, "kind"))
     console.print(_counts_table("Concepts by source", result.concepts_by_source, "source"))
     console.print(_counts_table("Relations by type", result.relations_by_type, "type"))

@@ -112,3 +112,40 @@ def test_default_build_meets_size_and_merges_chest_findings(settings):
                     {"x": source_id},
                 ).rows
                 assert carriers == ((node.id,),), (name, source_id, carriers)
+
+
+def _store_patient(settings) -> None:
+    from graph.records import Finding, Patient, Report, TextSpan
+
+    text = "FINDINGS: The heart is enlarged."
+    finding = Finding(
+        concept_id="UMLS:C0018800",
+        provenance=TextSpan(doc_id="r1", start=14, end=31, text=text[14:31]),
+    )
+    patient = Patient(id="P1", reports=(Report(id="r1", text=text),), findings=(finding,))
+    with open_store("embedded", settings=settings) as store:
+        store.upsert_patient(patient)
+
+
+def test_rebuild_keeps_stored_patients(settings, fixture_sources):
+    build_kg(sources=fixture_sources, settings=settings)
+    _store_patient(settings)
+    result = build_kg(sources=fixture_sources, settings=settings)
+    assert result.patients_carried == 1
+    with open_store("embedded", settings=settings) as store:
+        (finding,) = store.get_patient("P1").findings
+        assert finding.concept_id == "UMLS:C0018800"
+
+
+def test_rebuild_that_would_orphan_patients_fails_and_keeps_everything(
+    settings, fixture_sources, fixtures
+):
+    build_kg(sources=fixture_sources, settings=settings)
+    _store_patient(settings)
+    before = stored(settings)
+    # A KG without the UMLS/SNOMED/HPO sources lacks cardiomegaly, which P1 refers to.
+    with pytest.raises(InputError, match=r"P1: UMLS:C0018800"):
+        build_kg(sources=[f"do={fixtures / 'obo' / 'do_reports'}"], settings=settings)
+    assert stored(settings) == before
+    with open_store("embedded", settings=settings) as store:
+        assert store.patient_ids() == ["P1"]
