@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "api.commands.query",
     "api.commands.export",
     "api.commands.serve",
+    "api.commands.ingest",
 )
 for _module in COMMAND_MODULES:
     if importlib.util.find_spec(_module) is not None:
