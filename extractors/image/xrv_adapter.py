@@ -131,5 +131,7 @@ def xrv_findings(
 
     with torch.inference_mode():
         logits = model(xrv_preprocess(pixels)[None])[0].numpy()
-    probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    from scipy.special import expit  # overflow-free sigmoid
+
+    probabilities = expit(logits.astype(np.float64))
     return to_findings(image_id, model_id, probabilities, xrv_label_map())
