@@ -24,6 +24,7 @@ from graph.settings import Settings, get_settings
 from graph.store import GraphStore, StoreCounts
 
 if TYPE_CHECKING:
+    from extractors.image.predict import ImageExtractor
     from extractors.text import ReportExtractor
     from gnn.train import TrainResult
     from graph.subgraph import PatientGraph
@@ -120,6 +121,26 @@ class Engine:
                 progress(record)
         self._graph = None
         return stored
+
+    def ingest_images(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        patient_id: str | None = None,
+        extractor: ImageExtractor | None = None,
+    ) -> Patient:
+        """De-identify and predict image files and merge them into a stored patient.
+
+        See :func:`api.image_ingest.ingest_images` (the DICOM PatientID mapping stays in the
+        store; nothing is written when a file is bad).
+        """
+        from api.image_ingest import ingest_images
+
+        patient = ingest_images(
+            self.store, paths, settings=self.settings, patient_id=patient_id, extractor=extractor
+        )
+        self._graph = None
+        return patient
 
     # ------------------------------------------------------------------ model
     def train(

@@ -1,0 +1,189 @@
+"""Image files -> de-identified ``Image`` records and image findings merged into a stored patient.
+
+The original DICOM PatientID never leaves the kgdx store: the ``original -> kgdx id`` pairs live in
+the patient's ``attributes["source_ids"]["dicom"]`` and are read back into the
+:class:`~extractors.image.deid.Deidentifier` on the next ingest, so a patient keeps its id across
+runs. UIDs are remapped with an HMAC under a per-installation key (``<home>/deid.key``, mode
+0600), so the same file gets the same image id again and re-ingesting it is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from graph.errors import ConfigError, InputError, StoreError
+from graph.records import ImageEvidence, Patient
+from graph.settings import Settings
+from graph.store import GraphStore
+
+if TYPE_CHECKING:
+    from extractors.image.predict import ImageExtractor, ImagePrediction
+
+log = logging.getLogger(__name__)
+
+SOURCE_IDS = "source_ids"
+DICOM = "dicom"
+KEY_FILE = "deid.key"
+_KEY_BYTES = 32
+_MAPPING_ROW_LIMIT = 10_000_000
+_STORED_MAPPING = (
+    "MATCH (p:Patient) WHERE p.attributes CONTAINS $marker RETURN p.id, p.attributes ORDER BY p.id"
+)
+
+
+def deid_secret(settings: Settings) -> bytes:
+    """The installation's de-identification HMAC key, created on first use.
+
+    Raises:
+        ConfigError: the key file exists but is not a 64-digit hex key.
+    """
+    path = settings.home / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two processes creating the key at once must not end up with different keys.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(_KEY_BYTES) + "\n")
+    text = path.read_text().strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != _KEY_BYTES:
+        raise ConfigError(
+            f"{path} is not a {_KEY_BYTES}-byte hex key; restore it from a backup "
+            "(a new key changes every image id)"
+        )
+    return key
+
+
+def stored_dicom_ids(store: GraphStore) -> dict[str, str]:
+    """``original DICOM PatientID -> kgdx patient id`` for every stored patient.
+
+    Raises:
+        StoreError: two stored patients claim the same original PatientID.
+    """
+    result = store.query(
+        _STORED_MAPPING, {"marker": f'"{SOURCE_IDS}"'}, row_limit=_MAPPING_ROW_LIMIT
+    )
+    if result.truncated:
+        raise StoreError("too many patients with source ids to read the mapping")
+    mapping: dict[str, str] = {}
+    for patient_id, attributes in result.rows:
+        for original in json.loads(attributes).get(SOURCE_IDS, {}).get(DICOM, []):
+            if mapping.setdefault(original, patient_id) != patient_id:
+                raise StoreError(
+                    f"patients {mapping[original]!r} and {patient_id!r} share a DICOM "
+                    "PatientID; fix their attributes['source_ids']"
+                )
+    return mapping
+
+
+def _target_patient(
+    predictions: list[ImagePrediction],
+    originals: dict[str, str],
+    known: dict[str, str],
+    patient_id: str | None,
+) -> str:
+    """The kgdx patient the images belong to; refuses a batch that mixes patients."""
+    file_ids = {p.patient_id for p in predictions if p.patient_id}
+    if patient_id is None:
+        if len(file_ids) != 1 or any(not p.patient_id for p in predictions):
+            found = "no PatientID" if not file_ids else f"{len(file_ids)} different PatientIDs"
+            raise InputError(
+                f"the images carry {found}; ingest one patient's images at a time and pass "
+                "the kgdx patient id (--patient ID)"
+            )
+        return file_ids.pop()
+    for kgdx_id in file_ids:
+        owner = known.get(originals[kgdx_id])
+        if owner is not None and owner != patient_id:
+            raise InputError(
+                f"an image belongs to stored patient {owner!r}, not {patient_id!r}; "
+                f"pass --patient {owner} or leave --patient out"
+            )
+    return patient_id
+
+
+def merge_images(
+    patient: Patient, predictions: list[ImagePrediction], new_originals: set[str]
+) -> Patient:
+    """``patient`` with these images and their findings, replacing earlier versions of them."""
+    by_id = {p.image_id: p for p in predictions}  # the same file twice is one image
+    images = [image for image in patient.images if image.id not in by_id]
+    images += [p.image_record() for p in by_id.values()]
+    findings = [
+        f
+        for f in patient.findings
+        if not (isinstance(f.provenance, ImageEvidence) and f.provenance.image_id in by_id)
+    ]
+    findings += [finding for p in by_id.values() for finding in p.findings]
+    attributes = dict(patient.attributes)
+    if new_originals:
+        sources = dict(attributes.get(SOURCE_IDS, {}))
+        sources[DICOM] = sorted(set(sources.get(DICOM, [])) | new_originals)
+        attributes[SOURCE_IDS] = sources
+    return patient.model_copy(
+        update={"images": tuple(images), "findings": tuple(findings), "attributes": attributes}
+    )
+
+
+def ingest_images(
+    store: GraphStore,
+    paths: Iterable[str | Path],
+    *,
+    settings: Settings,
+    patient_id: str | None = None,
+    extractor: ImageExtractor | None = None,
+) -> Patient:
+    """De-identify and predict image files, then merge them into one stored patient.
+
+    Every file is read and predicted before anything is written; the patient is then written
+    once (``upsert_patient`` is atomic), keeping its reports, text findings and labels.
+
+    Args:
+        store: the kgdx store (its patients hold the PatientID mapping).
+        paths: DICOM, PNG or JPEG files of one patient.
+        settings: where the de-identification key lives (``settings.home``).
+        patient_id: the kgdx patient; default: the one the files' DICOM PatientID maps to.
+        extractor: a loaded image model to reuse; its de-identifier is replaced by the store's.
+
+    Returns:
+        The patient as stored.
+
+    Raises:
+        InputError: no files, an unreadable or unsupported file (nothing is written), images
+            of several patients, or images without PatientID and no ``patient_id``.
+        UnknownConceptError: the model's concepts are not in the KG (build it first).
+    """
+    from extractors.image.deid import Deidentifier
+    from extractors.image.predict import ImageExtractor
+
+    files = [Path(path) for path in paths]
+    if not files:
+        raise InputError("no image files given")
+    known = stored_dicom_ids(store)
+    extractor = extractor or ImageExtractor()
+    extractor.deidentifier = Deidentifier(secret=deid_secret(settings), patient_ids=dict(known))
+    predictions = extractor.predict_files(files)
+    originals = {kgdx: original for original, kgdx in extractor.deidentifier.patient_ids.items()}
+    target = _target_patient(predictions, originals, known, patient_id)
+    try:
+        patient = store.get_patient(target)
+    except InputError:
+        patient = Patient(id=target)
+    new_originals = {originals[p.patient_id] for p in predictions if p.patient_id}
+    merged = merge_images(patient, predictions, new_originals)
+    store.upsert_patient(merged)
+    log.info("stored %d image(s) for patient %s", len(predictions), target)
+    return merged

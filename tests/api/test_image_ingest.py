@@ -1,0 +1,192 @@
+"""``Engine.ingest_images`` and ``kgdx ingest image``: real DICOMs into the embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.engine import Engine
+from extractors.image.predict import ImageExtractor
+from graph.errors import InputError
+from graph.records import ImageEvidence, Patient, Report
+
+pydicom_data = pytest.importorskip("pydicom.data")
+
+PNEUMONIA = "UMLS:C0032285"
+
+
+def _testdata(name: str) -> Path:
+    path = pydicom_data.get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"pydicom test file {name} is not installed (pydicom-data)")
+    return Path(path)
+
+
+def _original_id(path: Path) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(path, stop_before_pixels=True).PatientID)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> ImageExtractor:
+    return ImageExtractor()  # the shipped CNN, loaded once for the module
+
+
+@pytest.fixture()
+def engine(store) -> Engine:
+    engine = Engine(store=store)
+    engine.build_seed_kg()
+    return engine
+
+
+def _shows(store, patient_id: str) -> list[tuple]:
+    rows = store.query(
+        "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(i:Image)-[s:SHOWS]->(c:Concept) "
+        "RETURN i.id, i.modality, c.id, s.probability, s.model_id ORDER BY i.id",
+        {"pid": patient_id},
+    ).rows
+    return [tuple(row) for row in rows]
+
+
+def _node_text(store, label: str) -> str:
+    rows = store.query(f"MATCH (n:{label}) RETURN n").rows
+    return json.dumps([row[0] for row in rows], default=str)
+
+
+def test_ct_image_creates_patient_with_shows_edge(engine, extractor):
+    ct = _testdata("CT_small.dcm")
+    patient = engine.ingest_images([ct], extractor=extractor)
+
+    assert patient.id.startswith("P-")
+    assert patient.attributes["source_ids"] == {"dicom": [_original_id(ct)]}
+    [image] = patient.images
+    assert image.modality == "CT" and image.path is None
+    [(image_id, modality, concept, probability, model_id)] = _shows(engine.store, patient.id)
+    assert image_id.endswith(image.id) and modality == "CT" and concept == PNEUMONIA
+    [finding] = [f for f in patient.findings if isinstance(f.provenance, ImageEvidence)]
+    assert probability == pytest.approx(finding.provenance.probability)
+    assert model_id == extractor.model_id
+    # the stored probability is the model's: predicting the file again gives the same number
+    [again] = extractor.predict_files([ct])
+    assert again.probabilities[PNEUMONIA] == pytest.approx(probability, abs=1e-6)
+
+
+def test_reports_are_kept_and_reingest_is_idempotent(engine, extractor, tmp_path):
+    cr = _testdata("RG1_UNCR.dcm")
+    first = engine.ingest_images([cr], extractor=extractor)
+    # the patient gets a report later; its findings come from the text extractor
+    with_report = first.model_copy(
+        update={"reports": (Report(id="r1", text="Right lower lobe consolidation."),)}
+    )
+    [stored_with_report] = engine.ingest([with_report])
+    text_findings = [f for f in stored_with_report.findings if f.provenance.kind == "text"]
+    assert text_findings, "the report should yield a text finding"
+    counts = engine.store.counts()
+
+    # a second run with a fresh engine state: the stored mapping gives the same patient id
+    second = engine.ingest_images([cr], extractor=ImageExtractor())
+    assert second.id == first.id
+    assert engine.store.counts() == counts
+    stored = engine.store.get_patient(first.id)
+    assert [r.id for r in stored.reports] == ["r1"]
+    assert sorted(f.concept_id for f in stored.findings if f.provenance.kind == "text") == sorted(
+        f.concept_id for f in text_findings
+    )
+    assert [i.id for i in stored.images] == [i.id for i in first.images]
+    assert len(_shows(engine.store, first.id)) == 1
+
+
+def test_mapping_lives_only_in_the_patient_attributes(engine, extractor):
+    cr, ct = _testdata("RG1_UNCR.dcm"), _testdata("CT_small.dcm")
+    a = engine.ingest_images([cr], extractor=extractor)
+    b = engine.ingest_images([ct], extractor=extractor)
+    assert a.id != b.id
+    for path in (cr, ct):
+        original = _original_id(path)
+        assert original not in _node_text(engine.store, "Image")
+        assert original not in _node_text(engine.store, "Report")
+        assert original not in a.id + b.id
+    mapping = engine.store.query(
+        "MATCH (p:Patient) RETURN p.id, p.attributes ORDER BY p.id"
+    ).records()
+    by_id = {row["p.id"]: json.loads(row["p.attributes"]) for row in mapping}
+    assert by_id[a.id]["source_ids"]["dicom"] == [_original_id(cr)]
+    assert by_id[b.id]["source_ids"]["dicom"] == [_original_id(ct)]
+
+
+def test_explicit_patient_is_reused_on_the_next_ingest(engine, extractor):
+    engine.ingest([Patient(id="P007", reports=(Report(id="r1", text="Cough and fever."),))])
+    ct = _testdata("CT_small.dcm")
+    patient = engine.ingest_images([ct], patient_id="P007", extractor=extractor)
+    assert patient.id == "P007" and [r.id for r in patient.reports] == ["r1"]
+    # next time the file's PatientID alone finds P007
+    assert engine.ingest_images([ct], extractor=extractor).id == "P007"
+    with pytest.raises(InputError, match="belongs to stored patient 'P007'"):
+        engine.ingest_images([ct], patient_id="P008", extractor=extractor)
+    assert engine.store.patient_ids() == ["P007"]
+
+
+def test_bad_file_in_a_batch_writes_nothing(engine, extractor, tmp_path):
+    ct = _testdata("CT_small.dcm")
+    corrupt = tmp_path / "corrupt.dcm"
+    corrupt.write_bytes(ct.read_bytes()[: ct.stat().st_size // 2])  # truncated pixel data
+    before = engine.store.counts()
+    with pytest.raises(InputError):
+        engine.ingest_images([ct, corrupt], extractor=extractor)
+    assert engine.store.counts() == before
+    assert engine.store.patient_ids() == []
+
+
+def test_structured_report_is_refused(engine, extractor):
+    sr = _testdata("test-SR.dcm")
+    with pytest.raises(InputError, match="not an image"):
+        engine.ingest_images([sr], extractor=extractor)
+    assert engine.store.patient_ids() == []
+
+
+def test_images_of_several_patients_need_one_target(engine, extractor):
+    with pytest.raises(InputError, match="2 different PatientIDs"):
+        engine.ingest_images(
+            [_testdata("CT_small.dcm"), _testdata("RG1_UNCR.dcm")], extractor=extractor
+        )
+    assert engine.store.patient_ids() == []
+
+
+@pytest.mark.shared_data
+def test_shared_chest_cr_through_the_cli(shared_data, settings, tmp_path, monkeypatch):
+    source = shared_data / "dicom" / "RG1_UNCR_chest_cr.dcm"
+    if not source.exists():
+        pytest.skip("RG1_UNCR_chest_cr.dcm is not in ../shared/data/dicom")
+    from api.cli import app
+
+    monkeypatch.setenv("KGDX_HOME", str(settings.home))
+    monkeypatch.setenv("KGDX_DB_PATH", str(settings.db_path))
+    with Engine(settings=settings) as engine:
+        engine.build_seed_kg()
+    copy = tmp_path / "chest.dcm"
+    shutil.copyfile(source, copy)
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", "image", str(copy)])
+    assert result.exit_code == 0, result.output
+    original = _original_id(copy)
+    assert original not in result.output
+    again = runner.invoke(app, ["ingest", "image", str(copy)])
+    assert again.exit_code == 0, again.output
+
+    with Engine(settings=settings) as engine:
+        [patient_id] = engine.store.patient_ids()
+        assert patient_id in result.output
+        [(_, modality, concept, probability, _)] = _shows(engine.store, patient_id)
+        assert modality == "CR" and concept == PNEUMONIA
+        assert f"{probability:.3f}" in result.output
+        assert engine.store.get_patient(patient_id).attributes["source_ids"] == {
+            "dicom": [original]
+        }
+    # the original id is in the store only: not in the key file beside it
+    assert original not in (settings.home / "deid.key").read_text()
