@@ -190,3 +190,30 @@ def test_shared_chest_cr_through_the_cli(shared_data, settings, tmp_path, monkey
         }
     # the original id is in the store only: not in the key file beside it
     assert original not in (settings.home / "deid.key").read_text()
+
+
+def test_png_needs_an_explicit_patient(engine, extractor, tmp_path):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    png = tmp_path / "chest.png"
+    gradient = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))
+    PILImage.fromarray(gradient).save(png)
+    with pytest.raises(InputError, match="no PatientID"):
+        engine.ingest_images([png], extractor=extractor)
+    patient = engine.ingest_images([png], patient_id="P009", extractor=extractor)
+    assert len(patient.images) == 1 and "source_ids" not in patient.attributes
+    assert len(_shows(engine.store, "P009")) == 1
+
+
+def test_deid_key_is_private_and_checked(settings):
+    from api.image_ingest import deid_secret
+    from graph.errors import ConfigError
+
+    key = deid_secret(settings)
+    path = settings.home / "deid.key"
+    assert len(key) == 32 and deid_secret(settings) == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_text("not hex\n")
+    with pytest.raises(ConfigError, match="restore it"):
+        deid_secret(settings)
