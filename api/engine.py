@@ -115,12 +115,36 @@ class Engine:
         stored = []
         for patient in patients:
             record = self.extract(patient) if extract else patient
+            record = self._keep_stored_images(record)
             self.store.upsert_patient(record)
             stored.append(record)
             if progress is not None:
                 progress(record)
         self._graph = None
         return stored
+
+    def _keep_stored_images(self, record: Patient) -> Patient:
+        """A reports-only record keeps the images, image findings and source-id mapping that
+        ``ingest_images`` stored for that patient (the store replaces a patient as a whole)."""
+        if record.images:
+            return record
+        try:
+            old = self.store.get_patient(record.id)
+        except InputError:
+            return record
+        image_findings = tuple(f for f in old.findings if isinstance(f.provenance, ImageEvidence))
+        attributes = dict(record.attributes)
+        if "source_ids" in old.attributes:
+            attributes.setdefault("source_ids", old.attributes["source_ids"])
+        if not old.images and attributes == record.attributes:
+            return record
+        return record.model_copy(
+            update={
+                "images": old.images,
+                "findings": record.findings + image_findings,
+                "attributes": attributes,
+            }
+        )
 
     def ingest_images(
         self,

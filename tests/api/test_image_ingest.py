@@ -217,3 +217,20 @@ def test_deid_key_is_private_and_checked(settings):
     path.write_text("not hex\n")
     with pytest.raises(ConfigError, match="restore it"):
         deid_secret(settings)
+
+
+def test_reports_only_ingest_keeps_stored_images_and_mapping(engine, extractor):
+    ct = _testdata("CT_small.dcm")
+    patient = engine.ingest_images([ct], extractor=extractor)
+    before = engine.store.counts()
+    report = Report(id="r1", text="FINDINGS: Small left pleural effusion. No pneumothorax.")
+    [stored] = engine.ingest([Patient(id=patient.id, reports=(report,))])
+    assert stored.images == patient.images
+    assert stored.attributes["source_ids"] == {"dicom": [_original_id(ct)]}
+    again = engine.store.get_patient(patient.id)
+    assert again.images == patient.images
+    kinds = {type(f.provenance).__name__ for f in again.findings}
+    assert kinds == {"ImageEvidence", "TextSpan"}
+    assert engine.store.counts().relations["SHOWS"] == before.relations["SHOWS"]
+    # the stored mapping still finds the patient for the same file
+    assert engine.ingest_images([ct], extractor=extractor).id == patient.id
