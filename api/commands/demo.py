@@ -59,8 +59,16 @@ def _print_patient(
             body.append(f"   {path.render()}", style="cyan")
             body.append(f"  (score {path.score:.2f})\n", style="dim")
             body.append(f"      evidence: {path.evidence[0]}\n", style="green")
-            for step_evidence in path.evidence[1:]:
-                body.append(f"      {step_evidence}\n", style="dim")
+            names_on_path = path.node_names or path.nodes
+            kg_steps = path.evidence[1:]
+            for step, step_evidence in enumerate(kg_steps, start=1):
+                # Name the step when a path has several: two steps can share a source.
+                label = (
+                    f"  [{names_on_path[step]} -{path.relations[step]}-> {names_on_path[step + 1]}]"
+                    if len(kg_steps) > 1
+                    else ""
+                )
+                body.append(f"      {step_evidence}{label}\n", style="dim")
     console.print(Panel(body, title=f"patient {patient.id}", title_align="left"))
 
 
