@@ -34,6 +34,7 @@ from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
+from graph.stores.patient_rows import prediction_rows
 
 _STR_LIST = pa.list_(pa.string())
 _ARROW_TYPES = {
@@ -398,37 +399,12 @@ class EmbeddedStore(GraphStore):
 
     def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        rows, steps = [], []
         known = set()
         for diagnosis in diagnoses:
             for path in diagnosis.paths:
                 known.update(path.nodes)
         known -= self._missing_concepts({n for n in known if ":" in n})
-        ranked = sorted(diagnoses, key=lambda d: -d.probability)
-        for rank, diagnosis in enumerate(ranked, 1):
-            pred_id = f"{patient_id}/{diagnosis.model_id}/{diagnosis.concept_id}"
-            rows.append(
-                {
-                    "id": pred_id,
-                    "concept_id": diagnosis.concept_id,
-                    "probability": diagnosis.probability,
-                    "model_id": diagnosis.model_id,
-                    "rank": rank,
-                    "paths": json.dumps([p.model_dump() for p in diagnosis.paths]),
-                    "created": created,
-                }
-            )
-            for path_index, path in enumerate(diagnosis.paths):
-                for step, node in enumerate(path.nodes):
-                    if node in known:
-                        steps.append(
-                            {
-                                "prediction": pred_id,
-                                "concept": node,
-                                "path": path_index,
-                                "step": step,
-                            }
-                        )
+        rows, steps = prediction_rows(patient_id, diagnoses, created, known.__contains__)
         models = sorted({d.model_id for d in diagnoses})
         statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
         if rows:

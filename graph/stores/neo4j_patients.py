@@ -24,7 +24,7 @@ from graph.records import (
     Report,
     TextSpan,
 )
-from graph.stores.patient_rows import patient_rows
+from graph.stores.patient_rows import patient_rows, prediction_rows
 
 Work = Callable[[Any], None]
 
@@ -183,34 +183,6 @@ def delete_work(patient_id: str) -> Work:
             _run(tx, statement, {"pid": patient_id})
 
     return work
-
-
-def prediction_rows(
-    patient_id: str, diagnoses: list[Diagnosis], created: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Prediction node rows (ranked by probability) and their ``EXPLAINED_BY`` step rows."""
-    rows, steps = [], []
-    ranked = sorted(diagnoses, key=lambda d: -d.probability)
-    for rank, diagnosis in enumerate(ranked, 1):
-        pred_id = f"{patient_id}/{diagnosis.model_id}/{diagnosis.concept_id}"
-        rows.append(
-            {
-                "id": pred_id,
-                "concept_id": diagnosis.concept_id,
-                "probability": diagnosis.probability,
-                "model_id": diagnosis.model_id,
-                "rank": rank,
-                "paths": json.dumps([p.model_dump() for p in diagnosis.paths]),
-                "created": created,
-            }
-        )
-        for path_index, path in enumerate(diagnosis.paths):
-            for step, node in enumerate(path.nodes):
-                if ":" in node:  # a concept CURIE, not the patient
-                    steps.append(
-                        {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
-                    )
-    return rows, steps
 
 
 def predictions_work(patient_id: str, diagnoses: list[Diagnosis]) -> Work:

@@ -8,10 +8,11 @@ per concept and assertion (confidence = the highest, sources = the documents it 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from graph.errors import InputError
-from graph.records import Finding, ImageEvidence, Patient, TextSpan
+from graph.records import Diagnosis, Finding, ImageEvidence, Patient, TextSpan
 from graph.stores import ladybug_cypher as cy
 
 
@@ -93,6 +94,42 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
         "shows": shows,
         "findings": list(aggregated.values()),
     }
+
+
+def prediction_rows(
+    patient_id: str,
+    diagnoses: list[Diagnosis],
+    created: str,
+    is_concept: Callable[[str], bool] = lambda node: ":" in node,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Prediction node rows (ranked by probability) and their ``EXPLAINED_BY`` step rows.
+
+    Args:
+        is_concept: which path nodes are stored concepts (the patient node is not); a step row
+            is written for those only.
+    """
+    rows, steps = [], []
+    ranked = sorted(diagnoses, key=lambda d: -d.probability)
+    for rank, diagnosis in enumerate(ranked, 1):
+        pred_id = f"{patient_id}/{diagnosis.model_id}/{diagnosis.concept_id}"
+        rows.append(
+            {
+                "id": pred_id,
+                "concept_id": diagnosis.concept_id,
+                "probability": diagnosis.probability,
+                "model_id": diagnosis.model_id,
+                "rank": rank,
+                "paths": json.dumps([p.model_dump() for p in diagnosis.paths]),
+                "created": created,
+            }
+        )
+        for path_index, path in enumerate(diagnosis.paths):
+            for step, node in enumerate(path.nodes):
+                if is_concept(node):
+                    steps.append(
+                        {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
+                    )
+    return rows, steps
 
 
 def patient_statements(patient: Patient) -> list[tuple[str, dict[str, Any]]]:
