@@ -11,8 +11,6 @@ from typing import Annotated
 
 import typer
 
-from graph.errors import InputError
-
 
 def train_command(
     data: Annotated[Path, typer.Option(help="MedMNIST .npz, or NAME.csv with NAME_train/val.csv")],
@@ -59,14 +57,10 @@ def predict_command(
 ) -> None:
     """Predict findings (KG concepts with calibrated probabilities) for image files."""
     from extractors.image.dicom import DEFAULT_MAX_PIXELS
-    from extractors.image.dicomdir import read_dicomdir
+    from extractors.image.dicomdir import expand_image_paths
     from extractors.image.predict import ImageExtractor
 
-    paths: list[Path] = []
-    for file in files:
-        paths.extend(read_dicomdir(file) if file.name.upper() == "DICOMDIR" else [file])
-    if not paths:
-        raise InputError("no image files given")
+    paths = expand_image_paths(files)
     extractor = ImageExtractor(weights, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     predictions = extractor.predict_files(paths)
     if as_json:

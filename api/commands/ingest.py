@@ -11,8 +11,6 @@ from typing import Annotated
 
 import typer
 
-from graph.errors import InputError
-
 
 def image_command(
     files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files, or a DICOMDIR")],
@@ -29,15 +27,11 @@ def image_command(
     from rich.table import Table
 
     from api.engine import Engine
-    from extractors.image.dicomdir import read_dicomdir
+    from extractors.image.dicomdir import expand_image_paths
     from extractors.image.predict import ImageExtractor
     from graph.records import ImageEvidence
 
-    paths: list[Path] = []
-    for file in files:
-        paths.extend(read_dicomdir(file) if file.name.upper() == "DICOMDIR" else [file])
-    if not paths:
-        raise InputError("no image files given")
+    paths = expand_image_paths(files)
     with Engine() as engine:
         stored = engine.ingest_images(paths, patient_id=patient, extractor=ImageExtractor(weights))
         names = {

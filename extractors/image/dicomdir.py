@@ -8,6 +8,7 @@ reference is resolved and must stay inside the folder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from extractors.image.dicom import read_dataset
@@ -46,3 +47,17 @@ def read_dicomdir(path: Path | str, record_types: tuple[str, ...] = ("IMAGE",)) 
             raise InputError(f"{path}: record {number} references missing file {relative}")
         files.append(target)
     return files
+
+
+def expand_image_paths(files: Iterable[Path]) -> list[Path]:
+    """The image files named on a command line, a ``DICOMDIR`` replaced by the files it lists.
+
+    Raises:
+        InputError: no files at all, or a DICOMDIR entry points outside its folder.
+    """
+    paths: list[Path] = []
+    for file in files:
+        paths.extend(read_dicomdir(file) if Path(file).name.upper() == "DICOMDIR" else [Path(file)])
+    if not paths:
+        raise InputError("no image files given")
+    return paths
