@@ -19,22 +19,16 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from graph.errors import QueryError, StoreError
 from graph.records import (
-    Assertion,
     Concept,
     Diagnosis,
-    Finding,
-    Image,
-    ImageEvidence,
     Patient,
     Relation,
-    Report,
-    TextSpan,
 )
 from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
-from graph.stores.patient_rows import prediction_rows
+from graph.stores.patient_rows import patient_from_rows, prediction_rows
 
 _STR_LIST = pa.list_(pa.string())
 _ARROW_TYPES = {
@@ -320,73 +314,28 @@ class EmbeddedStore(GraphStore):
         self._write(statements)
 
     def _get_patient(self, patient_id: str) -> Patient | None:
-        rows = self._rows(cy.GET_PATIENT, {"pid": patient_id})
-        if not rows:
+        found = self._rows(cy.GET_PATIENT, {"pid": patient_id})
+        if not found:
             return None
-        prefix = f"{patient_id}/"
-        params = {"pid": patient_id}
-        reports = tuple(
-            Report(id=rid.removeprefix(prefix), text=text or "", date=date)
-            for rid, text, date in self._rows(cy.GET_REPORTS, params)
-        )
-        images = tuple(
-            Image(id=iid.removeprefix(prefix), modality=modality or "", path=path)
-            for iid, modality, path in self._rows(cy.GET_IMAGES, params)
-        )
-        findings: list[Finding] = []
-        for doc, cid, pol, cert, temp, exp, conf, section, sentence, start, end in self._rows(
-            cy.GET_MENTIONS, params
-        ):
-            findings.append(
-                Finding(
-                    concept_id=cid,
-                    assertion=Assertion(
-                        polarity=pol, certainty=cert, temporality=temp, experiencer=exp
-                    ),
-                    confidence=conf,
-                    provenance=TextSpan(
-                        doc_id=doc.removeprefix(prefix),
-                        section=section or "",
-                        sentence=sentence or "",
-                        start=start,
-                        end=end,
-                        text=self._span_text(reports, doc, prefix, start, end),
-                    ),
-                )
-            )
-        for doc, cid, pol, cert, temp, exp, conf, probability, model_id in self._rows(
-            cy.GET_SHOWS, params
-        ):
-            findings.append(
-                Finding(
-                    concept_id=cid,
-                    assertion=Assertion(
-                        polarity=pol, certainty=cert, temporality=temp, experiencer=exp
-                    ),
-                    confidence=conf,
-                    provenance=ImageEvidence(
-                        image_id=doc.removeprefix(prefix),
-                        model_id=model_id,
-                        probability=probability,
-                    ),
-                )
-            )
-        labels = tuple(row[0] for row in self._rows(cy.GET_LABELS, params))
-        return Patient(
-            id=patient_id,
-            reports=reports,
-            images=images,
-            findings=tuple(findings),
-            labels=labels,
-            attributes=json.loads(rows[0][0]) if rows[0][0] else {},
-        )
 
-    @staticmethod
-    def _span_text(reports: tuple[Report, ...], doc: str, prefix: str, start: int, end: int) -> str:
-        for report in reports:
-            if report.id == doc.removeprefix(prefix):
-                return report.text[start:end]
-        return ""
+        def rows(cypher: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+            return [
+                dict(zip(keys, row, strict=True)) for row in self._rows(cypher, {"pid": patient_id})
+            ]
+
+        assertion = ("polarity", "certainty", "temporality", "experiencer", "confidence")
+        return patient_from_rows(
+            patient_id,
+            found[0][0],
+            reports=rows(cy.GET_REPORTS, ("id", "text", "date")),
+            images=rows(cy.GET_IMAGES, ("id", "modality", "path")),
+            mentions=rows(
+                cy.GET_MENTIONS,
+                ("doc", "concept", *assertion, "section", "sentence", "start", "end"),
+            ),
+            shows=rows(cy.GET_SHOWS, ("doc", "concept", *assertion, "probability", "model_id")),
+            labels=[row[0] for row in self._rows(cy.GET_LABELS, {"pid": patient_id})],
+        )
 
     def _patient_ids(self) -> list[str]:
         return [row[0] for row in self._rows(cy.PATIENT_IDS)]

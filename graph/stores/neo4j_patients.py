@@ -15,16 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.records import (
-    Assertion,
     Diagnosis,
-    Finding,
-    Image,
-    ImageEvidence,
     Patient,
-    Report,
-    TextSpan,
 )
-from graph.stores.patient_rows import patient_rows, prediction_rows
+from graph.stores.patient_rows import patient_from_rows, patient_rows, prediction_rows
 
 Work = Callable[[Any], None]
 
@@ -201,15 +195,6 @@ def predictions_work(patient_id: str, diagnoses: list[Diagnosis]) -> Work:
     return work
 
 
-def _assertion(row: dict[str, Any]) -> Assertion:
-    return Assertion(
-        polarity=row["polarity"],
-        certainty=row["certainty"],
-        temporality=row["temporality"],
-        experiencer=row["experiencer"],
-    )
-
-
 def read_patient(tx: Any, patient_id: str) -> Patient | None:
     """Rebuild a stored patient inside a read transaction; ``None`` when there is none."""
 
@@ -219,51 +204,12 @@ def read_patient(tx: Any, patient_id: str) -> Patient | None:
     found = rows(GET_PATIENT)
     if not found:
         return None
-    prefix = f"{patient_id}/"
-    reports = tuple(
-        Report(id=r["id"].removeprefix(prefix), text=r["text"] or "", date=r["date"])
-        for r in rows(GET_REPORTS)
-    )
-    texts = {prefix + r.id: r.text for r in reports}
-    images = tuple(
-        Image(id=r["id"].removeprefix(prefix), modality=r["modality"] or "", path=r["path"])
-        for r in rows(GET_IMAGES)
-    )
-    findings = [
-        Finding(
-            concept_id=r["concept"],
-            assertion=_assertion(r),
-            confidence=r["confidence"],
-            provenance=TextSpan(
-                doc_id=r["doc"].removeprefix(prefix),
-                section=r["section"] or "",
-                sentence=r["sentence"] or "",
-                start=r["start"],
-                end=r["end"],
-                text=texts.get(r["doc"], "")[r["start"] : r["end"]],
-            ),
-        )
-        for r in rows(GET_MENTIONS)
-    ]
-    findings += [
-        Finding(
-            concept_id=r["concept"],
-            assertion=_assertion(r),
-            confidence=r["confidence"],
-            provenance=ImageEvidence(
-                image_id=r["doc"].removeprefix(prefix),
-                model_id=r["model_id"],
-                probability=r["probability"],
-            ),
-        )
-        for r in rows(GET_SHOWS)
-    ]
-    attributes = found[0]["attributes"]
-    return Patient(
-        id=patient_id,
-        reports=reports,
-        images=images,
-        findings=tuple(findings),
-        labels=tuple(r["id"] for r in rows(GET_LABELS)),
-        attributes=json.loads(attributes) if attributes else {},
+    return patient_from_rows(
+        patient_id,
+        found[0]["attributes"],
+        reports=rows(GET_REPORTS),
+        images=rows(GET_IMAGES),
+        mentions=rows(GET_MENTIONS),
+        shows=rows(GET_SHOWS),
+        labels=[r["id"] for r in rows(GET_LABELS)],
     )

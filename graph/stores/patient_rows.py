@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from graph.errors import InputError
-from graph.records import Diagnosis, Finding, ImageEvidence, Patient, TextSpan
+from graph.records import (
+    Assertion,
+    Diagnosis,
+    Finding,
+    Image,
+    ImageEvidence,
+    Patient,
+    Report,
+    TextSpan,
+)
 from graph.stores import ladybug_cypher as cy
 
 
@@ -130,6 +139,79 @@ def prediction_rows(
                         {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
                     )
     return rows, steps
+
+
+def _assertion(row: dict[str, Any]) -> Assertion:
+    return Assertion(
+        polarity=row["polarity"],
+        certainty=row["certainty"],
+        temporality=row["temporality"],
+        experiencer=row["experiencer"],
+    )
+
+
+def patient_from_rows(
+    patient_id: str,
+    attributes: str | None,
+    *,
+    reports: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    mentions: list[dict[str, Any]],
+    shows: list[dict[str, Any]],
+    labels: list[str],
+) -> Patient:
+    """Rebuild a stored patient from the rows a backend read (the inverse of :func:`patient_rows`).
+
+    Rows are dicts: reports ``id, text, date``; images ``id, modality, path``; mentions ``doc,
+    concept`` + assertion + ``confidence, section, sentence, start, end``; shows ``doc, concept``
+    + assertion + ``confidence, probability, model_id``. Node ids carry the ``<patient>/`` prefix.
+    """
+    prefix = f"{patient_id}/"
+    report_records = tuple(
+        Report(id=r["id"].removeprefix(prefix), text=r["text"] or "", date=r["date"])
+        for r in reports
+    )
+    texts = {prefix + r.id: r.text for r in report_records}
+    findings = [
+        Finding(
+            concept_id=r["concept"],
+            assertion=_assertion(r),
+            confidence=r["confidence"],
+            provenance=TextSpan(
+                doc_id=r["doc"].removeprefix(prefix),
+                section=r["section"] or "",
+                sentence=r["sentence"] or "",
+                start=r["start"],
+                end=r["end"],
+                text=texts.get(r["doc"], "")[r["start"] : r["end"]],
+            ),
+        )
+        for r in mentions
+    ]
+    findings += [
+        Finding(
+            concept_id=r["concept"],
+            assertion=_assertion(r),
+            confidence=r["confidence"],
+            provenance=ImageEvidence(
+                image_id=r["doc"].removeprefix(prefix),
+                model_id=r["model_id"],
+                probability=r["probability"],
+            ),
+        )
+        for r in shows
+    ]
+    return Patient(
+        id=patient_id,
+        reports=report_records,
+        images=tuple(
+            Image(id=r["id"].removeprefix(prefix), modality=r["modality"] or "", path=r["path"])
+            for r in images
+        ),
+        findings=tuple(findings),
+        labels=tuple(labels),
+        attributes=json.loads(attributes) if attributes else {},
+    )
 
 
 def patient_statements(patient: Patient) -> list[tuple[str, dict[str, Any]]]:
