@@ -6,8 +6,21 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "torch_geometric", "spacy", "scispacy", "medspacy", "monai", "ladybug", "neo4j",
-         "pydicom", "sklearn", "pandas", "pyarrow", "fastapi")
+HEAVY = (
+    "torch",
+    "torch_geometric",
+    "spacy",
+    "scispacy",
+    "medspacy",
+    "monai",
+    "ladybug",
+    "neo4j",
+    "pydicom",
+    "sklearn",
+    "pandas",
+    "pyarrow",
+    "fastapi",
+)
 
 
 def test_cli_import_pulls_no_heavy_library():

@@ -37,7 +37,12 @@ def trained(tmp_path_factory):
             extract=False,
         )
         result = engine.train(
-            model="sage", epochs=40, hidden=16, seed=0, baseline=False, save_to=settings.resolved_model_dir
+            model="sage",
+            epochs=40,
+            hidden=16,
+            seed=0,
+            baseline=False,
+            save_to=settings.resolved_model_dir,
         )
     return settings, result, {c.patient.id: c for c in cases}
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from graph.errors import QueryError, StoreError
+from graph.errors import ConfigError, QueryError, StoreError, UnknownConceptError
 from graph.records import Concept, Relation
 from graph.settings import Settings
 from graph.stores import open_store, store_class
@@ -23,7 +24,7 @@ def _seed(store, n: int = 3) -> None:
 
 def test_registry_resolves_by_name(settings):
     assert store_class("embedded") is EmbeddedStore
-    with pytest.raises(Exception, match="unknown store"):
+    with pytest.raises(ConfigError, match="unknown store"):
         store_class("sqlite")
 
 
@@ -80,7 +81,7 @@ def test_assume_new_skips_the_lookup_but_not_the_endpoint_check(store):
     extra = [Relation(src="HP:0000000", dst="HP:0000003", type="IS_A", sources=("fresh",))]
     assert store.upsert_relations(extra, assume_new=True) == 1
     assert store.counts().relations["IS_A"] == 4
-    with pytest.raises(Exception, match="HP:0000099"):
+    with pytest.raises(UnknownConceptError, match="HP:0000099"):
         store.upsert_relations(
             [Relation(src="HP:0000000", dst="HP:0000099", type="IS_A")], assume_new=True
         )
@@ -92,5 +93,5 @@ def test_buffer_pool_setting_is_applied(tmp_path):
     with open_store("embedded", settings=settings) as small:
         _seed(small, 50)
         assert small.counts().relations["IS_A"] == 49
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="buffer_pool_mb"):
         Settings(buffer_pool_mb=0)
