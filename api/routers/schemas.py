@@ -25,7 +25,7 @@ class QueryRequest(BaseModel):
     cypher: str = Field(min_length=1, max_length=100_000)
     params: dict[str, Any] = Field(default_factory=dict)
     limit: int | None = Field(default=None, gt=0, description="Row limit (capped by the server)")
-    timeout_s: float | None = Field(default=None, gt=0, description="Timeout (capped)")
+    timeout_s: float | None = Field(default=None, ge=0.001, description="Timeout (capped)")
 
 
 class QueryResponse(BaseModel):

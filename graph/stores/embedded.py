@@ -8,8 +8,10 @@ timeout and a row limit.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,20 +115,35 @@ class EmbeddedStore(GraphStore):
             rows.append(result.get_next())
         return rows
 
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back on any exception
+        (interrupts included), so the connection is never left inside an open transaction."""
+        self._dirty = True
+        try:
+            self.connection.execute("BEGIN TRANSACTION")
+        except RuntimeError as exc:
+            raise StoreError(f"{what}: cannot start a transaction: {exc}") from None
+        try:
+            yield
+            self.connection.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self.connection.execute("ROLLBACK")
+            except RuntimeError:
+                pass  # the failed COMMIT already ended the transaction
+            if isinstance(exc, RuntimeError):
+                raise StoreError(f"{what} failed and was rolled back: {exc}") from None
+            raise
+
     def _write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         """Run statements in one transaction; roll back on any error."""
-        self._dirty = True
-        self.connection.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction("write"):
             for cypher, params in statements:
                 self.connection.execute(cypher, params)
-        except RuntimeError as exc:
-            self.connection.execute("ROLLBACK")
-            raise StoreError(f"write failed and was rolled back: {exc}") from None
-        self.connection.execute("COMMIT")
 
     def _copy(self, table: str, rows: pa.Table, options: str = "") -> None:
-        self._dirty = True
+        """Bulk ``COPY`` (inside the caller's transaction)."""
         try:
             self.connection.execute(cy.copy_from(table, options), {"rows": rows})
         except RuntimeError as exc:
@@ -161,22 +178,13 @@ class EmbeddedStore(GraphStore):
     def _upsert_concepts(self, concepts: list[Concept]) -> None:
         existing = self._existing("Concept", [c.id for c in concepts])
         fresh = [c for c in concepts if c.id not in existing]
-        if fresh:
-            self._copy("Concept", self._concept_table(fresh))
-        if existing:
-            self._update(
-                cy.UPDATE_CONCEPTS, self._concept_table([c for c in concepts if c.id in existing])
-            )
-
-    def _update(self, cypher: str, rows: pa.Table) -> None:
-        self._dirty = True
-        self.connection.execute("BEGIN TRANSACTION")
-        try:
-            self.connection.execute(cypher, {"rows": rows})
-        except RuntimeError as exc:
-            self.connection.execute("ROLLBACK")
-            raise StoreError(f"update failed and was rolled back: {exc}") from None
-        self.connection.execute("COMMIT")
+        # New rows by COPY, known ones by UPDATE: one transaction, so a batch lands whole or not.
+        with self._transaction("concept upsert"):
+            if fresh:
+                self._copy("Concept", self._concept_table(fresh))
+            if existing:
+                known = self._concept_table([c for c in concepts if c.id in existing])
+                self.connection.execute(cy.UPDATE_CONCEPTS, {"rows": known})
 
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
         if not concept_ids:
@@ -205,6 +213,7 @@ class EmbeddedStore(GraphStore):
         for relation in relations:
             by_type[relation.type].append(relation)
         tables = relation_tables()
+        plan: list[tuple[str, pa.Table, pa.Table | None]] = []  # type, new rows, known rows
         for rel_type, rows in by_type.items():
             table = self._relation_table(rel_type, rows)
             existing: set[tuple[str, str]] = set()
@@ -213,13 +222,21 @@ class EmbeddedStore(GraphStore):
                 existing = set(
                     zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True)
                 )
+            known = None
             if existing:
                 keep = pa.array([(r.src, r.dst) not in existing for r in rows])
-                self._update(cy.update_relations(rel_type), table.filter(pa.compute.invert(keep)))
+                known = table.filter(pa.compute.invert(keep))
                 table = table.filter(keep)
-            if table.num_rows:
-                options = " (from='Concept', to='Concept')" if len(tables[rel_type][0]) > 1 else ""
-                self._copy(rel_type, table, options)
+            plan.append((rel_type, table, known))
+        # Every type of the batch in one transaction: a failure leaves none of it written.
+        with self._transaction("relation upsert"):
+            for rel_type, table, known in plan:
+                if known is not None:
+                    self.connection.execute(cy.update_relations(rel_type), {"rows": known})
+                if table.num_rows:
+                    several = len(tables[rel_type][0]) > 1
+                    options = " (from='Concept', to='Concept')" if several else ""
+                    self._copy(rel_type, table, options)
 
     def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
         return {row[0]: _concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})}
@@ -378,8 +395,12 @@ class EmbeddedStore(GraphStore):
     def _query(
         self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int
     ) -> QueryResult:
-        reader = self._reader()
-        reader.set_query_timeout(int(timeout_s * 1000))
+        try:
+            reader = self._reader()
+            # LadybugDB reads 0 ms as "no timeout": never round a tiny timeout down to it.
+            reader.set_query_timeout(max(1, math.ceil(timeout_s * 1000)))
+        except RuntimeError as exc:
+            raise StoreError(f"cannot open the read-only query connection: {exc}") from None
         try:
             result = reader.execute(cypher, params)
             columns = tuple(result.get_column_names())

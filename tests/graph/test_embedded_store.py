@@ -95,3 +95,32 @@ def test_buffer_pool_setting_is_applied(tmp_path):
         assert small.counts().relations["IS_A"] == 49
     with pytest.raises(ValidationError, match="buffer_pool_mb"):
         Settings(buffer_pool_mb=0)
+
+
+def test_a_tiny_timeout_is_not_rounded_to_no_timeout(store):
+    _seed(store, 300)
+    with pytest.raises(QueryError, match="timeout|interrupt"):
+        store.query(
+            "MATCH (a:Concept), (b:Concept), (c:Concept), (d:Concept) "
+            "WHERE a.name + b.name + c.name + d.name = 'nope' RETURN count(*)",
+            timeout_s=0.0001,
+        )
+
+
+def test_failed_write_rolls_back_and_leaves_no_open_transaction(store):
+    _seed(store, 2)
+    before = store.counts()
+    create = ("CREATE (:Concept {id: 'HP:0000777', name: 'x', kind: 'finding'})", {})
+    with pytest.raises(StoreError, match="rolled back"):
+        store._write([create, ("THIS IS NOT CYPHER", {})])
+    assert store.counts() == before
+    with pytest.raises(StoreError, match="rolled back"):
+        store._write([create, ("RETURN $x", {"x": object()})])
+    assert store.counts() == before
+    with pytest.raises(KeyboardInterrupt):  # an interrupt mid-write: rolled back, re-raised
+        with store._transaction("test"):
+            store.connection.execute(create[0])
+            raise KeyboardInterrupt
+    assert store.counts() == before
+    store.upsert_concepts([Concept(id="HP:0000778", name="after", kind="finding")])
+    assert store.get_concept("HP:0000778").name == "after"
