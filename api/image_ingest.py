@@ -1,9 +1,9 @@
 """Image files -> de-identified ``Image`` records and image findings merged into a stored patient.
 
-The original DICOM PatientID never leaves the kgdx store: the ``original -> kgdx id`` pairs live in
-the patient's ``attributes["source_ids"]["dicom"]`` and are read back into the
-:class:`~extractors.image.deid.Deidentifier` on the next ingest, so a patient keeps its id across
-runs. UIDs are remapped with an HMAC under a per-installation key (``<home>/deid.key``, mode
+The original DICOM PatientID is never stored: the patient's ``attributes["source_ids"]["dicom"]``
+holds keyed HMAC pseudonyms of it (:meth:`~extractors.image.deid.Deidentifier.source_pseudonym`),
+read back into the de-identifier on the next ingest, so a patient keeps its id across runs while
+neither the store, the API nor an export can reveal the PatientID. UIDs are remapped with an HMAC under a per-installation key (``<home>/deid.key``, mode
 0600), so the same file gets the same image id again and re-ingesting it is idempotent.
 """
 
@@ -68,7 +68,8 @@ def deid_secret(settings: Settings) -> bytes:
 
 
 def stored_dicom_ids(store: GraphStore) -> dict[str, str]:
-    """``original DICOM PatientID -> kgdx patient id`` for every stored patient.
+    """``PatientID pseudonym -> kgdx patient id`` for every stored patient (the store keeps
+    :meth:`Deidentifier.source_pseudonym` values, never original PatientIDs).
 
     Raises:
         StoreError: two stored patients claim the same original PatientID.
@@ -91,7 +92,7 @@ def stored_dicom_ids(store: GraphStore) -> dict[str, str]:
 
 def _target_patient(
     predictions: list[ImagePrediction],
-    originals: dict[str, str],
+    pseudonyms: dict[str, str],
     known: dict[str, str],
     patient_id: str | None,
 ) -> str:
@@ -106,7 +107,7 @@ def _target_patient(
             )
         return file_ids.pop()
     for kgdx_id in file_ids:
-        owner = known.get(originals[kgdx_id])
+        owner = known.get(pseudonyms[kgdx_id])
         if owner is not None and owner != patient_id:
             raise InputError(
                 f"an image belongs to stored patient {owner!r}, not {patient_id!r}; "
@@ -116,7 +117,7 @@ def _target_patient(
 
 
 def merge_images(
-    patient: Patient, predictions: list[ImagePrediction], new_originals: set[str]
+    patient: Patient, predictions: list[ImagePrediction], new_sources: set[str]
 ) -> Patient:
     """``patient`` with these images and their findings, replacing earlier versions of them."""
     by_id = {p.image_id: p for p in predictions}  # the same file twice is one image
@@ -129,9 +130,9 @@ def merge_images(
     ]
     findings += [finding for p in by_id.values() for finding in p.findings]
     attributes = dict(patient.attributes)
-    if new_originals:
+    if new_sources:
         sources = dict(attributes.get(SOURCE_IDS, {}))
-        sources[DICOM] = sorted(set(sources.get(DICOM, [])) | new_originals)
+        sources[DICOM] = sorted(set(sources.get(DICOM, [])) | new_sources)
         attributes[SOURCE_IDS] = sources
     return patient.model_copy(
         update={"images": tuple(images), "findings": tuple(findings), "attributes": attributes}
@@ -174,16 +175,21 @@ def ingest_images(
         raise InputError("no image files given")
     known = stored_dicom_ids(store)
     extractor = extractor or ImageExtractor()
-    extractor.deidentifier = Deidentifier(secret=deid_secret(settings), patient_ids=dict(known))
+    deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=dict(known))
+    extractor.deidentifier = deidentifier
     predictions = extractor.predict_files(files)
-    originals = {kgdx: original for original, kgdx in extractor.deidentifier.patient_ids.items()}
-    target = _target_patient(predictions, originals, known, patient_id)
+    # kgdx id -> pseudonym of its original PatientID (the original stays in memory only)
+    pseudonyms = {
+        kgdx: deidentifier.source_pseudonym(original)
+        for original, kgdx in deidentifier.patient_ids.items()
+    }
+    target = _target_patient(predictions, pseudonyms, known, patient_id)
     try:
         patient = store.get_patient(target)
     except InputError:
         patient = Patient(id=target)
-    new_originals = {originals[p.patient_id] for p in predictions if p.patient_id}
-    merged = merge_images(patient, predictions, new_originals)
+    new_sources = {pseudonyms[p.patient_id] for p in predictions if p.patient_id}
+    merged = merge_images(patient, predictions, new_sources)
     store.upsert_patient(merged)
     log.info("stored %d image(s) for patient %s", len(predictions), target)
     return merged

@@ -150,10 +150,13 @@ class Deidentifier:
         secret: HMAC key; random per instance unless given (give one to keep a mapping stable
             across runs).
         patient_ids: known ``original PatientID -> kgdx patient id`` pairs to reuse.
+        known_sources: known ``source pseudonym -> kgdx patient id`` pairs (what a store keeps
+            instead of original PatientIDs; see :meth:`source_pseudonym`).
     """
 
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     patient_ids: dict[str, str] = field(default_factory=dict)
+    known_sources: dict[str, str] = field(default_factory=dict)
     uid_map: dict[str, str] = field(default_factory=dict)
 
     def new_uid(self, uid: str) -> str:
@@ -163,9 +166,19 @@ class Deidentifier:
             self.uid_map[uid] = f"2.25.{int.from_bytes(digest[:16], 'big')}"
         return self.uid_map[uid]
 
+    def source_pseudonym(self, original: str) -> str:
+        """A keyed, irreversible stand-in for an original PatientID, safe to store: it lets a
+        later ingest find the same patient without the store ever holding the PatientID."""
+        digest = hmac.new(self.secret, b"patient-source:" + original.encode(), hashlib.sha256)
+        return f"hmac-sha256:{digest.hexdigest()}"
+
     def patient_id(self, original: str) -> str:
         """The kgdx patient id for an original PatientID (``P-`` + 12 hex digits)."""
         if original not in self.patient_ids:
+            known = self.known_sources.get(self.source_pseudonym(original))
+            if known is not None:
+                self.patient_ids[original] = known
+                return known
             digest = hmac.new(self.secret, b"patient:" + original.encode(), hashlib.sha256)
             self.patient_ids[original] = f"P-{digest.hexdigest()[:12]}"
         return self.patient_ids[original]

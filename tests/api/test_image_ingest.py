@@ -32,6 +32,14 @@ def _original_id(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).PatientID)
 
 
+def _pseudonym(settings, path: Path) -> str:
+    """What the store keeps for a file's PatientID: a keyed HMAC, never the PatientID."""
+    from api.image_ingest import deid_secret
+    from extractors.image.deid import Deidentifier
+
+    return Deidentifier(secret=deid_secret(settings)).source_pseudonym(_original_id(path))
+
+
 @pytest.fixture(scope="module")
 def extractor() -> ImageExtractor:
     return ImageExtractor()  # the shipped CNN, loaded once for the module
@@ -63,7 +71,8 @@ def test_ct_image_creates_patient_with_shows_edge(engine, extractor):
     patient = engine.ingest_images([ct], extractor=extractor)
 
     assert patient.id.startswith("P-")
-    assert patient.attributes["source_ids"] == {"dicom": [_original_id(ct)]}
+    assert patient.attributes["source_ids"] == {"dicom": [_pseudonym(engine.settings, ct)]}
+    assert _original_id(ct) not in _node_text(engine.store, "Patient")
     [image] = patient.images
     assert image.modality == "CT" and image.path is None
     [(image_id, modality, concept, probability, model_id)] = _shows(engine.store, patient.id)
@@ -109,14 +118,15 @@ def test_mapping_lives_only_in_the_patient_attributes(engine, extractor):
     for path in (cr, ct):
         original = _original_id(path)
         assert original not in _node_text(engine.store, "Image")
+        assert original not in _node_text(engine.store, "Patient")
         assert original not in _node_text(engine.store, "Report")
         assert original not in a.id + b.id
     mapping = engine.store.query(
         "MATCH (p:Patient) RETURN p.id, p.attributes ORDER BY p.id"
     ).records()
     by_id = {row["p.id"]: json.loads(row["p.attributes"]) for row in mapping}
-    assert by_id[a.id]["source_ids"]["dicom"] == [_original_id(cr)]
-    assert by_id[b.id]["source_ids"]["dicom"] == [_original_id(ct)]
+    assert by_id[a.id]["source_ids"]["dicom"] == [_pseudonym(engine.settings, cr)]
+    assert by_id[b.id]["source_ids"]["dicom"] == [_pseudonym(engine.settings, ct)]
 
 
 def test_explicit_patient_is_reused_on_the_next_ingest(engine, extractor):
@@ -186,8 +196,9 @@ def test_shared_chest_cr_through_the_cli(shared_data, settings, tmp_path, monkey
         assert modality == "CR" and concept == PNEUMONIA
         assert f"{probability:.3f}" in result.output
         assert engine.store.get_patient(patient_id).attributes["source_ids"] == {
-            "dicom": [original]
+            "dicom": [_pseudonym(settings, copy)]
         }
+        assert original not in _node_text(engine.store, "Patient")
     # the original id is in the store only: not in the key file beside it
     assert original not in (settings.home / "deid.key").read_text()
 
@@ -226,7 +237,7 @@ def test_reports_only_ingest_keeps_stored_images_and_mapping(engine, extractor):
     report = Report(id="r1", text="FINDINGS: Small left pleural effusion. No pneumothorax.")
     [stored] = engine.ingest([Patient(id=patient.id, reports=(report,))])
     assert stored.images == patient.images
-    assert stored.attributes["source_ids"] == {"dicom": [_original_id(ct)]}
+    assert stored.attributes["source_ids"] == {"dicom": [_pseudonym(engine.settings, ct)]}
     again = engine.store.get_patient(patient.id)
     assert again.images == patient.images
     kinds = {type(f.provenance).__name__ for f in again.findings}
