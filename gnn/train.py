@@ -86,22 +86,29 @@ class TrainResult:
         directory = Path(directory)
         if not (directory / WEIGHTS_FILE).is_file() or not (directory / CONFIG_FILE).is_file():
             raise ModelError(f"{directory} holds no saved model; train one first")
-        payload = json.loads((directory / CONFIG_FILE).read_text())
-        config = payload["config"]
-        model = _make_model(config)
+        from safetensors import SafetensorError
+
         try:
+            payload = json.loads((directory / CONFIG_FILE).read_text())
+            config = payload["config"]
+            model = _make_model(config)
             model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
-        except RuntimeError as exc:
-            raise ModelError(f"weights in {directory} do not fit the config: {exc}") from None
-        return cls(
-            model=model,
-            config=config,
-            vocabulary=GraphVocabulary.from_json(payload["vocabulary"]),
-            candidate_ids=payload["candidate_ids"],
-            temperature=payload["temperature"],
-            metrics=payload["metrics"],
-            splits=payload["splits"],
-        )
+            return cls(
+                model=model,
+                config=config,
+                vocabulary=GraphVocabulary.from_json(payload["vocabulary"]),
+                candidate_ids=payload["candidate_ids"],
+                temperature=payload["temperature"],
+                metrics=payload["metrics"],
+                splits=payload["splits"],
+            )
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+            # a damaged config (bad JSON, missing key), truncated weights, or weights that do
+            # not fit the config: say which folder and what to do, not a library traceback
+            raise ModelError(
+                f"the saved model in {directory} is damaged or does not fit its config "
+                f"({type(exc).__name__}: {exc}); retrain it"
+            ) from None
 
 
 @contextmanager

@@ -52,6 +52,26 @@ def test_result_saves_and_loads_identically(trained, cohort_graph, tmp_path):
         TrainResult.load(tmp_path / "nothing")
 
 
+def test_damaged_saved_models_raise_model_error(trained, tmp_path):
+    import json
+    import shutil
+
+    trained.save(tmp_path / "good")
+    cases = {
+        "bad_json": lambda d: (d / "config.json").write_text("{not json"),
+        "missing_key": lambda d: (d / "config.json").write_text(json.dumps({"vocabulary": {}})),
+        "truncated_weights": lambda d: (d / "model.safetensors").write_bytes(
+            (d / "model.safetensors").read_bytes()[:100]
+        ),
+    }
+    for name, damage in cases.items():
+        folder = tmp_path / name
+        shutil.copytree(tmp_path / "good", folder)
+        damage(folder)
+        with pytest.raises(ModelError, match="damaged"):
+            TrainResult.load(folder)
+
+
 def test_split_is_stratified_and_seeded(cohort_graph, cohort_patients):
     candidates = candidate_diagnoses(cohort_patients, cohort_graph)
     labels = patient_labels(cohort_patients, cohort_graph, candidates)
