@@ -6,10 +6,12 @@ can construct their own.
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +22,8 @@ class Settings(BaseSettings):
     """Runtime configuration of kgdx.
 
     Each field can be set as ``KGDX_<FIELD>`` in the environment or as ``<field> = ...`` in a
-    ``kgdx.toml`` in the working directory (or the file named by ``KGDX_CONFIG``).
+    ``kgdx.toml`` in the working directory (or the file named by ``KGDX_CONFIG``); the
+    environment wins over the file.
     """
 
     model_config = SettingsConfigDict(
@@ -44,8 +47,13 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     query_timeout_s: float = Field(default=30.0, gt=0)
     query_row_limit: int = Field(default=10_000, gt=0)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     seed: int = 0
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def resolved_db_path(self) -> Path:
@@ -66,9 +74,31 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         from pydantic_settings import TomlConfigSettingsSource
 
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        toml_file = os.environ.get("KGDX_CONFIG", "kgdx.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Return settings from env and ``kgdx.toml``, with keyword overrides on top."""
-    return Settings(**overrides)
+    """Return settings from env and ``kgdx.toml``, with keyword overrides on top.
+
+    Raises:
+        ConfigError: a value that does not validate, a ``kgdx.toml`` that is not TOML, or a
+            ``KGDX_CONFIG`` file that does not exist.
+    """
+    from graph.errors import ConfigError
+
+    config = os.environ.get("KGDX_CONFIG")
+    if config and not Path(config).is_file():
+        raise ConfigError(f"KGDX_CONFIG names {config}, which is not a file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KGDX_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}); fix the environment or kgdx.toml"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config or 'kgdx.toml'} is not valid TOML: {exc}") from None
