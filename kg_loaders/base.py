@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -165,16 +166,65 @@ class RelationTable:
             return FALLBACK_RELATION
 
 
-def open_text(path: Path) -> TextIO:
+# What a truncated or corrupt file raises while it is read (gzip.BadGzipFile is an OSError).
+_CORRUPT = (EOFError, OSError, zlib.error, UnicodeDecodeError)
+
+
+class CheckedText:
+    """A line stream that turns a truncated or corrupt file into :class:`InputError`.
+
+    gzip and UTF-8 problems surface only while reading, deep inside a reader's loop; this names
+    the file instead of letting ``EOFError`` or ``zlib.error`` reach the user.
+    """
+
+    def __init__(self, handle: TextIO, path: Path) -> None:
+        self._handle = handle
+        self._path = path
+
+    def _fail(self, exc: BaseException) -> InputError:
+        return InputError(
+            f"{self._path}: truncated or corrupt ({type(exc).__name__}: {exc}); "
+            "replace the file (download it again)"
+        )
+
+    def __enter__(self) -> CheckedText:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._handle)
+        except _CORRUPT as exc:
+            raise self._fail(exc) from None
+
+    def readline(self) -> str:
+        try:
+            return self._handle.readline()
+        except _CORRUPT as exc:
+            raise self._fail(exc) from None
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def open_text(path: Path) -> CheckedText:
     """Open a text file for streaming, transparently un-gzipping ``*.gz``.
 
     Raises:
-        InputError: the file does not exist or cannot be read.
+        InputError: the file does not exist or cannot be read; later, while reading, a
+            truncated or corrupt file (bad gzip stream, invalid UTF-8).
     """
     try:
         if path.suffix == ".gz":
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-        return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - the caller closes it
+            handle = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        else:
+            handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by wrapper
+        return CheckedText(handle, path)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as exc:

@@ -149,3 +149,19 @@ def test_rebuild_that_would_orphan_patients_fails_and_keeps_everything(
     assert stored(settings) == before
     with open_store("embedded", settings=settings) as store:
         assert store.patient_ids() == ["P1"]
+
+
+def test_truncated_gzip_and_bad_utf8_name_the_file(settings, fixture_sources, tmp_path):
+    from graph.settings import DATA_DIR
+
+    build_kg(sources=fixture_sources, settings=settings)
+    before = stored(settings)
+    truncated = tmp_path / "symp.obo.gz"
+    truncated.write_bytes((DATA_DIR / "kg" / "ontologies" / "symp.obo.gz").read_bytes()[:400])
+    with pytest.raises(InputError, match=r"symp\.obo\.gz: truncated or corrupt"):
+        build_kg(sources=[*fixture_sources, f"symp={truncated}"], settings=settings)
+    latin1 = tmp_path / "latin1.obo"
+    latin1.write_bytes("[Term]\nid: HP:0000001\nname: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.obo: truncated or corrupt"):
+        build_kg(sources=[*fixture_sources, f"obo={latin1}"], settings=settings)
+    assert stored(settings) == before
