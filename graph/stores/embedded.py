@@ -7,7 +7,6 @@ timeout and a row limit.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,41 +29,8 @@ from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
+from graph.stores.ladybug_arrow import concept_table, relation_table, row_concept, row_relation
 from graph.stores.patient_rows import patient_from_rows, prediction_rows
-
-_STR_LIST = pa.list_(pa.string())
-_ARROW_TYPES = {
-    "STRING": pa.string(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "INT64": pa.int64(),
-    "STRING[]": _STR_LIST,
-}
-
-
-def _concept(row: list[Any]) -> Concept:
-    cid, name, kind, synonyms, xrefs, sources = row
-    return Concept(
-        id=cid,
-        name=name,
-        kind=kind,
-        synonyms=tuple(synonyms or ()),
-        xrefs=tuple(xrefs or ()),
-        sources=tuple(sources or ()),
-    )
-
-
-def _relation(rel_type: str, src: str, dst: str, props: list[Any]) -> Relation:
-    sources, weight, negated, attributes = props
-    return Relation(
-        src=src,
-        dst=dst,
-        type=rel_type,
-        sources=tuple(sources or ()),
-        weight=1.0 if weight is None else weight,
-        negated=bool(negated),
-        attributes=json.loads(attributes) if attributes else {},
-    )
 
 
 class EmbeddedStore(GraphStore):
@@ -162,51 +128,21 @@ class EmbeddedStore(GraphStore):
         found = self._arrow(cy.existing_ids(label), pa.table({"i": pa.array(ids, pa.string())}))
         return set(found.column(0).to_pylist())
 
-    @staticmethod
-    def _concept_table(concepts: list[Concept]) -> pa.Table:
-        return pa.table(
-            {
-                "id": pa.array([c.id for c in concepts], pa.string()),
-                "name": pa.array([c.name for c in concepts], pa.string()),
-                "kind": pa.array([c.kind.value for c in concepts], pa.string()),
-                "synonyms": pa.array([list(c.synonyms) for c in concepts], _STR_LIST),
-                "xrefs": pa.array([list(c.xrefs) for c in concepts], _STR_LIST),
-                "sources": pa.array([list(c.sources) for c in concepts], _STR_LIST),
-            }
-        )
-
     def _upsert_concepts(self, concepts: list[Concept]) -> None:
         existing = self._existing("Concept", [c.id for c in concepts])
         fresh = [c for c in concepts if c.id not in existing]
         # New rows by COPY, known ones by UPDATE: one transaction, so a batch lands whole or not.
         with self._transaction("concept upsert"):
             if fresh:
-                self._copy("Concept", self._concept_table(fresh))
+                self._copy("Concept", concept_table(fresh))
             if existing:
-                known = self._concept_table([c for c in concepts if c.id in existing])
+                known = concept_table([c for c in concepts if c.id in existing])
                 self.connection.execute(cy.UPDATE_CONCEPTS, {"rows": known})
 
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
         if not concept_ids:
             return set()
         return set(concept_ids) - self._existing("Concept", sorted(concept_ids))
-
-    def _relation_table(self, rel_type: str, relations: list[Relation]) -> pa.Table:
-        props = relation_tables()[rel_type][1]
-        columns: dict[str, pa.Array] = {
-            "from": pa.array([r.src for r in relations], pa.string()),
-            "to": pa.array([r.dst for r in relations], pa.string()),
-            "sources": pa.array([list(r.sources) for r in relations], _STR_LIST),
-            "weight": pa.array([r.weight for r in relations], pa.float64()),
-            "negated": pa.array([r.negated for r in relations], pa.bool_()),
-            "attributes": pa.array(
-                [json.dumps(r.attributes) if r.attributes else "" for r in relations], pa.string()
-            ),
-        }
-        # Properties of the table's other endpoint pairs (patient findings) stay null.
-        for prop, prop_type in props[len(columns) - 2 :]:
-            columns[prop] = pa.nulls(len(relations), _ARROW_TYPES[prop_type])
-        return pa.table(columns)
 
     def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None:
         by_type: dict[str, list[Relation]] = defaultdict(list)
@@ -215,7 +151,7 @@ class EmbeddedStore(GraphStore):
         tables = relation_tables()
         plan: list[tuple[str, pa.Table, pa.Table | None]] = []  # type, new rows, known rows
         for rel_type, rows in by_type.items():
-            table = self._relation_table(rel_type, rows)
+            table = relation_table(rel_type, rows)
             existing: set[tuple[str, str]] = set()
             if not assume_new and self._rows(cy.count_relations(rel_type))[0][0]:
                 found = self._arrow(cy.existing_relations(rel_type), table.select(["from", "to"]))
@@ -239,13 +175,15 @@ class EmbeddedStore(GraphStore):
                     self._copy(rel_type, table, options)
 
     def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
-        return {row[0]: _concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})}
+        return {
+            row[0]: row_concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})
+        }
 
     def _iter_concepts(self, batch_size: int) -> Iterator[Concept]:
         after = ""
         while True:
             rows = self._rows(cy.PAGE_CONCEPTS, {"after": after, "n": batch_size})
-            yield from (_concept(row) for row in rows)
+            yield from (row_concept(row) for row in rows)
             if len(rows) < batch_size:
                 return
             after = rows[-1][0]
@@ -253,7 +191,7 @@ class EmbeddedStore(GraphStore):
     def _iter_relations(self, types: list[str]) -> Iterator[Relation]:
         for rel_type in types:
             for src, dst, *props in self._rows(cy.all_relations(rel_type)):
-                yield _relation(rel_type, src, dst, props)
+                yield row_relation(rel_type, src, dst, props)
 
     def _neighbours(
         self, concept_id: str, types: list[str], direction: Direction, limit: int
@@ -262,11 +200,11 @@ class EmbeddedStore(GraphStore):
         for way in ("out", "in") if direction == "both" else (direction,):
             rows = self._rows(cy.neighbours(types, way), {"id": concept_id, "limit": limit})
             for rel_type, own_id, *rest in rows:
-                props, concept = rest[:4], _concept(rest[4:])
+                props, concept = rest[:4], row_concept(rest[4:])
                 src, dst = (own_id, concept.id) if way == "out" else (concept.id, own_id)
                 found.append(
                     Neighbour(
-                        relation=_relation(rel_type, src, dst, props),
+                        relation=row_relation(rel_type, src, dst, props),
                         concept=concept,
                         direction=way,
                     )
@@ -292,13 +230,13 @@ class EmbeddedStore(GraphStore):
                     rel.get("negated"),
                     rel.get("attributes"),
                 ]
-                relation = _relation(
+                relation = row_relation(
                     rel["_LABEL"],
                     here["id"] if forward else there["id"],
                     there["id"] if forward else here["id"],
                     props,
                 )
-                concept = _concept(
+                concept = row_concept(
                     [there[k] for k in ("id", "name", "kind", "synonyms", "xrefs", "sources")]
                 )
                 steps.append(
@@ -315,7 +253,7 @@ class EmbeddedStore(GraphStore):
             ids |= {row[0] for row in self._rows(cy.k_hop_ids(types, hops), {"ids": sorted(ids)})}
         ordered = sorted(ids)
         relations = [
-            _relation(rel_type, src, dst, props)
+            row_relation(rel_type, src, dst, props)
             for rel_type in types
             for src, dst, *props in self._rows(cy.induced_relations(rel_type), {"ids": ordered})
         ]
