@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graph.cypher_docs import rewrite_section, section_between
 from graph.errors import InputError
 from graph.settings import PROJECT_ROOT
 
@@ -48,26 +49,13 @@ def endpoints_markdown(openapi: dict[str, Any] | None = None) -> str:
 
 
 def generated_section(text: str) -> str:
-    """The text between the generated markers of the guide.
-
-    Raises:
-        InputError: the markers are missing or out of order.
-    """
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise InputError(f"the REST guide has no '{BEGIN}' ... '{END}' section")
-    return text[start + len(BEGIN) : end].strip("\n")
+    """The generated endpoint section of the REST guide."""
+    return section_between(text, BEGIN, END)
 
 
 def write_endpoints(path: Path = GUIDE_PATH) -> bool:
     """Rewrite the generated section of the guide at ``path``; returns whether it changed."""
-    text = path.read_text(encoding="utf-8")
-    fresh = endpoints_markdown()
-    if generated_section(text) == fresh:
-        return False
-    head, tail = text.split(BEGIN, 1)[0], text.split(END, 1)[1]
-    path.write_text(f"{head}{BEGIN}\n{fresh}\n{END}{tail}", encoding="utf-8")
-    return True
+    return rewrite_section(path, BEGIN, END, endpoints_markdown())
 
 
 @dataclass(frozen=True)

@@ -117,28 +117,36 @@ def schema_markdown() -> str:
     return "\n".join(lines)
 
 
-def generated_section(text: str) -> str:
-    """The text between the generated-schema markers of a guide.
+def section_between(text: str, begin: str, end: str) -> str:
+    """The text between two generated-section markers of a doc.
 
     Raises:
         InputError: the markers are missing or out of order.
     """
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise InputError(f"the guide has no '{BEGIN}' ... '{END}' section")
-    return text[start + len(BEGIN) : end].strip("\n")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise InputError(f"the guide has no '{begin}' ... '{end}' section")
+    return text[start + len(begin) : stop].strip("\n")
+
+
+def rewrite_section(path: Path, begin: str, end: str, fresh: str) -> bool:
+    """Replace a doc's generated section with ``fresh``; returns whether the file changed."""
+    text = path.read_text(encoding="utf-8")
+    if section_between(text, begin, end) == fresh:
+        return False
+    head, tail = text.split(begin, 1)[0], text.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{fresh}\n{end}{tail}", encoding="utf-8")
+    return True
+
+
+def generated_section(text: str) -> str:
+    """The generated schema section of the Cypher guide."""
+    return section_between(text, BEGIN, END)
 
 
 def write_schema(path: Path = GUIDE_PATH) -> bool:
     """Rewrite the generated section of the guide at ``path``; returns whether it changed."""
-    text = path.read_text(encoding="utf-8")
-    current = generated_section(text)
-    fresh = schema_markdown()
-    if current == fresh:
-        return False
-    head, tail = text.split(BEGIN, 1)[0], text.split(END, 1)[1]
-    path.write_text(f"{head}{BEGIN}\n{fresh}\n{END}{tail}", encoding="utf-8")
-    return True
+    return rewrite_section(path, BEGIN, END, schema_markdown())
 
 
 @dataclass(frozen=True)
