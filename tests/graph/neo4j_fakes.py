@@ -14,6 +14,10 @@ from typing import Any
 
 from neo4j import exceptions as neo4j_errors
 
+from graph.records import Concept
+from graph.settings import Settings
+from graph.stores.neo4j import Neo4jStore
+
 Responder = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -146,3 +150,13 @@ class FakeDriver:
 
     def statements(self, via: str | None = None) -> list[Call]:
         return [c for c in self.calls if via is None or c.via == via]
+
+
+def make_store(driver: FakeDriver, batch_size: int = 3) -> Neo4jStore:
+    settings = Settings(neo4j_uri="bolt://fake:7687", neo4j_database="kgdx")
+    return Neo4jStore(settings, driver=driver, batch_size=batch_size)
+
+
+def concepts(n: int) -> list[Concept]:
+    # Deliberately out of order so sorting is observable.
+    return [Concept(id=f"DOID:{i:03d}", name=f"disease {i}") for i in reversed(range(n))]
