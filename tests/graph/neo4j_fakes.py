@@ -8,6 +8,7 @@ the server side when ``KGDX_TEST_NEO4J_URI`` is set. This is the one place where
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,3 +161,32 @@ def make_store(driver: FakeDriver, batch_size: int = 3) -> Neo4jStore:
 def concepts(n: int) -> list[Concept]:
     # Deliberately out of order so sorting is observable.
     return [Concept(id=f"DOID:{i:03d}", name=f"disease {i}") for i in reversed(range(n))]
+
+
+def every_statement() -> list[str]:
+    """Every statement the Neo4j modules can send, with every schema name filled in."""
+    from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
+    from graph.stores import neo4j_cypher as cypher
+    from graph.stores import neo4j_export_cypher, neo4j_patients
+
+    statements = list(cypher.schema_statements())
+    for module in (cypher, neo4j_patients, neo4j_export_cypher):
+        for name, value in vars(module).items():
+            if name.startswith("_"):  # private templates and fragments, filled by the builders
+                continue
+            if isinstance(value, str) and re.search(r"\b(MATCH|UNWIND|MERGE|CREATE)\b", value):
+                statements.append(value)
+            elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+                statements.extend(v for v in value if "MATCH" in v)
+    statements += [cypher.upsert_relations(t) for t in KG_RELATIONS]
+    statements += [cypher.relation_page(t) for t in KG_RELATIONS]
+    statements += [cypher.neighbours(d) for d in ("out", "in", "both")]
+    statements += [cypher.shortest_paths(h) for h in range(1, 7)]
+    statements += [cypher.count_label(label) for label in NODE_LABELS]
+    statements += [cypher.count_type(t) for t in relation_tables()]
+    statements += [cypher.delete_batch(label) for label in NODE_LABELS]
+    statements += [neo4j_export_cypher.node_page(label) for label in NODE_LABELS]
+    statements += [
+        neo4j_export_cypher.relations_from(*spec) for spec in neo4j_export_cypher.relation_files()
+    ]
+    return statements

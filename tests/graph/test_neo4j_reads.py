@@ -15,7 +15,7 @@ from neo4j import exceptions as neo4j_errors
 from graph.errors import InputError, QueryError, SchemaError, StoreError
 from graph.schema import NODE_LABELS
 from graph.stores import neo4j_cypher as cypher
-from tests.graph.neo4j_fakes import FakeDriver, concepts, make_store
+from tests.graph.neo4j_fakes import FakeDriver, concepts, every_statement, make_store
 
 
 def test_reads_use_read_mode_and_share_the_bookmark_manager() -> None:
@@ -154,34 +154,6 @@ def test_clear_deletes_every_label_in_bounded_batches() -> None:
     deletes = [c for c in driver.statements("execute_write") if "DETACH DELETE" in c.statement]
     # 5 nodes in batches of 2: 2, 2, 1, then an empty batch that ends the loop, per label.
     assert len(deletes) == 4 * len(NODE_LABELS)
-
-
-def every_statement() -> list[str]:
-    """Every statement the Neo4j modules can send, with every schema name filled in."""
-    from graph.schema import KG_RELATIONS, relation_tables
-    from graph.stores import neo4j_export_cypher, neo4j_patients
-
-    statements = list(cypher.schema_statements())
-    for module in (cypher, neo4j_patients, neo4j_export_cypher):
-        for name, value in vars(module).items():
-            if name.startswith("_"):  # private templates and fragments, filled by the builders
-                continue
-            if isinstance(value, str) and re.search(r"\b(MATCH|UNWIND|MERGE|CREATE)\b", value):
-                statements.append(value)
-            elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
-                statements.extend(v for v in value if "MATCH" in v)
-    statements += [cypher.upsert_relations(t) for t in KG_RELATIONS]
-    statements += [cypher.relation_page(t) for t in KG_RELATIONS]
-    statements += [cypher.neighbours(d) for d in ("out", "in", "both")]
-    statements += [cypher.shortest_paths(h) for h in range(1, 7)]
-    statements += [cypher.count_label(label) for label in NODE_LABELS]
-    statements += [cypher.count_type(t) for t in relation_tables()]
-    statements += [cypher.delete_batch(label) for label in NODE_LABELS]
-    statements += [neo4j_export_cypher.node_page(label) for label in NODE_LABELS]
-    statements += [
-        neo4j_export_cypher.relations_from(*spec) for spec in neo4j_export_cypher.relation_files()
-    ]
-    return statements
 
 
 def test_values_only_ever_travel_as_parameters() -> None:

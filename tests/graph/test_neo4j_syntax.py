@@ -14,7 +14,7 @@ import pytest
 
 from graph.cypher_docs import guide_queries
 from graph.stores import neo4j_cypher
-from tests.graph.test_neo4j_unit import every_statement
+from tests.graph.neo4j_fakes import every_statement
 
 antlr4_cypher = pytest.importorskip("antlr4_cypher", reason="pip install antlr4-cypher")
 
