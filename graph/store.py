@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,6 +19,9 @@ from graph.errors import InputError, QueryError, UnknownConceptError
 from graph.records import Concept, Diagnosis, Patient, Record, Relation, check_curie
 from graph.schema import KG_RELATIONS, check_relation_type
 from graph.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Direction = Literal["out", "in", "both"]
 
@@ -151,6 +155,42 @@ class GraphStore(ABC):
             self._upsert_relations(rows, assume_new=assume_new)
             written += len(rows)
         return written
+
+    def copy_concepts(self, table: pa.Table | Path) -> int:
+        """Bulk-load new concepts from an Arrow table or Parquet file in the layout of
+        :mod:`graph.kg_tables` (what ``kgdx kg build`` writes into a fresh store).
+
+        The embedded store loads the whole table in one transaction (it lands whole or not at
+        all); a backend without a bulk path (Neo4j) upserts it in transactions of 100k rows.
+
+        Returns:
+            How many concepts were loaded.
+
+        Raises:
+            InputError: the table is not in the bulk layout, or an id or kind is invalid.
+            StoreError: the store refused it (the embedded store refuses an id already stored).
+        """
+        from graph.kg_tables import check_concept_table
+
+        check_concept_table(table)
+        return self._copy_concepts(table)
+
+    def copy_relations(self, rel_type: str, table: pa.Table | Path) -> int:
+        """Bulk-load new relations of ``rel_type`` from an Arrow table or Parquet file in the
+        layout of :mod:`graph.kg_tables` (one transaction in the embedded store, as above).
+
+        The rows must be unique and not stored yet (a fresh build after the crosswalk): the
+        embedded store appends them as they are, which is what makes this the fast path. Use
+        :meth:`upsert_relations` to merge into relations that may exist.
+
+        Raises:
+            InputError: not a KG relation type, not the bulk layout, or a bad endpoint.
+            UnknownConceptError: an endpoint is not a stored concept (nothing is written).
+        """
+        from graph.kg_tables import check_relation_table
+
+        check_relation_table(rel_type, table)
+        return self._copy_relations(rel_type, table)
 
     def get_concept(self, concept_id: str) -> Concept:
         """The concept with this id.
@@ -332,6 +372,26 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None: ...
+
+    def _copy_concepts(self, table: pa.Table | Path) -> int:
+        """Bulk-load a concept table; backends without a bulk path upsert it in batches."""
+        from graph.kg_tables import read_tables, table_concepts
+
+        written = 0
+        for part in read_tables(table):
+            written += self.upsert_concepts(table_concepts(part), batch_size=part.num_rows or 1)
+        return written
+
+    def _copy_relations(self, rel_type: str, table: pa.Table | Path) -> int:
+        """Bulk-load a relation table; backends without a bulk path upsert it in batches."""
+        from graph.kg_tables import read_tables, table_relations
+
+        written = 0
+        for part in read_tables(table):
+            written += self.upsert_relations(
+                table_relations(rel_type, part), batch_size=part.num_rows or 1
+            )
+        return written
 
     @abstractmethod
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...

@@ -16,11 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TextIO
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from graph.errors import InputError
 from graph.records import CURIE_RE, Concept, Relation
 from graph.schema import KG_RELATIONS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger("kgdx.kg_loaders")
 
@@ -157,6 +160,21 @@ class RelationTable:
     def __contains__(self, name: str) -> bool:
         return name in self.mapping
 
+    def map_array(self, names: pa.Array) -> pa.Array:
+        """:meth:`map` over a column: schema types, null where a name is left out on purpose;
+        unknown names become ``ASSOCIATED_WITH`` and are counted once per row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        counts = pc.value_counts(names)
+        distinct = counts.field("values")
+        targets = []
+        for name, count in zip(distinct.to_pylist(), counts.field("counts").to_pylist(), strict=True):
+            if name not in self.mapping:
+                self.stats.unknown_relations[name] += count
+            targets.append(self.mapping.get(name, FALLBACK_RELATION))
+        return pc.take(pa.array(targets, pa.string()), pc.index_in(names, distinct))
+
     def map(self, name: str) -> str | None:
         """The schema type for ``name``; an unknown name maps to ``ASSOCIATED_WITH``, counted."""
         try:
@@ -194,7 +212,10 @@ class CheckedText:
         self.close()
 
     def __iter__(self) -> Iterator[str]:
-        return self
+        try:  # one try around the whole loop: cheaper per line than __next__
+            yield from self._handle
+        except _CORRUPT as exc:
+            raise self._fail(exc) from None
 
     def __next__(self) -> str:
         try:
@@ -258,6 +279,9 @@ class SourceReader(ABC):
     """
 
     name: ClassVar[str] = ""
+    # True when relation_batches() works in Arrow kernels, which release the GIL: a build then
+    # runs it on a thread while its own thread reads the other sources.
+    columnar: ClassVar[bool] = False
 
     def __init__(self, path: Path | str, *, lenient: bool = False) -> None:
         self.path = Path(path)
@@ -290,6 +314,15 @@ class SourceReader(ABC):
     def relation_streams(self) -> Iterator[tuple[Iterable[RelationRow], tuple[str, ...]]]:
         """Relation rows in groups that share their provenance (one group unless overridden)."""
         yield self.relation_rows(), (self.provenance,)
+
+    def relation_batches(self) -> Iterator[tuple[pa.Table, tuple[str, ...]]]:
+        """Relations as Arrow batches (``kg_loaders.columns.ROW_SCHEMA``) with their provenance:
+        what the build consumes. Readers that parse column-wise override this."""
+        from kg_loaders.columns import row_tables
+
+        for rows, sources in self.relation_streams():
+            for table in row_tables(rows):
+                yield table, sources
 
     def relations(self) -> Iterator[Relation]:
         """Stream the source's relations as records (ids as the source writes them)."""

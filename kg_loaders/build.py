@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from graph.errors import InputError, KgdxError, StoreError
 from graph.log import logger, track
-from graph.records import Concept, Relation
+from graph.records import Concept
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore
 from kg_loaders.base import SourceReader
@@ -80,39 +82,45 @@ class BuildResult:
             raise InputError(f"{path}: not a kgdx build summary ({exc})") from None
 
 
-def _count_concepts(concepts: Iterable[Concept], result: BuildResult) -> Iterator[Concept]:
-    kinds: Counter[str] = Counter()
-    sources: Counter[str] = Counter()
-    for concept in concepts:
-        kinds[concept.kind.value] += 1
-        for source in concept.sources:
-            sources[source] += 1
-        yield concept
-    result.concepts_by_kind = dict(kinds.most_common())
-    result.concepts_by_source = dict(sources.most_common())
-    result.concepts = sum(kinds.values())
+class _Counts:
+    """Concepts and relations per kind, type and source, as a build streams them."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.concept_sources: Counter[str] = Counter()
+        self.types: Counter[str] = Counter()
+        self.relation_sources: Counter[str] = Counter()
+
+    def concepts(self, concepts: Iterable[Concept]) -> Iterator[Concept]:
+        for concept in concepts:
+            self.kinds[concept.kind.value] += 1
+            for source in concept.sources:
+                self.concept_sources[source] += 1
+            yield concept
+
+    def relations(self, rel_type: str, rows: int, sources: tuple[str, ...]) -> None:
+        self.types[rel_type] += rows
+        for source in sources:
+            self.relation_sources[source] += rows
+
+    def fill(self, result: BuildResult) -> None:
+        result.concepts_by_kind = dict(self.kinds.most_common())
+        result.concepts_by_source = dict(self.concept_sources.most_common())
+        result.concepts = sum(self.kinds.values())
+        result.relations_by_type = dict(self.types.most_common())
+        result.relations_by_source = dict(self.relation_sources.most_common())
+        result.relations = sum(self.types.values())
 
 
-def _count_relations(relations: Iterable[Relation], result: BuildResult) -> Iterator[Relation]:
-    types: Counter[str] = Counter()
-    sources: Counter[tuple[str, ...]] = Counter()
-    for relation in relations:
-        types[relation.type] += 1
-        sources[relation.sources] += 1  # one tuple per stream: cheap to count, split below
-        yield relation
-    by_source: Counter[str] = Counter()
-    for names, count in sources.items():
-        for name in names:
-            by_source[name] += count
-    result.relations_by_type = dict(types.most_common())
-    result.relations_by_source = dict(by_source.most_common())
-    result.relations = sum(types.values())
-
-
-# LadybugDB's COPY into an empty table is several times faster than into a filled one, so a
-# build hands the store large batches: the default KG goes in one COPY per relation type.
-CONCEPT_BATCH = 500_000
-RELATION_BATCH = 1_000_000
+# Concepts of all sources kept from the crosswalk's first pass for its second, up to this many
+# (the default KG has 45k); beyond it, sources are read twice so memory stays bounded.
+CONCEPT_CACHE = 250_000
+CONCEPT_BATCH = 100_000
+RELATION_BATCH = 250_000
+# A relation type's first table of at least this many rows is copied at once, in the background,
+# into its still-empty table (the default KG's 250k HPO annotations); the rest is collected and
+# copied once at the end, since every COPY into a filled table costs more.
+EARLY_COPY_ROWS = 100_000
 
 
 def load_sources(
@@ -120,30 +128,137 @@ def load_sources(
     readers: Sequence[SourceReader],
     *,
     result: BuildResult,
+    spool_dir: Path | None = None,
     concept_batch: int = CONCEPT_BATCH,
     relation_batch: int = RELATION_BATCH,
+    memory_mb: int = 512,
 ) -> CrosswalkReport:
-    """Crosswalk the readers' records and bulk-load them into ``store``."""
-    fresh = store.counts().total_relations == 0
+    """Crosswalk the readers' records and load them into ``store``.
+
+    An empty store gets the bulk path: tables are collected per target table (in memory, or as
+    Parquet in ``spool_dir`` past ``memory_mb``) and copied with ``GraphStore.copy_concepts``
+    / ``copy_relations`` on a background thread (:mod:`kg_loaders.bulk`) while the readers go
+    on. A store that already holds a KG gets upserts of ``concept_batch`` /
+    ``relation_batch`` records.
+    """
+    from graph.kg_tables import concept_table, table_relations
+    from kg_loaders.bulk import BulkWriter
+    from kg_loaders.spool import TableSpool
+
+    held = store.counts()
+    bulk = held.total_relations == 0 and held.nodes.get("Concept", 0) == 0
+    folder = spool_dir or Path(tempfile.mkdtemp(prefix="kgdx-spool-"))
+    spool = TableSpool(folder, budget_mb=memory_mb)
+    writer = BulkWriter(store) if bulk else None
+    counts = _Counts()
     crosswalk = Crosswalk()
-    crosswalk.index(track(r.concepts(), f"indexing {r.name} concepts") for r in readers)
-    concepts = crosswalk.concepts(r.concepts() for r in readers)
-    store.upsert_concepts(
-        track(_count_concepts(concepts, result), "loading concepts", crosswalk.report.concepts_in),
-        batch_size=concept_batch,
-    )
-    streams = ((rows, sources) for r in readers for rows, sources in r.relation_streams())
-    # The crosswalk yields each relation once with known endpoints: no lookup of stored ones
-    # is needed when the store was empty (a fresh build), which keeps big loads in memory.
-    store.upsert_relations(
-        track(_count_relations(crosswalk.relations(streams), result), "loading relations"),
-        batch_size=relation_batch,
-        assume_new=fresh,
-    )
+    cache = _ConceptCache(CONCEPT_CACHE)
+    # The prefetch and bulk-writer threads need the GIL only between Arrow and LadybugDB calls;
+    # a 1 ms switch interval (default 5 ms) keeps them from waiting on this thread's parsing.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.001))
+    prefetch = _Prefetch(readers)
+    try:
+        crosswalk.index(
+            track(cache.remember(r.concepts()), f"indexing {r.name} concepts") for r in readers
+        )
+        again = cache.streams() or [r.concepts() for r in readers]
+        merged = counts.concepts(crosswalk.concepts(again))
+        merged = track(merged, "merging concepts", crosswalk.report.concepts_in)
+        for batch in _batches(merged, concept_batch):
+            if writer is not None:
+                spool.add("Concept", concept_table(batch))
+            else:
+                store.upsert_concepts(batch, batch_size=len(batch))
+        del again, cache
+        if writer is not None:
+            for key, data in spool.items(["Concept"]):
+                writer.submit(key, data)
+        batches = ((t, s) for r in readers for t, s in prefetch.relation_batches(r))
+        for rel_type, table in track(crosswalk.relation_tables(batches), "rewriting relations"):
+            first = rel_type not in counts.types
+            counts.relations(rel_type, table.num_rows, tuple(table["sources"][0].as_py()))
+            if writer is None:
+                store.upsert_relations(table_relations(rel_type, table), batch_size=relation_batch)
+            elif first and table.num_rows >= EARLY_COPY_ROWS:
+                writer.submit(rel_type, table)  # a big first table: copy it into the empty table now
+            else:
+                spool.add(rel_type, table)
+        if writer is not None:
+            for key, data in spool.items():
+                writer.submit(key, data)
+            logger.info("waiting for the store to finish its bulk loads")
+            writer.finish()
+    finally:
+        sys.setswitchinterval(interval)
+        prefetch.close()
+        if writer is not None:
+            writer.close()
+        spool.close()
+        if spool_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    counts.fill(result)
     for reader in readers:
         reader.stats.concepts = result.concepts_by_source.get(reader.provenance, 0)
         reader.stats.relations = result.relations_by_source.get(reader.provenance, 0)
     return crosswalk.report
+
+
+class _Prefetch:
+    """Relation batches of columnar readers, computed on a thread from the start of the build
+    (Arrow releases the GIL, so they cost the build's own thread almost nothing)."""
+
+    def __init__(self, readers: Sequence[SourceReader]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        columnar = [r for r in readers if r.columnar]
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgdx-prefetch")
+        self._futures = {id(r): self._pool.submit(lambda r=r: list(r.relation_batches())) for r in columnar}
+
+    def relation_batches(self, reader: SourceReader) -> Iterator[tuple[Any, tuple[str, ...]]]:
+        future = self._futures.pop(id(reader), None)
+        return iter(future.result()) if future is not None else reader.relation_batches()
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+class _ConceptCache:
+    """The concepts of the crosswalk's first pass, kept for its second while there are at most
+    ``limit`` of them (then dropped: the second pass reads the sources again)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.buckets: list[list[Concept]] | None = []
+
+    def remember(self, stream: Iterable[Concept]) -> Iterator[Concept]:
+        bucket: list[Concept] = []
+        if self.buckets is not None:
+            self.buckets.append(bucket)
+        for concept in stream:
+            if self.buckets is not None:
+                bucket.append(concept)
+                self.size += 1
+                if self.size > self.limit:
+                    self.buckets = None
+            yield concept
+
+    def streams(self) -> list[list[Concept]] | None:
+        return self.buckets
+
+
+def _batches(items: Iterable[Concept], size: int) -> Iterator[list[Concept]]:
+    batch: list[Concept] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def build_kg(
@@ -154,6 +269,7 @@ def build_kg(
     lenient: bool = False,
     concept_batch: int = CONCEPT_BATCH,
     relation_batch: int = RELATION_BATCH,
+    memory_mb: int = 512,
 ) -> BuildResult:
     """Build the knowledge graph from ``sources``.
 
@@ -163,8 +279,10 @@ def build_kg(
         store: load into this store instead (e.g. Neo4j); it is not swapped or cleared, so
             the caller owns its atomicity.
         lenient: skip and count malformed lines instead of failing.
-        concept_batch / relation_batch: records per bulk write; smaller batches bound the
-            memory of very large releases, larger ones keep LadybugDB's COPY into empty tables.
+        concept_batch: concepts per Arrow table (and per upsert into a filled store).
+        relation_batch: relations per upsert into a store that already holds a KG.
+        memory_mb: Arrow tables a fresh build keeps in memory before it writes them to
+            Parquet files in its staging folder (each table is then copied from its file).
 
     Returns:
         A :class:`BuildResult`, also saved as ``kg_build.json`` in ``settings.home``.
@@ -181,7 +299,11 @@ def build_kg(
     started = time.perf_counter()
     target = settings.resolved_db_path
     result = BuildResult(sources=[str(s) for s in specs], db_path=str(target))
-    batches = {"concept_batch": concept_batch, "relation_batch": relation_batch}
+    batches = {
+        "concept_batch": concept_batch,
+        "relation_batch": relation_batch,
+        "memory_mb": memory_mb,
+    }
     if store is not None:
         report = load_sources(store, readers, result=result, **batches)
     else:
@@ -203,7 +325,7 @@ def _build_embedded(
     settings: Settings,
     readers: Sequence[SourceReader],
     result: BuildResult,
-    batches: dict[str, int],
+    batches: dict[str, Any],
 ) -> CrosswalkReport:
     from graph.stores import open_store
 
@@ -211,9 +333,11 @@ def _build_embedded(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
     try:
-        fresh = open_store("embedded", settings=settings, path=staging / target.name)
+        fresh = open_store("embedded", settings=settings, path=staging / target.name, bulk=True)
         try:
-            report = load_sources(fresh, readers, result=result, **batches)
+            report = load_sources(
+                fresh, readers, result=result, spool_dir=staging / "spool", **batches
+            )
             result.patients_carried = _carry_patients(settings, target, fresh)
         finally:
             fresh.close()

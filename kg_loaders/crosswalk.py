@@ -8,7 +8,7 @@ every source id stays in its ``xrefs``.
 
 Memory: pass one keeps an id map (id -> CUI, and the xref aliases of CUI-bearing concepts); pass
 two streams the concepts again and holds only the members of a group until the group is
-complete. Relations stream once, with a set of 64-bit hashes to drop duplicates.
+complete. Relations stream once as Arrow batches, rewritten column-wise (``kg_loaders.rewrite``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from graph.records import Concept
-from kg_loaders.base import RelationRow, trusted_relation
+from graph.records import Concept, Relation
+from kg_loaders.base import RelationRow
 from kg_loaders.curies import SOURCE_PRIORITY, is_cui, prefix_of
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from kg_loaders.rewrite import RelationRewriter
 
 _AMBIGUOUS = ""  # alias seen with two different CUIs
 
@@ -94,6 +100,7 @@ class Crosswalk:
         self.canonical: dict[str, str] = {}  # id -> canonical id, only where they differ
         self._group_sizes: dict[str, int] = {}  # canonical id -> records, only where > 1
         self._indexed = False
+        self._rewriter: RelationRewriter | None = None
 
     # ---------------------------------------------------------------- pass one
     def index(self, streams: Iterable[Iterable[Concept]]) -> None:
@@ -121,9 +128,9 @@ class Crosswalk:
             return
         # An xref is an alias of the CUI only if it is this concept's single xref of its prefix:
         # DO lists dozens of OMIM ids on a disease family, and those are subtypes, not synonyms.
-        per_prefix = Counter(prefix_of(x) for x in concept.xrefs)
-        for xref in concept.xrefs:
-            if is_cui(xref) or per_prefix[prefix_of(xref)] != 1:
+        prefixes = [x.partition(":")[0] for x in concept.xrefs]
+        for xref, prefix in zip(concept.xrefs, prefixes, strict=True):
+            if prefix == "UMLS" and is_cui(xref) or prefixes.count(prefix) != 1:
                 continue
             previous = self._aliases.get(xref)
             if previous is None:
@@ -230,33 +237,31 @@ class Crosswalk:
         return concept
 
     # ---------------------------------------------------------------- relations
-    def relations(
-        self, streams: Iterable[tuple[Iterable[RelationRow], tuple[str, ...]]]
-    ) -> Iterator:
-        """Relations of ``(rows, sources)`` streams with endpoints rewritten to merged ids.
+    def relation_tables(
+        self, batches: Iterable[tuple[pa.Table, tuple[str, ...]]]
+    ) -> Iterator[tuple[str, pa.Table]]:
+        """Relation batches (``kg_loaders.columns``) with endpoints rewritten to merged ids,
+        per type, in the store's bulk layout (``graph.kg_tables``).
 
         Rows whose endpoint no loaded source defines are dropped (``dangling``); so are rows
         that became self-loops and repeats of an earlier ``(src, type, dst)``.
         """
-        report = self.report
-        known = self.known
-        canonical = self.canonical
-        seen: set[int] = set()
-        for rows, sources in streams:
-            for src, dst, rel_type, negated, weight, attributes in rows:
-                report.relations_in += 1
-                if src not in known or dst not in known:
-                    report.dangling += 1
-                    continue
-                src = canonical.get(src, src)
-                dst = canonical.get(dst, dst)
-                if src == dst:
-                    report.self_loops += 1
-                    continue
-                key = hash((src, rel_type, dst))
-                if key in seen:
-                    report.duplicates += 1
-                    continue
-                seen.add(key)
-                report.relations_out += 1
-                yield trusted_relation(src, dst, rel_type, sources, negated, weight, attributes)
+        if not self._indexed:
+            raise RuntimeError("Crosswalk.index() must run before relation_tables()")
+        from kg_loaders.rewrite import RelationRewriter
+
+        if self._rewriter is None:
+            self._rewriter = RelationRewriter(self.known, self.canonical, self.report)
+        for batch, sources in batches:
+            yield from self._rewriter.tables(batch, sources)
+
+    def relations(
+        self, streams: Iterable[tuple[Iterable[RelationRow], tuple[str, ...]]]
+    ) -> Iterator[Relation]:
+        """:meth:`relation_tables` for ``(rows, sources)`` streams, as records."""
+        from graph.kg_tables import table_relations
+        from kg_loaders.columns import row_tables
+
+        batches = ((table, sources) for rows, sources in streams for table in row_tables(rows))
+        for rel_type, table in self.relation_tables(batches):
+            yield from table_relations(rel_type, table)

@@ -31,7 +31,6 @@ PREFIX_ALIASES: dict[str, str] = {
     "NCIT": "NCIT",
 }
 _SNOMED_VERSIONED = re.compile(r"^SNOMEDCT_US_\d{4}_\d{2}_\d{2}$")
-_CUI = re.compile(r"^C\d{7}$")
 _SPACE = re.compile(r"\s")
 # Prefixes already written the kgdx way (the common case) skip the alias lookup.
 _FAST: dict[str, str] = {v: v for v in set(PREFIX_ALIASES.values())}
@@ -48,6 +47,9 @@ def normalize_curie(value: str) -> str | None:
     >>> normalize_curie("UMLS_CUI:C0018800")
     'UMLS:C0018800'
     """
+    prefix, sep, local = value.partition(":")
+    if local.isalnum() and prefix in _FAST:  # the common case, already the kgdx spelling
+        return value
     value = value.strip().strip('"')
     prefix, sep, local = value.partition(":")
     local = local.strip()
@@ -70,5 +72,6 @@ def prefix_of(curie: str) -> str:
 
 def is_cui(curie: str) -> bool:
     """True for a UMLS concept id written as ``UMLS:C0000000``."""
-    prefix, _, local = curie.partition(":")
-    return prefix == "UMLS" and bool(_CUI.match(local))
+    return (
+        len(curie) == 13 and curie.startswith("UMLS:C") and curie[6:].isdigit() and curie.isascii()
+    )

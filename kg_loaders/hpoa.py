@@ -9,28 +9,24 @@ merges the rows of one (disease, term) pair while it streams, holding one diseas
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from graph.records import Concept, ConceptKind
+from kg_loaders import hpoa_columns as hc
 from kg_loaders.base import RelationRow, RelationTable, SourceReader, open_text
+from kg_loaders.columns import ROW_SCHEMA, table_rows
 from kg_loaders.curies import normalize_curie
 
-COLUMNS = (
-    "database_id",
-    "disease_name",
-    "qualifier",
-    "hpo_id",
-    "reference",
-    "evidence",
-    "onset",
-    "frequency",
-    "sex",
-    "modifier",
-    "aspect",
-    "biocuration",
-)
+COLUMNS = hc.COLUMNS
+
 # Annotation aspect -> schema type: P phenotypic abnormality, I inheritance, C clinical course,
 # M clinical modifier, H past medical history.
 HPOA_RELATIONS: dict[str, str | None] = {
@@ -51,9 +47,6 @@ FREQUENCY_TERMS: dict[str, float] = {
 }
 _FRACTION = re.compile(r"^(\d+)/(\d+)$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
-_ATTRIBUTES = ("evidence", "onset", "frequency", "sex", "modifier", "reference", "aspect")
-_ATTRIBUTE_INDEX = tuple(COLUMNS.index(name) for name in _ATTRIBUTES)
-_FREQUENCY_SLOT = _ATTRIBUTES.index("frequency")
 
 
 def frequency_weight(value: str) -> float | None:
@@ -79,11 +72,14 @@ class HpoaReader(SourceReader):
     """
 
     name = "HPO"
+    columnar = True
 
     def __init__(self, path: Path | str, *, lenient: bool = False) -> None:
         super().__init__(path, lenient=lenient)
         self.table = RelationTable(HPOA_RELATIONS, self.stats)
         self._version: str | None = None
+        self._table: pa.Table | None = None
+        self._lock = threading.Lock()  # a build may read the table from two threads
 
     @property
     def version(self) -> str:
@@ -120,58 +116,110 @@ class HpoaReader(SourceReader):
                     continue
                 yield line_no, fields
 
-    def concepts(self) -> Iterator[Concept]:
-        """One disease concept per ``database_id`` (rows are checked by the relation pass)."""
-        provenance = (self.provenance,)
-        seen: set[str] = set()
+    def _skip_rows(self) -> int:
+        """How many comment and header lines open the file."""
+        skip = 0
         with open_text(self.path) as handle:
             for line in handle:
-                if line[0] == "#" or line[:11] == "database_id":
-                    continue
-                fields = line.split("\t", 2)
-                if len(fields) < 3 or fields[0] in seen or ":" not in fields[0]:
-                    continue
-                seen.add(fields[0])
-                disease = normalize_curie(fields[0])
-                if disease is None:
-                    continue
-                yield Concept(
-                    id=disease,
-                    name=fields[1] or disease,
-                    kind=ConceptKind.DISEASE,
-                    sources=provenance,
-                )
+                if line[:1] != "#" and line[:11] != "database_id":
+                    break
+                skip += 1
+        return skip
 
-    def relation_rows(self) -> Iterator[RelationRow]:
-        current: str | None = None
-        pending: dict[tuple[str, str, bool], list[list[str]]] = {}
-        table = self.table
-        for _, fields in self.rows():
-            if fields[0] != current:
-                yield from self._flush(current, pending)
-                current, pending = fields[0], {}
-            rel_type = table.map(fields[10])
-            if rel_type is None:
+    def annotations(self) -> pa.Table:
+        """The valid annotation rows as a string table (read once, then kept: ~30 MB)."""
+        with self._lock:
+            if self._table is None:
+                table = hc.read_annotations(self.path, self._skip_rows())
+                if table is None:  # malformed: the line reader names the line, or skips it
+                    table = hc.rows_to_table(fields for _, fields in self.rows())
+                self._table = table
+        return self._table
+
+    def concepts(self) -> Iterator[Concept]:
+        """One disease concept per ``database_id``, named by its first row."""
+        provenance = (self.provenance,)
+        table = self.annotations()
+        ids = table["database_id"]
+        distinct = pc.unique(ids)
+        _, first = np.unique(pc.index_in(ids, distinct).to_numpy(), return_index=True)
+        names = pc.take(table["disease_name"], pa.array(np.sort(first))).to_pylist()
+        for database_id, name in zip(pc.take(ids, pa.array(np.sort(first))).to_pylist(), names, strict=True):
+            disease = normalize_curie(database_id)
+            if disease is None:
                 continue
-            key = (fields[3], rel_type, fields[2] == "NOT")
-            merged = pending.get(key)
-            if merged is None:
-                pending[key] = [[fields[i]] if fields[i] else [] for i in _ATTRIBUTE_INDEX]
-                continue
-            for values, i in zip(merged, _ATTRIBUTE_INDEX, strict=True):
-                if fields[i] and fields[i] not in values:
-                    values.append(fields[i])
-        yield from self._flush(current, pending)
+            yield Concept(id=disease, name=name or disease, kind=ConceptKind.DISEASE, sources=provenance)
+
+    def relation_batches(self) -> Iterator[tuple[pa.Table, tuple[str, ...]]]:
+        """All annotations as one batch: rows of one (disease, term, type, qualifier) merged,
+        their attribute values joined with ``;`` and the largest frequency as the weight."""
+        table = self.annotations()
+        types = self.table.map_array(table["aspect"])
+        keep = pc.is_valid(types)
+        table, types = table.filter(keep), pc.filter(types, keep)
+        ids = table["database_id"]
+        distinct = pc.unique(ids)
+        normalized = pa.array([normalize_curie(v) or v for v in distinct.to_pylist()], pa.string())
+        src = pc.take(normalized, pc.index_in(ids, distinct))
+        negated = pc.equal(table["qualifier"], "NOT")
+        weight = hc.frequency_weights(table["frequency"], FREQUENCY_TERMS)
+        attributes = hc.attributes_json(table)
+        key = pc.binary_join_element_wise(src, table["hpo_id"], types, table["qualifier"], "\t")
+        counts = pc.value_counts(key)
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        weight, attributes, first = self._merge_repeats(table, key, repeated, weight, attributes)
+        batch = pa.Table.from_arrays(
+            [src, table["hpo_id"], types, negated, weight, attributes],
+            schema=ROW_SCHEMA,
+        )
+        yield batch.filter(first), (self.provenance,)
 
     @staticmethod
-    def _flush(disease_field: str | None, pending) -> Iterator[RelationRow]:
-        if disease_field is None:
-            return
-        disease = normalize_curie(disease_field) or disease_field
-        for (term, rel_type, negated), values in pending.items():
-            frequencies = values[_FREQUENCY_SLOT]
-            weights = [w for w in map(frequency_weight, frequencies) if w is not None]
-            attributes = {
-                name: ";".join(v) for name, v in zip(_ATTRIBUTES, values, strict=True) if v
-            }
-            yield (disease, term, rel_type, negated, max(weights) if weights else 1.0, attributes)
+    def _merge_repeats(
+        table: pa.Table, key: pa.Array, repeated: pa.Array, weight: pa.Array, attributes: pa.Array
+    ) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """Fold rows that share a key into the first of them (values kept in order, deduped).
+
+        Returns:
+            The weights (1.0 where no frequency is known), the attributes, and a mask of the
+            rows to keep.
+        """
+        if not len(repeated):
+            return pc.fill_null(weight, 1.0), attributes, pa.array(np.ones(len(key), dtype=bool))
+        rows = np.flatnonzero(pc.is_in(key, repeated).to_numpy(zero_copy_only=False))
+        keys = pc.take(key, pa.array(rows)).to_pylist()
+        values = table.select(list(hc.ATTRIBUTES)).take(pa.array(rows)).to_pylist()
+        weights = pc.take(weight, pa.array(rows)).to_pylist()
+        groups: dict[str, tuple[int, dict[str, list[str]], list[float]]] = {}
+        for row, k, fields, w in zip(rows.tolist(), keys, values, weights, strict=True):
+            if k not in groups:
+                groups[k] = (row, {name: [] for name in hc.ATTRIBUTES}, [])
+            merged = groups[k]
+            for name, value in fields.items():
+                if value and value not in merged[1][name]:
+                    merged[1][name].append(value)
+            if w is not None:
+                merged[2].append(w)
+        is_first = np.ones(len(key), dtype=bool)
+        is_first[rows] = False
+        firsts = sorted(first_row for first_row, _, _ in groups.values())
+        by_row = {first_row: (values, weights) for first_row, values, weights in groups.values()}
+        is_first[firsts] = True
+        mask = np.zeros(len(key), dtype=bool)
+        mask[firsts] = True
+        merged_weights = [max(by_row[r][1]) if by_row[r][1] else 1.0 for r in firsts]
+        merged_attributes = []
+        for r in firsts:
+            joined = {name: ";".join(v) for name, v in by_row[r][0].items() if v}
+            merged_attributes.append(json.dumps(joined) if joined else "")
+        mask_array = pa.array(mask)
+        weight = pc.replace_with_mask(
+            pc.fill_null(weight, 1.0), mask_array, pa.array(merged_weights, pa.float64())
+        )
+        attributes = pc.replace_with_mask(attributes, mask_array, pa.array(merged_attributes, pa.string()))
+        return weight, attributes, pa.array(is_first)
+
+
+    def relation_rows(self) -> Iterator[RelationRow]:
+        for batch, _ in self.relation_batches():
+            yield from table_rows(batch)

@@ -1,8 +1,9 @@
 """OBO 1.4 flat files (``hp.obo``, ``symp.obo``, ``doid.obo``), streamed stanza by stanza.
 
-OBO is a line format (``tag: value`` inside ``[Term]`` stanzas), so a stanza at a time is all
-that is held; only the id -> parents map is kept, to give each term the kind of the ontology root
-it descends from. ``pronto`` parses the same files into a full in-memory ontology (and is used in
+OBO is a line format (``tag: value`` inside ``[Term]`` stanzas). A file of ordinary size (up to
+64 MB: HPO, DO, SYMP) is parsed once and its terms kept for the build's passes; a bigger one is
+streamed a stanza at a time, keeping only the id -> parents map that gives each term the kind of
+the ontology root it descends from. ``pronto`` parses the same files into a full in-memory ontology (and is used in
 the tests as an independent check of this reader), but takes seconds and the whole file's memory.
 """
 
@@ -55,6 +56,7 @@ _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(EXACT|RELATED|BROAD|NARROW)?\s*(
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _OBO_DATE = re.compile(r"^(\d{2}):(\d{2}):(\d{4})")  # dd:MM:yyyy
 _KEPT_SCOPES = {"EXACT", "RELATED", None}
+CACHE_BYTES = 64 << 20  # OBO files up to this size (uncompressed) are parsed once
 
 
 @dataclass
@@ -109,6 +111,7 @@ class OboReader(SourceReader):
         self._header: dict[str, str] | None = None
         self._parents: dict[str, list[str]] | None = None
         self._kinds: dict[str, ConceptKind] = {}
+        self._terms: list[OboTerm] | None = None
 
     # ---------------------------------------------------------------- parsing
     def header(self) -> dict[str, str]:
@@ -125,7 +128,20 @@ class OboReader(SourceReader):
         return self._header
 
     def terms(self) -> Iterator[OboTerm]:
-        """Stream the ``[Term]`` stanzas (obsolete ones included, flagged)."""
+        """The ``[Term]`` stanzas (obsolete ones included, flagged).
+
+        A file of up to :data:`CACHE_BYTES` (``hp.obo`` is 10 MB) is parsed once and its terms
+        kept for the kind, concept and relation passes; a bigger one is streamed each time.
+        """
+        if self._terms is not None:
+            return iter(self._terms)
+        size = self.path.stat().st_size * (5 if self.path.suffix == ".gz" else 1)
+        if size > CACHE_BYTES:
+            return self._parse()
+        self._terms = list(self._parse())
+        return iter(self._terms)
+
+    def _parse(self) -> Iterator[OboTerm]:
         term: OboTerm | None = None
         in_term = False
         with open_text(self.path) as handle:
@@ -230,6 +246,8 @@ class OboReader(SourceReader):
     def _parent_map(self) -> dict[str, list[str]]:
         """Term id -> is_a parents, from a light pre-pass that reads only ``id`` and ``is_a``
         lines (malformed lines are reported by the full passes)."""
+        if self._parents is None and self._terms is not None:
+            self._parents = {term.id: term.parents for term in self._terms}
         if self._parents is None:
             parents: dict[str, list[str]] = {}
             current: list[str] | None = None

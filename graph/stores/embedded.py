@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
-from graph.errors import QueryError, StoreError
+from graph.errors import QueryError, StoreError, UnknownConceptError
 from graph.records import (
     Concept,
     Diagnosis,
@@ -39,11 +39,21 @@ class EmbeddedStore(GraphStore):
     Args:
         settings: ``settings.resolved_db_path`` is the database folder (created when missing).
         path: overrides the database folder.
+        bulk: opened for a bulk build (``kgdx kg build`` stages into a fresh database): no
+            checkpoint after every ``COPY``, one when the store closes (a fifth faster on the
+            default KG); a ``COPY`` of a million rows or more still checkpoints, so the
+            write-ahead log stays bounded.
     """
 
     name = "embedded"
 
-    def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        path: str | Path | None = None,
+        bulk: bool = False,
+    ) -> None:
         super().__init__(settings)
         import ladybug
 
@@ -53,7 +63,9 @@ class EmbeddedStore(GraphStore):
         try:
             pool = self.settings.buffer_pool_mb
             self._db = ladybug.Database(
-                str(self.path), buffer_pool_size=pool * 1024 * 1024 if pool else 0
+                str(self.path),
+                buffer_pool_size=pool * 1024 * 1024 if pool else 0,
+                auto_checkpoint=not bulk,
             )
             self.connection = ladybug.Connection(self._db)
         except RuntimeError as exc:
@@ -61,11 +73,14 @@ class EmbeddedStore(GraphStore):
         self._read_db: Any = None
         self._read_conn: Any = None
         self._dirty = True
+        self._bulk = bulk
         for statement in cy.create_schema():
             self.connection.execute(statement)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
+        if self._bulk and self.connection is not None:
+            self.connection.execute("CHECKPOINT")
         for handle in (self._read_conn, self._read_db, self.connection, self._db):
             if handle is not None:
                 handle.close()
@@ -108,11 +123,24 @@ class EmbeddedStore(GraphStore):
             for cypher, params in statements:
                 self.connection.execute(cypher, params)
 
-    def _copy(self, table: str, rows: pa.Table, options: str = "") -> None:
-        """Bulk ``COPY`` (inside the caller's transaction)."""
+    def _copy(self, table: str, rows: pa.Table | Path, options: str = "") -> None:
+        """Bulk ``COPY`` from an Arrow table or a Parquet file (one statement: atomic).
+
+        Raises:
+            UnknownConceptError: a relation endpoint is not a stored concept.
+            StoreError: anything else LadybugDB refused (a duplicate id, a full disk).
+        """
         try:
-            self.connection.execute(cy.copy_from(table, options), {"rows": rows})
+            if isinstance(rows, pa.Table):
+                self.connection.execute(cy.copy_from(table, options), {"rows": rows})
+            else:
+                self.connection.execute(cy.copy_from(table, options, path=str(rows)))
         except RuntimeError as exc:
+            if "Unable to find primary key" in str(exc) and table != "Concept":
+                raise UnknownConceptError(
+                    f"bulk load into {table}: a relation endpoint is not a stored concept "
+                    f"({exc}); load the concepts first"
+                ) from None
             raise StoreError(f"bulk load into {table} failed: {exc}") from None
 
     def _arrow(self, cypher: str, rows: pa.Table) -> pa.Table:
@@ -138,6 +166,25 @@ class EmbeddedStore(GraphStore):
             if existing:
                 known = concept_table([c for c in concepts if c.id in existing])
                 self.connection.execute(cy.UPDATE_CONCEPTS, {"rows": known})
+
+    # A bulk load is one auto-committed COPY statement: atomic on its own, and a third faster
+    # than the same COPY inside BEGIN ... COMMIT (measured on the default KG).
+    def _copy_concepts(self, table: pa.Table | Path) -> int:
+        self._dirty = True
+        self._copy("Concept", table)
+        return self._copied(table)
+
+    def _copy_relations(self, rel_type: str, table: pa.Table | Path) -> int:
+        self._dirty = True
+        several = len(relation_tables()[rel_type][0]) > 1
+        self._copy(rel_type, table, " (from='Concept', to='Concept')" if several else "")
+        return self._copied(table)
+
+    def _copied(self, table: pa.Table | Path) -> int:
+        rows = _num_rows(table)
+        if self._bulk and rows >= 1_000_000:
+            self.connection.execute("CHECKPOINT")
+        return rows
 
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
         if not concept_ids:
@@ -360,3 +407,11 @@ class EmbeddedStore(GraphStore):
 
     def _clear(self) -> None:
         self._write([(cy.delete_all(label), {}) for label in NODE_LABELS])
+
+
+def _num_rows(table: pa.Table | Path) -> int:
+    if isinstance(table, pa.Table):
+        return table.num_rows
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(table).metadata.num_rows

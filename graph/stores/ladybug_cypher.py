@@ -43,11 +43,15 @@ def existing_ids(label: str) -> str:
     return f"LOAD FROM $rows MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
 
 
-def copy_from(table: str, options: str = "") -> str:
-    """Bulk ``COPY`` of an Arrow ``$rows`` table into a node or relation table."""
+def copy_from(table: str, options: str = "", path: str | None = None) -> str:
+    """Bulk ``COPY`` into a node or relation table from an Arrow ``$rows`` parameter or, given
+    ``path``, from that Parquet file (quoted as a string literal)."""
     if table not in NODE_PROPERTIES:
         check_relation_type(table)
-    return f"COPY {table} FROM $rows{options}"
+    source = "$rows"
+    if path is not None:
+        source = "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return f"COPY {table} FROM {source}{options}"
 
 
 GET_CONCEPTS = f"UNWIND $ids AS i MATCH (c:Concept {{id: i}}) RETURN {CONCEPT_FIELDS}"
