@@ -5,8 +5,8 @@ Prints one table. Measured in one run on this machine:
 1. the full default build (HPO + annotations, DO, SYMP, chest seed) end to end through
    ``build_kg`` into a fresh embedded store: concepts, relations, relations/s;
 2. the same relations written again into a fresh store holding the same concepts, once through
-   the bulk path (``GraphStore.upsert_relations`` -> LadybugDB ``COPY FROM`` Arrow) and once as
-   batched ``UNWIND $rows ... MERGE`` statements (the Neo4j loader's statement from
+   the bulk path a build takes (``GraphStore.copy_relations`` -> LadybugDB ``COPY FROM`` Arrow,
+   one per relation type) and once as batched ``UNWIND $rows ... MERGE`` statements (the Neo4j loader's statement from
    ``graph.stores.neo4j_cypher``) on the same store's connection, one transaction per batch;
 3. a generated RRF release (``bench/gen_rrf.py``) loaded through ``build_kg`` in a child process,
    with its peak RSS (``--big``: 2M concepts / 10M relations; otherwise a smaller release).
@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 from graph.settings import Settings  # noqa: E402
 
 MERGE_BATCH = 5_000
-RRF_BATCH = 250_000  # bounds the Python side of a 10M-relation load
 
 
 def default_build(work: Path) -> dict[str, float]:
@@ -49,56 +48,71 @@ def default_build(work: Path) -> dict[str, float]:
     }
 
 
-def crosswalked_records(limit: int | None):
-    """The default build's concepts and (the first ``limit``) relations, as the build makes them."""
+def crosswalked_tables(limit: int | None):
+    """The default build's concept table and relation tables per type (the first ``limit``
+    relations), exactly as ``build_kg`` makes them."""
+    import pyarrow as pa
+
+    from graph.kg_tables import concept_table
     from kg_loaders.crosswalk import Crosswalk
     from kg_loaders.sources import parse_sources
 
     readers = [spec.open() for spec in parse_sources(["default"])]
     crosswalk = Crosswalk()
     crosswalk.index(r.concepts() for r in readers)
-    concepts = list(crosswalk.concepts(r.concepts() for r in readers))
-    relations = []
-    for relation in crosswalk.relations(s for r in readers for s in r.relation_streams()):
-        relations.append(relation)
-        if limit is not None and len(relations) >= limit:
-            break
-    return concepts, relations
+    concepts = concept_table(list(crosswalk.concepts(r.concepts() for r in readers)))
+    tables: dict[str, list] = {}
+    total = 0
+    batches = ((t, s) for r in readers for t, s in r.relation_batches())
+    for rel_type, table in crosswalk.relation_tables(batches):
+        if limit is not None:
+            table = table.slice(0, max(0, limit - total))
+        tables.setdefault(rel_type, []).append(table)
+        total += table.num_rows
+    return concepts, {t: pa.concat_tables(parts) for t, parts in tables.items()}
 
 
 def fresh_store(path: Path, concepts):
     from graph.stores import open_store
 
     store = open_store("embedded", settings=Settings(home=path.parent, db_path=path))
-    store.upsert_concepts(concepts, batch_size=1_000_000)
+    store.copy_concepts(concepts)
     return store
 
 
 def bulk_vs_merge(work: Path, limit: int | None) -> dict[str, float]:
+    """The same relations through ``GraphStore.copy_relations`` (one COPY per type, what a build
+    does) and as batched ``UNWIND $rows ... MERGE`` statements, each into a fresh store."""
     from graph.stores.neo4j_cypher import upsert_relations
 
-    concepts, relations = crosswalked_records(limit)
+    concepts, tables = crosswalked_tables(limit)
+    count = sum(t.num_rows for t in tables.values())
     store = fresh_store(work / "bulk" / "kg.lbug", concepts)
     started = time.perf_counter()
-    store.upsert_relations(relations, batch_size=1_000_000)
+    for rel_type, table in tables.items():
+        store.copy_relations(rel_type, table)
     bulk_s = time.perf_counter() - started
     bulk_count = store.counts().total_relations
     store.close()
 
     store = fresh_store(work / "merge" / "kg.lbug", concepts)
     connection = store.connection
-    by_type: dict[str, list[dict]] = {}
-    for r in relations:
-        by_type.setdefault(r.type, []).append(
+    by_type = {
+        rel_type: [
             {
-                "src": r.src,
-                "dst": r.dst,
-                "sources": list(r.sources),
-                "weight": r.weight,
-                "negated": r.negated,
-                "attributes": json.dumps(r.attributes) if r.attributes else "",
+                "src": row["from"],
+                "dst": row["to"],
+                "sources": row["sources"],
+                "weight": row["weight"],
+                "negated": row["negated"],
+                "attributes": row["attributes"],
             }
-        )
+            for row in table.select(
+                ["from", "to", "sources", "weight", "negated", "attributes"]
+            ).to_pylist()
+        ]
+        for rel_type, table in tables.items()
+    }
     started = time.perf_counter()
     for rel_type, rows in by_type.items():
         statement = upsert_relations(rel_type)
@@ -112,11 +126,11 @@ def bulk_vs_merge(work: Path, limit: int | None) -> dict[str, float]:
     if merge_count != bulk_count:
         raise SystemExit(f"paths disagree: bulk {bulk_count} vs merge {merge_count} relations")
     return {
-        "relations": len(relations),
+        "relations": count,
         "bulk_s": bulk_s,
         "merge_s": merge_s,
-        "bulk_per_s": len(relations) / bulk_s,
-        "merge_per_s": len(relations) / merge_s,
+        "bulk_per_s": count / bulk_s,
+        "merge_per_s": count / merge_s,
         "speedup": merge_s / bulk_s,
     }
 
@@ -134,7 +148,7 @@ def rrf_load(work: Path, concepts: int, relations: int) -> dict[str, float]:
         "from graph.settings import Settings\n"
         "from kg_loaders.build import build_kg\n"
         f"s = Settings(home={str(work / 'rrf_home')!r}, db_path={str(work / 'rrf_db' / 'kg.lbug')!r})\n"
-        f"r = build_kg(sources=['umls={release}'], settings=s, relation_batch={RRF_BATCH})\n"
+        f"r = build_kg(sources=['umls={release}'], settings=s)\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2\n"
         "print(json.dumps({'concepts': r.concepts, 'relations': r.relations, "
         "'seconds': r.seconds, 'peak_rss_gb': rss}))\n"

@@ -56,7 +56,9 @@ _KINDS = pa.array([kind.value for kind in ConceptKind])
 def relation_schema(rel_type: str) -> pa.Schema:
     """The full column layout of ``rel_type``'s table (KG columns, then null-filled extras)."""
     if rel_type not in KG_RELATIONS:
-        raise InputError(f"{rel_type!r} is not a KG relation type; expected one of {list(KG_RELATIONS)}")
+        raise InputError(
+            f"{rel_type!r} is not a KG relation type; expected one of {list(KG_RELATIONS)}"
+        )
     props = relation_tables()[rel_type][1]
     extra = [(name, ARROW_TYPES[kind]) for name, kind in props[len(RELATION_FIELDS) - 2 :]]
     return pa.schema(RELATION_FIELDS + extra)
@@ -74,7 +76,10 @@ def concept_table(concepts: list[Concept]) -> pa.Table:
         xrefs.append(c.xrefs)
         sources.append(c.sources)
     return pa.Table.from_arrays(
-        [pa.array(values, field.type) for values, field in zip(columns, CONCEPT_SCHEMA, strict=True)],
+        [
+            pa.array(values, field.type)
+            for values, field in zip(columns, CONCEPT_SCHEMA, strict=True)
+        ],
         schema=CONCEPT_SCHEMA,
     )
 
@@ -122,7 +127,9 @@ def check_relation_table(rel_type: str, table: pa.Table | Path) -> None:
         _check_curies(batch.column(1), "relation endpoint")
 
 
-def _batches(table: pa.Table | Path, schema: pa.Schema, columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+def _batches(
+    table: pa.Table | Path, schema: pa.Schema, columns: tuple[str, ...]
+) -> Iterator[pa.RecordBatch]:
     if isinstance(table, pa.Table):
         _check_schema(table.schema, schema, "table")
         yield from table.select(list(columns)).to_batches()
@@ -146,7 +153,9 @@ def _check_schema(found: pa.Schema, expected: pa.Schema, what: str) -> None:
 
 
 def _check_curies(values: pa.Array, what: str) -> None:
-    ok = pc.and_(pc.match_substring_regex(values, _CURIE), pc.less_equal(pc.utf8_length(values), 200))
+    ok = pc.and_(
+        pc.match_substring_regex(values, _CURIE), pc.less_equal(pc.utf8_length(values), 200)
+    )
     bad = pc.filter(values, pc.invert(pc.fill_null(ok, False)))
     if len(bad) or values.null_count:
         shown = bad[0].as_py() if len(bad) else None

@@ -169,7 +169,9 @@ class RelationTable:
         counts = pc.value_counts(names)
         distinct = counts.field("values")
         targets = []
-        for name, count in zip(distinct.to_pylist(), counts.field("counts").to_pylist(), strict=True):
+        for name, count in zip(
+            distinct.to_pylist(), counts.field("counts").to_pylist(), strict=True
+        ):
             if name not in self.mapping:
                 self.stats.unknown_relations[name] += count
             targets.append(self.mapping.get(name, FALLBACK_RELATION))

@@ -181,7 +181,9 @@ def load_sources(
             if writer is None:
                 store.upsert_relations(table_relations(rel_type, table), batch_size=relation_batch)
             elif first and table.num_rows >= EARLY_COPY_ROWS:
-                writer.submit(rel_type, table)  # a big first table: copy it into the empty table now
+                writer.submit(
+                    rel_type, table
+                )  # a big first table: copy it into the empty table now
             else:
                 spool.add(rel_type, table)
         if writer is not None:
@@ -213,7 +215,9 @@ class _Prefetch:
 
         columnar = [r for r in readers if r.columnar]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgdx-prefetch")
-        self._futures = {id(r): self._pool.submit(lambda r=r: list(r.relation_batches())) for r in columnar}
+        self._futures = {
+            id(r): self._pool.submit(lambda r=r: list(r.relation_batches())) for r in columnar
+        }
 
     def relation_batches(self, reader: SourceReader) -> Iterator[tuple[Any, tuple[str, ...]]]:
         future = self._futures.pop(id(reader), None)

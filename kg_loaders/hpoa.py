@@ -144,11 +144,15 @@ class HpoaReader(SourceReader):
         distinct = pc.unique(ids)
         _, first = np.unique(pc.index_in(ids, distinct).to_numpy(), return_index=True)
         names = pc.take(table["disease_name"], pa.array(np.sort(first))).to_pylist()
-        for database_id, name in zip(pc.take(ids, pa.array(np.sort(first))).to_pylist(), names, strict=True):
+        for database_id, name in zip(
+            pc.take(ids, pa.array(np.sort(first))).to_pylist(), names, strict=True
+        ):
             disease = normalize_curie(database_id)
             if disease is None:
                 continue
-            yield Concept(id=disease, name=name or disease, kind=ConceptKind.DISEASE, sources=provenance)
+            yield Concept(
+                id=disease, name=name or disease, kind=ConceptKind.DISEASE, sources=provenance
+            )
 
     def relation_batches(self) -> Iterator[tuple[pa.Table, tuple[str, ...]]]:
         """All annotations as one batch: rows of one (disease, term, type, qualifier) merged,
@@ -216,9 +220,10 @@ class HpoaReader(SourceReader):
         weight = pc.replace_with_mask(
             pc.fill_null(weight, 1.0), mask_array, pa.array(merged_weights, pa.float64())
         )
-        attributes = pc.replace_with_mask(attributes, mask_array, pa.array(merged_attributes, pa.string()))
+        attributes = pc.replace_with_mask(
+            attributes, mask_array, pa.array(merged_attributes, pa.string())
+        )
         return weight, attributes, pa.array(is_first)
-
 
     def relation_rows(self) -> Iterator[RelationRow]:
         for batch, _ in self.relation_batches():

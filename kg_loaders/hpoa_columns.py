@@ -83,19 +83,25 @@ def rows_to_table(rows: Iterable[list[str]]) -> pa.Table:
     for fields in rows:
         for values, value in zip(columns, fields, strict=False):
             values.append(value)
-    return pa.table({name: pa.array(values, pa.string()) for name, values in zip(_USED, columns, strict=True)})
+    return pa.table(
+        {name: pa.array(values, pa.string()) for name, values in zip(_USED, columns, strict=True)}
+    )
 
 
 def frequency_weights(values: pa.ChunkedArray | pa.Array, terms: dict[str, float]) -> pa.Array:
     """Vectorised ``frequency_weight``: an HPO frequency term, ``n/m`` or ``p%`` as a number in
     [0, 1]; null where the value is empty or not a frequency."""
-    by_term = pc.take(pa.array(list(terms.values()), pa.float64()), pc.index_in(values, pa.array(list(terms))))
+    by_term = pc.take(
+        pa.array(list(terms.values()), pa.float64()), pc.index_in(values, pa.array(list(terms)))
+    )
     fraction = pc.match_substring_regex(values, r"^\d+/\d+$")
     parts = pc.split_pattern(pc.if_else(fraction, values, "0/0"), "/")
     num = pc.cast(pc.list_element(parts, 0), pa.float64())
     den = pc.cast(pc.list_element(parts, 1), pa.float64())
     by_fraction = pc.if_else(
-        pc.and_(fraction, pc.greater(den, 0)), pc.min_element_wise(pc.divide(num, pc.max_element_wise(den, 1)), 1.0), None
+        pc.and_(fraction, pc.greater(den, 0)),
+        pc.min_element_wise(pc.divide(num, pc.max_element_wise(den, 1)), 1.0),
+        None,
     )
     percent = pc.match_substring_regex(values, r"^\d+(\.\d+)?%$")
     number = pc.cast(pc.if_else(percent, pc.utf8_rtrim(values, "%"), "0"), pa.float64())

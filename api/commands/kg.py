@@ -77,6 +77,14 @@ def build_command(
         str | None,
         typer.Option(help="Load into this backend instead of a fresh embedded database"),
     ] = None,
+    memory_mb: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Arrow tables a fresh build keeps in memory before it spools them to Parquet "
+            "(lower it for a full UMLS release on a small machine)",
+        ),
+    ] = 512,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Build the knowledge graph from ontology files (idempotent; a failed build changes nothing)."""
@@ -93,10 +101,16 @@ def build_command(
 
         with open_store(store, settings=settings) as opened:
             result = build_kg(
-                sources=sources or ["default"], settings=settings, store=opened, lenient=lenient
+                sources=sources or ["default"],
+                settings=settings,
+                store=opened,
+                lenient=lenient,
+                memory_mb=memory_mb,
             )
     else:
-        result = build_kg(sources=sources or ["default"], settings=settings, lenient=lenient)
+        result = build_kg(
+            sources=sources or ["default"], settings=settings, lenient=lenient, memory_mb=memory_mb
+        )
     if as_json:
         typer.echo(json.dumps(asdict(result), indent=2))
         return
