@@ -3,11 +3,13 @@
 Prints one table. Measured in one run on this machine:
 
 1. the full default build (HPO + annotations, DO, SYMP, chest seed) end to end through
-   ``build_kg`` into a fresh embedded store: concepts, relations, relations/s;
+   ``build_kg`` into a fresh embedded store, three times, each in a fresh process: concepts,
+   relations, relations/s of the median run and of all three;
 2. the same relations written again into a fresh store holding the same concepts, once through
-   the bulk path a build takes (``GraphStore.copy_relations`` -> LadybugDB ``COPY FROM`` Arrow,
-   one per relation type) and once as batched ``UNWIND $rows ... MERGE`` statements (the Neo4j loader's statement from
-   ``graph.stores.neo4j_cypher``) on the same store's connection, one transaction per batch;
+   the bulk path a build takes (``GraphStore.copy_relations`` -> LadybugDB ``COPY FROM``
+   Arrow, one per relation type) and once as batched ``UNWIND $rows ... MERGE`` statements
+   (the Neo4j loader's statement from ``graph.stores.neo4j_cypher``) on the same store's
+   connection, one transaction per batch;
 3. a generated RRF release (``bench/gen_rrf.py``) loaded through ``build_kg`` in a child process,
    with its peak RSS (``--big``: 2M concepts / 10M relations; otherwise a smaller release).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,17 +38,39 @@ from graph.settings import Settings  # noqa: E402
 MERGE_BATCH = 5_000
 
 
-def default_build(work: Path) -> dict[str, float]:
-    from kg_loaders.build import build_kg
+def child_build(sources: str, home: Path, db: Path) -> dict[str, float]:
+    """``build_kg`` in a fresh interpreter (as ``kgdx kg build`` runs): counts, the build's own
+    seconds (``BuildResult.seconds``: readers opened to store swapped in) and peak RSS."""
+    code = (
+        "import json, resource, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from graph.settings import Settings\n"
+        "from kg_loaders.build import build_kg\n"
+        f"s = Settings(home={str(home)!r}, db_path={str(db)!r})\n"
+        f"r = build_kg(sources={sources!r}.split(), settings=s)\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2\n"
+        "print(json.dumps({'concepts': r.concepts, 'relations': r.relations, "
+        "'seconds': r.seconds, 'peak_rss_gb': rss}))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["relations_per_s"] = result["relations"] / result["seconds"]
+    return result
 
-    settings = Settings(home=work / "home", db_path=work / "default" / "kg.lbug")
-    result = build_kg(sources=["default"], settings=settings)
-    return {
-        "concepts": result.concepts,
-        "relations": result.relations,
-        "seconds": result.seconds,
-        "relations_per_s": result.relations_per_second,
-    }
+
+def default_build(work: Path, runs: int = 3) -> dict[str, float]:
+    """The default build ``runs`` times, each in a fresh process into a fresh folder; the
+    median run is reported (the machine's noise moves single runs by about 5%)."""
+    results = [
+        child_build("default", work / f"home{i}", work / f"default{i}" / "kg.lbug")
+        for i in range(runs)
+    ]
+    results.sort(key=lambda r: r["seconds"])
+    median = dict(results[len(results) // 2])
+    median["all_per_s"] = [r["relations_per_s"] for r in results]
+    return median
 
 
 def crosswalked_tables(limit: int | None):
@@ -142,23 +167,10 @@ def rrf_load(work: Path, concepts: int, relations: int) -> dict[str, float]:
     started = time.perf_counter()
     generate(release, concepts, relations)
     generate_s = time.perf_counter() - started
-    code = (
-        "import json, resource, sys, time\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from graph.settings import Settings\n"
-        "from kg_loaders.build import build_kg\n"
-        f"s = Settings(home={str(work / 'rrf_home')!r}, db_path={str(work / 'rrf_db' / 'kg.lbug')!r})\n"
-        f"r = build_kg(sources=['umls={release}'], settings=s)\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2\n"
-        "print(json.dumps({'concepts': r.concepts, 'relations': r.relations, "
-        "'seconds': r.seconds, 'peak_rss_gb': rss}))\n"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
-    result = json.loads(output.strip().splitlines()[-1])
+    result = child_build(f"umls={release}", work / "rrf_home", work / "rrf_db" / "kg.lbug")
     result["generate_s"] = generate_s
-    result["relations_per_s"] = result["relations"] / result["seconds"]
+    shutil.rmtree(release, ignore_errors=True)
+    shutil.rmtree(work / "rrf_db", ignore_errors=True)
     return result
 
 
@@ -181,9 +193,12 @@ def main() -> None:
                  _ok(build["concepts"] >= 30_000)),
                 ("default build: relations", f"{build['relations']:,}", ">= 300,000",
                  _ok(build["relations"] >= 300_000)),
-                ("default build: end-to-end relations/s", f"{build['relations_per_s']:,.0f}",
-                 ">= 100,000", _ok(build["relations_per_s"] >= 100_000)),
-                ("default build: seconds", f"{build['seconds']:.1f}", "", ""),
+                ("default build: end-to-end relations/s (median of 3)",
+                 f"{build['relations_per_s']:,.0f}", ">= 100,000",
+                 _ok(build["relations_per_s"] >= 100_000)),
+                ("default build: the 3 runs, relations/s",
+                 " / ".join(f"{v:,.0f}" for v in build["all_per_s"]), "", ""),
+                ("default build: seconds (median run)", f"{build['seconds']:.2f}", "", ""),
             ]  # fmt: skip
         compare = bulk_vs_merge(work, 20_000 if args.quick else None)
         rows += [

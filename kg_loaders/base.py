@@ -1,8 +1,10 @@
 """What every source reader shares: the reader interface, load statistics, the relation-name
 mapping table, file opening (plain or gzip) and malformed-line handling.
 
-A reader streams :class:`~graph.records.Concept` and :class:`~graph.records.Relation` records;
-it never holds a whole release in memory (id maps and small per-concept buffers only).
+A reader streams :class:`~graph.records.Concept` records, and its relations as Python rows
+(``relation_rows``) or Arrow batches (``relation_batches``, what a build consumes); it never holds
+a whole release in memory (id maps and small per-concept buffers only; a file of ordinary size,
+such as ``hp.obo`` or ``phenotype.hpoa``, may be parsed once and kept).
 """
 
 from __future__ import annotations

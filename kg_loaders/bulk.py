@@ -30,7 +30,9 @@ class BulkWriter:
     def __init__(self, store: GraphStore) -> None:
         self.store = store
         self.written: dict[str, int] = {}
-        self._queue: queue.Queue[tuple[str, pa.Table | Path | None]] = queue.Queue()
+        # Bounded: a build that produces tables faster than the store copies them waits here
+        # rather than holding them all in memory.
+        self._queue: queue.Queue[tuple[str, pa.Table | Path | None]] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="kgdx-bulk-writer", daemon=True)
         self._thread.start()

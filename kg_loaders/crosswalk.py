@@ -227,7 +227,15 @@ class Crosswalk:
             return concept
         self.report.renamed += 1
         xrefs = tuple(x for x in dict.fromkeys((concept.id, *concept.xrefs)) if x != target)
-        return concept.model_copy(update={"id": target, "xrefs": tuple(sorted(xrefs))})
+        # Both ids were validated as CURIEs when their records were built: no second validation.
+        return Concept.model_construct(
+            id=target,
+            name=concept.name,
+            kind=concept.kind,
+            synonyms=concept.synonyms,
+            xrefs=tuple(sorted(xrefs)),
+            sources=concept.sources,
+        )
 
     def _emit(self, concept: Concept, records: int = 1) -> Concept:
         self.report.concepts_out += 1
@@ -254,6 +262,15 @@ class Crosswalk:
             self._rewriter = RelationRewriter(self.known, self.canonical, self.report)
         for batch, sources in batches:
             yield from self._rewriter.tables(batch, sources)
+
+    def release(self) -> None:
+        """Drop the id maps once every relation is rewritten (a 2M-concept release holds
+        hundreds of MB in them, which the store's final bulk loads can use instead)."""
+        self.known = set()
+        self.canonical = {}
+        self._group_sizes = {}
+        self._record_counts = Counter()
+        self._rewriter = None
 
     def relations(
         self, streams: Iterable[tuple[Iterable[RelationRow], tuple[str, ...]]]

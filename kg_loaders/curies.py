@@ -32,8 +32,10 @@ PREFIX_ALIASES: dict[str, str] = {
 }
 _SNOMED_VERSIONED = re.compile(r"^SNOMEDCT_US_\d{4}_\d{2}_\d{2}$")
 _SPACE = re.compile(r"\s")
-# Prefixes already written the kgdx way (the common case) skip the alias lookup.
-_FAST: dict[str, str] = {v: v for v in set(PREFIX_ALIASES.values())}
+# Source prefix as written -> kgdx prefix, filled as prefixes are met (a release uses a few
+# dozen); the kgdx spellings are known from the start.
+_PREFIXES: dict[str, str] = {v: v for v in set(PREFIX_ALIASES.values())}
+_MAX_PREFIXES = 10_000
 
 # Priority of sources when the crosswalk picks a merged node's name and kind (lower wins).
 SOURCE_PRIORITY: dict[str, int] = {"UMLS": 0, "SNOMEDCT": 1, "HP": 2, "DOID": 3, "SYMP": 4}
@@ -48,20 +50,22 @@ def normalize_curie(value: str) -> str | None:
     'UMLS:C0018800'
     """
     prefix, sep, local = value.partition(":")
-    if local.isalnum() and prefix in _FAST:  # the common case, already the kgdx spelling
-        return value
+    mapped = _PREFIXES.get(prefix)
+    # The common case: a prefix seen before and no whitespace or quotes anywhere (isprintable()
+    # is False for every whitespace character but the ASCII space, which is checked apart).
+    if mapped is not None and local and " " not in value and '"' not in value and value.isprintable():
+        return value if mapped == prefix else f"{mapped}:{local}"
     value = value.strip().strip('"')
     prefix, sep, local = value.partition(":")
     local = local.strip()
     if not sep or not prefix or not local or _SPACE.search(local):
         return None
-    fast = _FAST.get(prefix)
-    if fast is not None:
-        return f"{fast}:{local}"
     key = prefix.strip().upper()
     if _SNOMED_VERSIONED.match(key):
         key = "SNOMEDCT"
     mapped = PREFIX_ALIASES.get(key, prefix.strip())
+    if prefix == prefix.strip() and len(_PREFIXES) < _MAX_PREFIXES:
+        _PREFIXES[prefix] = mapped
     return f"{mapped}:{local}"
 
 

@@ -9,6 +9,7 @@ the tests as an independent check of this reader), but takes seconds and the who
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class OboReader(SourceReader):
         self.table = RelationTable(OBO_RELATIONS, self.stats)
         self._header: dict[str, str] | None = None
         self._parents: dict[str, list[str]] | None = None
-        self._kinds: dict[str, ConceptKind] = {}
+        self._kinds: dict[str, tuple[float, ConceptKind | None]] = {}
         self._terms: list[OboTerm] | None = None
 
     # ---------------------------------------------------------------- parsing
@@ -220,28 +221,49 @@ class OboReader(SourceReader):
         return header.get("data-version", "unknown") or "unknown"
 
     def kind_of(self, term_id: str) -> ConceptKind:
-        """The kind of the nearest ancestor listed in ``root_kinds``, else the prefix's kind."""
-        if term_id in self._kinds:
-            return self._kinds[term_id]
-        parents = self._parent_map()
-        seen = {term_id}
-        frontier = [term_id]
-        found: ConceptKind | None = None
-        while frontier and found is None:
-            nxt: list[str] = []
-            for node in frontier:
-                if node in self.root_kinds:
-                    found = self.root_kinds[node]
-                    break
-                for parent in parents.get(node, ()):
-                    if parent not in seen:
-                        seen.add(parent)
-                        nxt.append(parent)
-            frontier = nxt
+        """The kind of the nearest ancestor listed in ``root_kinds`` (breadth-first: the first
+        one met, parents in file order), else the prefix's kind."""
+        found = self._root_of(term_id)[1]
         if found is None:
-            found = self.prefix_kinds.get(term_id.partition(":")[0], ConceptKind.OTHER)
-        self._kinds[term_id] = found
+            return self.prefix_kinds.get(term_id.partition(":")[0], ConceptKind.OTHER)
         return found
+
+    def _root_of(self, term_id: str) -> tuple[float, ConceptKind | None]:
+        """(distance, kind) of the nearest listed root, memoised over the whole DAG.
+
+        A node's answer is the best of its parents' plus one, the first parent winning ties:
+        that is the root a breadth-first walk meets first. Iterative, so deep ontologies do not
+        hit the recursion limit; a cycle (malformed file) ends the walk at the repeated node.
+        """
+        memo = self._kinds
+        if term_id in memo:
+            return memo[term_id]
+        parents = self._parent_map()
+        stack = [term_id]
+        on_path: set[str] = set()
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            if node in self.root_kinds:
+                memo[node] = (0, self.root_kinds[node])
+                stack.pop()
+                continue
+            pending = [p for p in parents.get(node, ()) if p not in memo and p not in on_path]
+            if pending and node not in on_path:
+                on_path.add(node)
+                stack.extend(reversed(pending))
+                continue
+            best: tuple[float, ConceptKind | None] = (math.inf, None)
+            for parent in parents.get(node, ()):
+                distance, kind = memo.get(parent, (math.inf, None))
+                if kind is not None and distance + 1 < best[0]:
+                    best = (distance + 1, kind)
+            memo[node] = best
+            on_path.discard(node)
+            stack.pop()
+        return memo[term_id]
 
     def _parent_map(self) -> dict[str, list[str]]:
         """Term id -> is_a parents, from a light pre-pass that reads only ``id`` and ``is_a``

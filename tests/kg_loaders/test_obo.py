@@ -87,3 +87,33 @@ def test_symp_obo_agrees_with_pronto(shared_data):
     our_edges = {(r.src, r.dst) for r in reader.relations() if r.type == "IS_A"}
     assert our_edges == pronto_edges
     assert ours["SYMP:0000613"].name == theirs["SYMP:0000613"].name
+
+
+def test_kind_is_the_nearest_root_first_parent_winning_ties_and_cycles_end(tmp_path):
+    path = tmp_path / "x.obo"
+    stanzas = {
+        "X:1": [],  # root: disease
+        "X:2": [],  # root: symptom
+        "X:3": ["X:2", "X:1"],  # both roots one step up: the first parent wins
+        "X:4": ["X:5", "X:3"],  # X:3 is nearer than X:1 via X:5 -> X:6 -> X:1
+        "X:5": ["X:6"],
+        "X:6": ["X:1"],
+        "X:7": ["X:8"],  # a cycle with no root: the prefix's kind
+        "X:8": ["X:7"],
+    }
+    text = "format-version: 1.2\n\n" + "".join(
+        f"[Term]\nid: {tid}\nname: t{tid}\n" + "".join(f"is_a: {p}\n" for p in parents) + "\n"
+        for tid, parents in stanzas.items()
+    )
+    path.write_text(text)
+    reader = OboReader(
+        path,
+        name="X",
+        prefix_kinds={"X": ConceptKind.ANATOMY},
+        root_kinds={"X:1": ConceptKind.DISEASE, "X:2": ConceptKind.SYMPTOM},
+    )
+    kinds = {c.id: c.kind for c in reader.concepts()}
+    assert kinds["X:3"] is ConceptKind.SYMPTOM
+    assert kinds["X:4"] is ConceptKind.SYMPTOM
+    assert kinds["X:5"] is ConceptKind.DISEASE
+    assert kinds["X:7"] is kinds["X:8"] is ConceptKind.ANATOMY
