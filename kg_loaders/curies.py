@@ -53,7 +53,13 @@ def normalize_curie(value: str) -> str | None:
     mapped = _PREFIXES.get(prefix)
     # The common case: a prefix seen before and no whitespace or quotes anywhere (isprintable()
     # is False for every whitespace character but the ASCII space, which is checked apart).
-    if mapped is not None and local and " " not in value and '"' not in value and value.isprintable():
+    if (
+        mapped is not None
+        and local
+        and " " not in value
+        and '"' not in value
+        and value.isprintable()
+    ):
         return value if mapped == prefix else f"{mapped}:{local}"
     value = value.strip().strip('"')
     prefix, sep, local = value.partition(":")
