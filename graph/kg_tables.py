@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -163,32 +164,45 @@ def _check_curies(values: pa.Array, what: str) -> None:
 
 
 # ---------------------------------------------------------------- back to records
+def row_concept(row: list[Any]) -> Concept:
+    """A concept from its column values in :data:`CONCEPT_SCHEMA` order."""
+    cid, name, kind, synonyms, xrefs, sources = row
+    return Concept(
+        id=cid,
+        name=name,
+        kind=kind,
+        synonyms=tuple(synonyms or ()),
+        xrefs=tuple(xrefs or ()),
+        sources=tuple(sources or ()),
+    )
+
+
+def row_relation(rel_type: str, src: str, dst: str, props: list[Any]) -> Relation:
+    """A relation from its endpoints and ``sources, weight, negated, attributes`` values."""
+    sources, weight, negated, attributes = props
+    return Relation(
+        src=src,
+        dst=dst,
+        type=rel_type,
+        sources=tuple(sources or ()),
+        weight=1.0 if weight is None else weight,
+        negated=bool(negated),
+        attributes=json.loads(attributes) if attributes else {},
+    )
+
+
 def table_concepts(table: pa.Table) -> Iterator[Concept]:
     """The concepts of a concept table, as records."""
-    for row in table.to_pylist():
-        yield Concept(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            synonyms=tuple(row["synonyms"] or ()),
-            xrefs=tuple(row["xrefs"] or ()),
-            sources=tuple(row["sources"] or ()),
-        )
+    columns = [table.column(name).to_pylist() for name in CONCEPT_SCHEMA.names]
+    for row in zip(*columns, strict=True):
+        yield row_concept(list(row))
 
 
 def table_relations(rel_type: str, table: pa.Table) -> Iterator[Relation]:
     """The relations of ``rel_type``'s table, as records."""
     columns = [table.column(name).to_pylist() for name, _ in RELATION_FIELDS]
-    for src, dst, sources, weight, negated, attributes in zip(*columns, strict=True):
-        yield Relation(
-            src=src,
-            dst=dst,
-            type=rel_type,
-            sources=tuple(sources or ()),
-            weight=1.0 if weight is None else weight,
-            negated=bool(negated),
-            attributes=json.loads(attributes) if attributes else {},
-        )
+    for src, dst, *props in zip(*columns, strict=True):
+        yield row_relation(rel_type, src, dst, props)
 
 
 def read_tables(source: pa.Table | Path, batch_size: int = 100_000) -> Iterable[pa.Table]:

@@ -68,7 +68,8 @@ class StoreCounts(Record):
         return sum(self.relations.values())
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of ``size`` items (the last one shorter)."""
     batch: list[Any] = []
     for item in items:
         batch.append(item)
@@ -111,7 +112,7 @@ class GraphStore(ABC):
             InputError: an item is not a :class:`Concept`.
         """
         written = 0
-        for batch in _batches(concepts, batch_size):
+        for batch in batched(concepts, batch_size):
             unique: dict[str, Concept] = {}
             for concept in batch:
                 if not isinstance(concept, Concept):
@@ -138,7 +139,7 @@ class GraphStore(ABC):
             UnknownConceptError: an endpoint is not a stored concept (nothing of that batch is written).
         """
         written = 0
-        for batch in _batches(relations, batch_size):
+        for batch in batched(relations, batch_size):
             unique: dict[tuple[str, str, str], Relation] = {}
             for relation in batch:
                 if not isinstance(relation, Relation):

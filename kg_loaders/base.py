@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from graph.errors import InputError
-from graph.records import CURIE_RE, Concept, Relation
+from graph.records import Concept, Relation
 from graph.schema import KG_RELATIONS
 
 if TYPE_CHECKING:
@@ -33,52 +33,6 @@ FALLBACK_RELATION = "ASSOCIATED_WITH"
 
 # (src, dst, schema type, negated, weight, attributes or None)
 RelationRow = tuple[str, str, str, bool, float, "dict[str, str] | None"]
-
-
-_RELATION_FIELDS = frozenset(Relation.model_fields)
-
-
-def trusted_relation(
-    src: str,
-    dst: str,
-    rel_type: str,
-    sources: tuple[str, ...],
-    negated: bool,
-    weight: float,
-    attributes: dict[str, str] | None,
-) -> Relation:
-    """Build a :class:`Relation` with the record's own checks done here, without pydantic.
-
-    The build's hottest loop makes one relation per source row; pydantic validation costs
-    several microseconds each, which caps a build far below the throughput target. This runs
-    the same checks (CURIE endpoints, schema relation type) and then fills the frozen model
-    directly. ``tests/kg_loaders/test_base.py`` checks it equals ``Relation(...)``.
-
-    Raises:
-        ValueError: an endpoint is not a CURIE or the type is not a KG relation type.
-    """
-    if not (CURIE_RE.match(src) and CURIE_RE.match(dst)) or len(src) > 200 or len(dst) > 200:
-        raise ValueError(f"relation endpoints must be CURIEs: {src!r} -> {dst!r}")
-    if rel_type not in KG_RELATIONS:
-        raise ValueError(f"unknown relation type {rel_type!r}")
-    relation = Relation.__new__(Relation)
-    object.__setattr__(
-        relation,
-        "__dict__",
-        {
-            "src": src,
-            "dst": dst,
-            "type": rel_type,
-            "sources": sources,
-            "weight": float(weight),
-            "negated": bool(negated),
-            "attributes": attributes if attributes is not None else {},
-        },
-    )
-    object.__setattr__(relation, "__pydantic_fields_set__", set(_RELATION_FIELDS))
-    object.__setattr__(relation, "__pydantic_extra__", None)
-    object.__setattr__(relation, "__pydantic_private__", None)
-    return relation
 
 
 def make_relation(

@@ -23,7 +23,7 @@ from graph.errors import InputError, KgdxError, StoreError
 from graph.log import logger, track
 from graph.records import Concept
 from graph.settings import Settings, get_settings
-from graph.store import GraphStore
+from graph.store import GraphStore, batched
 from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import Crosswalk, CrosswalkReport
 from kg_loaders.sources import SourceSpec, parse_sources
@@ -165,7 +165,7 @@ def load_sources(
         again = cache.streams() or [r.concepts() for r in readers]
         merged = counts.concepts(crosswalk.concepts(again))
         merged = track(merged, "merging concepts", crosswalk.report.concepts_in)
-        for batch in _batches(merged, concept_batch):
+        for batch in batched(merged, concept_batch):
             if writer is not None:
                 spool.add("Concept", concept_table(batch))
             else:
@@ -253,17 +253,6 @@ class _ConceptCache:
 
     def streams(self) -> list[list[Concept]] | None:
         return self.buckets
-
-
-def _batches(items: Iterable[Concept], size: int) -> Iterator[list[Concept]]:
-    batch: list[Concept] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def build_kg(

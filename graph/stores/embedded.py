@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from graph.errors import QueryError, StoreError, UnknownConceptError
+from graph.kg_tables import concept_table, relation_table, row_concept, row_relation
 from graph.records import (
     Concept,
     Diagnosis,
@@ -29,7 +30,6 @@ from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
-from graph.stores.ladybug_arrow import concept_table, relation_table, row_concept, row_relation
 from graph.stores.patient_rows import patient_from_rows, prediction_rows
 
 
@@ -79,12 +79,15 @@ class EmbeddedStore(GraphStore):
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
-        if self._bulk and self.connection is not None:
-            self.connection.execute("CHECKPOINT")
-        for handle in (self._read_conn, self._read_db, self.connection, self._db):
-            if handle is not None:
-                handle.close()
-        self._read_conn = self._read_db = None
+        try:
+            if self._bulk:  # a bulk store checkpoints once, here (see ``bulk``)
+                self._bulk = False
+                self.connection.execute("CHECKPOINT")
+        finally:
+            for handle in (self._read_conn, self._read_db, self.connection, self._db):
+                if handle is not None:
+                    handle.close()
+            self._read_conn = self._read_db = None
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
