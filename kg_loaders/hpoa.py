@@ -141,12 +141,10 @@ class HpoaReader(SourceReader):
         provenance = (self.provenance,)
         table = self.annotations()
         ids = table["database_id"]
-        distinct = pc.unique(ids)
+        distinct = pc.unique(ids)  # in order of first appearance
         _, first = np.unique(pc.index_in(ids, distinct).to_numpy(), return_index=True)
-        names = pc.take(table["disease_name"], pa.array(np.sort(first))).to_pylist()
-        for database_id, name in zip(
-            pc.take(ids, pa.array(np.sort(first))).to_pylist(), names, strict=True
-        ):
+        names = pc.take(table["disease_name"], pa.array(first)).to_pylist()
+        for database_id, name in zip(distinct.to_pylist(), names, strict=True):
             disease = normalize_curie(database_id)
             if disease is None:
                 continue

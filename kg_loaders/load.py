@@ -1,0 +1,199 @@
+"""``load_sources``: the column-wise load a build runs, from readers to a graph store.
+
+Concepts pass through the crosswalk twice (index, then merge); relations travel as Arrow batches
+(``kg_loaders.columns``), rewritten column-wise (``kg_loaders.rewrite``). A fresh store is
+bulk-loaded on a background thread (``kg_loaders.bulk``) from tables kept in memory or spooled to
+Parquet (``kg_loaders.spool``); a store that already holds a KG gets upserts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graph.log import logger, track
+from graph.records import Concept
+from graph.store import GraphStore, batched
+from kg_loaders.base import SourceReader
+from kg_loaders.crosswalk import Crosswalk, CrosswalkReport
+
+if TYPE_CHECKING:
+    from kg_loaders.build import BuildResult
+
+
+class _Counts:
+    """Concepts and relations per kind, type and source, as a build streams them."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.concept_sources: Counter[str] = Counter()
+        self.types: Counter[str] = Counter()
+        self.relation_sources: Counter[str] = Counter()
+
+    def concepts(self, concepts: Iterable[Concept]) -> Iterator[Concept]:
+        for concept in concepts:
+            self.kinds[concept.kind.value] += 1
+            for source in concept.sources:
+                self.concept_sources[source] += 1
+            yield concept
+
+    def relations(self, rel_type: str, rows: int, sources: tuple[str, ...]) -> None:
+        self.types[rel_type] += rows
+        for source in sources:
+            self.relation_sources[source] += rows
+
+    def fill(self, result: BuildResult) -> None:
+        result.concepts_by_kind = dict(self.kinds.most_common())
+        result.concepts_by_source = dict(self.concept_sources.most_common())
+        result.concepts = sum(self.kinds.values())
+        result.relations_by_type = dict(self.types.most_common())
+        result.relations_by_source = dict(self.relation_sources.most_common())
+        result.relations = sum(self.types.values())
+
+
+# Concepts of all sources kept from the crosswalk's first pass for its second, up to this many
+# (the default KG has 45k); beyond it, sources are read twice so memory stays bounded.
+CONCEPT_CACHE = 250_000
+CONCEPT_BATCH = 100_000
+RELATION_BATCH = 250_000
+# A relation type's first table of at least this many rows is copied at once, in the background,
+# into its still-empty table (the default KG's 250k HPO annotations); the rest is collected and
+# copied once at the end, since every COPY into a filled table costs more.
+EARLY_COPY_ROWS = 100_000
+
+
+def load_sources(
+    store: GraphStore,
+    readers: Sequence[SourceReader],
+    *,
+    result: BuildResult,
+    spool_dir: Path | None = None,
+    concept_batch: int = CONCEPT_BATCH,
+    relation_batch: int = RELATION_BATCH,
+    memory_mb: int = 512,
+) -> CrosswalkReport:
+    """Crosswalk the readers' records and load them into ``store``.
+
+    An empty store gets the bulk path: tables are collected per target table (in memory, or as
+    Parquet in ``spool_dir`` past ``memory_mb``) and copied with ``GraphStore.copy_concepts``
+    / ``copy_relations`` on a background thread (:mod:`kg_loaders.bulk`) while the readers go
+    on. A store that already holds a KG gets upserts of ``concept_batch`` /
+    ``relation_batch`` records.
+    """
+    from graph.kg_tables import concept_table, table_relations
+    from kg_loaders.bulk import BulkWriter
+    from kg_loaders.spool import TableSpool
+
+    held = store.counts()
+    bulk = held.total_relations == 0 and held.nodes.get("Concept", 0) == 0
+    folder = spool_dir or Path(tempfile.mkdtemp(prefix="kgdx-spool-"))
+    spool = TableSpool(folder, budget_mb=memory_mb)
+    writer = BulkWriter(store) if bulk else None
+    counts = _Counts()
+    crosswalk = Crosswalk()
+    cache = _ConceptCache(CONCEPT_CACHE)
+    # The prefetch and bulk-writer threads need the GIL only between Arrow and LadybugDB calls;
+    # a 1 ms switch interval (default 5 ms) keeps them from waiting on this thread's parsing.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.001))
+    prefetch = _Prefetch(readers)
+    try:
+        crosswalk.index(
+            track(cache.remember(r.concepts()), f"indexing {r.name} concepts") for r in readers
+        )
+        again = cache.streams() or [r.concepts() for r in readers]
+        merged = counts.concepts(crosswalk.concepts(again))
+        merged = track(merged, "merging concepts", crosswalk.report.concepts_in)
+        for batch in batched(merged, concept_batch):
+            if writer is not None:
+                spool.add("Concept", concept_table(batch))
+            else:
+                store.upsert_concepts(batch, batch_size=len(batch))
+        del again, cache
+        if writer is not None:  # one COPY: each COPY statement costs ~0.07 s on its own
+            for key, data in spool.items(["Concept"]):
+                writer.submit(key, data)
+        batches = ((t, s) for r in readers for t, s in prefetch.relation_batches(r))
+        for rel_type, table in track(crosswalk.relation_tables(batches), "rewriting relations"):
+            first = rel_type not in counts.types
+            counts.relations(rel_type, table.num_rows, tuple(table["sources"][0].as_py()))
+            if writer is None:
+                store.upsert_relations(table_relations(rel_type, table), batch_size=relation_batch)
+            elif first and table.num_rows >= EARLY_COPY_ROWS:
+                writer.submit(
+                    rel_type, table
+                )  # a big first table: copy it into the empty table now
+            else:
+                spool.add(rel_type, table)
+        crosswalk.release()
+        if writer is not None:
+            for key, data in spool.items():
+                writer.submit(key, data)
+            logger.info("waiting for the store to finish its bulk loads")
+            writer.finish()
+    finally:
+        sys.setswitchinterval(interval)
+        prefetch.close()
+        if writer is not None:
+            writer.close()
+        spool.close()
+        if spool_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    counts.fill(result)
+    for reader in readers:
+        reader.stats.concepts = result.concepts_by_source.get(reader.provenance, 0)
+        reader.stats.relations = result.relations_by_source.get(reader.provenance, 0)
+    return crosswalk.report
+
+
+class _Prefetch:
+    """Relation batches of columnar readers, computed on a thread from the start of the build
+    (Arrow releases the GIL, so they cost the build's own thread almost nothing)."""
+
+    def __init__(self, readers: Sequence[SourceReader]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        columnar = [r for r in readers if r.columnar]
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgdx-prefetch")
+        self._futures = {
+            id(r): self._pool.submit(lambda r=r: list(r.relation_batches())) for r in columnar
+        }
+
+    def relation_batches(self, reader: SourceReader) -> Iterator[tuple[Any, tuple[str, ...]]]:
+        future = self._futures.pop(id(reader), None)
+        return iter(future.result()) if future is not None else reader.relation_batches()
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+class _ConceptCache:
+    """The concepts of the crosswalk's first pass, kept for its second while there are at most
+    ``limit`` of them (then dropped: the second pass reads the sources again)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.buckets: list[list[Concept]] | None = []
+
+    def remember(self, stream: Iterable[Concept]) -> Iterator[Concept]:
+        bucket: list[Concept] = []
+        if self.buckets is not None:
+            self.buckets.append(bucket)
+        for concept in stream:
+            if self.buckets is not None:
+                bucket.append(concept)
+                self.size += 1
+                if self.size > self.limit:
+                    self.buckets = None
+            yield concept
+
+    def streams(self) -> list[list[Concept]] | None:
+        return self.buckets
