@@ -15,11 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graph.errors import InputError
 from graph.records import Concept, ConceptKind
 from kg_loaders.base import RelationRow, RelationTable, SourceReader, find_file, open_text
 from kg_loaders.curies import normalize_curie
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MRCONSO_FIELDS = 18
 MRSTY_FIELDS = 6
@@ -258,24 +262,56 @@ class UmlsReader(SourceReader):
             return normalize_curie(code)
         return normalize_curie(f"{SAB_PREFIXES.get(sab, sab)}:{code}")
 
-    def relation_rows(self) -> Iterator[RelationRow]:
+    def relation_batches(self) -> Iterator[tuple[pa.Table, tuple[str, ...]]]:
+        """MRREL as Arrow batches, parsed column-wise (:mod:`kg_loaders.umls_columns`).
+
+        Raises:
+            InputError: a malformed row (with its file and line), unless ``lenient``; a corrupt
+                file.
+        """
+        from kg_loaders import umls_columns as uc
+
         if self.mrrel is None:
             return
-        table = self.table
-        for _, row in self._rrf(self.mrrel, MRREL_FIELDS):
-            cui1, rel, cui2, rela, sab, suppress = row[0], row[3], row[4], row[7], row[10], row[14]
-            if suppress not in ("N", "") or cui1 == cui2:
-                continue
-            if self.sabs is not None and sab not in self.sabs:
-                continue
-            name = rela if rela in UMLS_RELATIONS else rel
-            if rela and rela not in UMLS_RELATIONS:
-                # An unknown RELA is counted; the row is typed by its REL (PAR/CHD stay IS_A).
-                table.stats.unknown_relations[rela] += 1
-            rel_type = table.map(name)
-            if rel_type is None:
-                continue
-            spec = UMLS_RELATIONS.get(name)
-            cui2_first = spec[1] if spec else False
-            src, dst = (cui2, cui1) if cui2_first else (cui1, cui2)
-            yield (f"UMLS:{src}", f"UMLS:{dst}", rel_type, False, 1.0, {"sab": sab})
+        sources = (self.provenance,)
+        refused: list[list[str]] = []  # rows without the trailing bar, read in Python
+        malformed = 0
+
+        def on_invalid(text: str) -> str:
+            nonlocal malformed
+            fields = uc.split_row(text)
+            if fields is not None:
+                refused.append(fields)
+            elif text.strip():
+                malformed += 1
+                return "skip" if self.lenient else "error"
+            return "skip"
+
+        def typed(batch: pa.RecordBatch) -> pa.Table:
+            return uc.relation_batch(batch, self.table, UMLS_RELATIONS, self.sabs)
+
+        try:
+            for batch in uc.mrrel_columns(self.mrrel, on_invalid):
+                if batch.num_rows:
+                    yield typed(batch), sources
+                if refused:
+                    yield typed(uc.fields_batch(refused)), sources
+                    refused.clear()
+        except InputError:
+            if malformed:
+                self._scan_bad_lines()  # raises with the first bad line's number
+            raise
+        if malformed:
+            self._scan_bad_lines()  # lenient: each bad line counted and logged with its number
+
+    def _scan_bad_lines(self) -> None:
+        """Read MRREL line by line only to report its malformed lines (:meth:`bad_line`)."""
+        assert self.mrrel is not None
+        for _ in self._rrf(self.mrrel, MRREL_FIELDS):
+            pass
+
+    def relation_rows(self) -> Iterator[RelationRow]:
+        from kg_loaders.columns import table_rows
+
+        for batch, _ in self.relation_batches():
+            yield from table_rows(batch)
