@@ -12,7 +12,7 @@ this layout; the embedded store hands them to LadybugDB's ``COPY FROM`` as they 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +67,14 @@ def relation_schema(rel_type: str) -> pa.Schema:
 
 def concept_table(concepts: list[Concept]) -> pa.Table:
     """Concept records -> a concept table."""
-    columns: tuple[list, ...] = ([], [], [], [], [], [])
-    ids, names, kinds, synonyms, xrefs, sources = columns
-    for c in concepts:
-        ids.append(c.id)
-        names.append(c.name)
-        kinds.append(c.kind.value)
-        synonyms.append(c.synonyms)
-        xrefs.append(c.xrefs)
-        sources.append(c.sources)
+    return concept_rows_table(
+        [(c.id, c.name, c.kind.value, c.synonyms, c.xrefs, c.sources) for c in concepts]
+    )
+
+
+def concept_rows_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """Rows of values in :data:`CONCEPT_SCHEMA` order (kinds as strings) -> a concept table."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CONCEPT_SCHEMA)
     return pa.Table.from_arrays(
         [
             pa.array(values, field.type)
@@ -164,7 +163,7 @@ def _check_curies(values: pa.Array, what: str) -> None:
 
 
 # ---------------------------------------------------------------- back to records
-def row_concept(row: list[Any]) -> Concept:
+def row_concept(row: Sequence[Any]) -> Concept:
     """A concept from its column values in :data:`CONCEPT_SCHEMA` order."""
     cid, name, kind, synonyms, xrefs, sources = row
     return Concept(

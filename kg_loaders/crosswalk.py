@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from graph.records import Concept, Relation
+from graph.records import Concept, ConceptKind, Relation
 from kg_loaders.base import RelationRow
 from kg_loaders.curies import SOURCE_PRIORITY, is_cui, prefix_of
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from kg_loaders.rewrite import RelationRewriter
 
 _AMBIGUOUS = ""  # alias seen with two different CUIs
+# A merged concept as ``(id, name, kind, synonyms, xrefs, sources)``.
+ConceptRow = tuple[str, str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass
@@ -202,47 +204,56 @@ class Crosswalk:
         return None
 
     # ---------------------------------------------------------------- pass two
-    def concepts(self, streams: Iterable[Iterable[Concept]]) -> Iterator[Concept]:
-        """Stream the merged concepts (call :meth:`index` with the same streams first)."""
+    def concept_rows(self, streams: Iterable[Iterable[Concept]]) -> Iterator[ConceptRow]:
+        """Stream the merged concepts as rows in ``graph.kg_tables.CONCEPT_SCHEMA`` order (what
+        a bulk build turns into tables); call :meth:`index` with the same streams first."""
         if not self._indexed:
             raise RuntimeError("Crosswalk.index() must run before concepts()")
+        canonical, sizes, report = self.canonical, self._group_sizes, self.report
         pending: dict[str, list[Concept]] = {}
         for stream in streams:
             for concept in stream:
-                target = self.canonical.get(concept.id, concept.id)
-                size = self._group_sizes.get(target, 1)
+                cid = concept.id
+                target = canonical.get(cid, cid)
+                size = sizes.get(target, 1)
                 if size == 1:
-                    yield self._emit(self._renamed(target, concept))
+                    report.concepts_out += 1
+                    xrefs = concept.xrefs
+                    if target != cid:
+                        # Both ids were validated as CURIEs when their records were built.
+                        report.renamed += 1
+                        xrefs = tuple(
+                            sorted(x for x in dict.fromkeys((cid, *xrefs)) if x != target)
+                        )
+                    kind = concept.kind.value
+                    yield (target, concept.name, kind, concept.synonyms, xrefs, concept.sources)
                     continue
                 group = pending.setdefault(target, [])
                 group.append(concept)
                 if len(group) == size:
                     del pending[target]
-                    yield self._emit(merge_concepts(target, group), len(group))
+                    yield self._merged(target, group)
         for target, group in pending.items():  # streams changed between passes
-            yield self._emit(merge_concepts(target, group), len(group))
+            yield self._merged(target, group)
 
-    def _renamed(self, target: str, concept: Concept) -> Concept:
-        if target == concept.id:
-            return concept
-        self.report.renamed += 1
-        xrefs = tuple(x for x in dict.fromkeys((concept.id, *concept.xrefs)) if x != target)
-        # Both ids were validated as CURIEs when their records were built: no second validation.
-        return Concept.model_construct(
-            id=target,
-            name=concept.name,
-            kind=concept.kind,
-            synonyms=concept.synonyms,
-            xrefs=tuple(sorted(xrefs)),
-            sources=concept.sources,
-        )
+    def concepts(self, streams: Iterable[Iterable[Concept]]) -> Iterator[Concept]:
+        """:meth:`concept_rows` as records."""
+        for cid, name, kind, synonyms, xrefs, sources in self.concept_rows(streams):
+            yield Concept.model_construct(
+                id=cid,
+                name=name,
+                kind=ConceptKind(kind),
+                synonyms=synonyms,
+                xrefs=xrefs,
+                sources=sources,
+            )
 
-    def _emit(self, concept: Concept, records: int = 1) -> Concept:
+    def _merged(self, target: str, group: list[Concept]) -> ConceptRow:
         self.report.concepts_out += 1
-        if records > 1:
-            self.report.merged_nodes += 1
-            self.report.merged_records += records
-        return concept
+        self.report.merged_nodes += 1
+        self.report.merged_records += len(group)
+        c = merge_concepts(target, group)
+        return (c.id, c.name, c.kind.value, c.synonyms, c.xrefs, c.sources)
 
     # ---------------------------------------------------------------- relations
     def relation_tables(

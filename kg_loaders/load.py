@@ -1,9 +1,10 @@
 """``load_sources``: the column-wise load a build runs, from readers to a graph store.
 
-Concepts pass through the crosswalk twice (index, then merge); relations travel as Arrow batches
-(``kg_loaders.columns``), rewritten column-wise (``kg_loaders.rewrite``). A fresh store is
-bulk-loaded on a background thread (``kg_loaders.bulk``) from tables kept in memory or spooled to
-Parquet (``kg_loaders.spool``); a store that already holds a KG gets upserts.
+Concepts pass through the crosswalk twice (index, then merge into rows and tables); relations
+travel as Arrow batches (``kg_loaders.columns``), rewritten column-wise (``kg_loaders.rewrite``).
+Some sources are read ahead, on a thread or in a forked child (``kg_loaders.ahead``). A fresh
+store is bulk-loaded on a background thread (``kg_loaders.bulk``) from tables kept in memory or
+spooled to Parquet (``kg_loaders.spool``); a store that already holds a KG gets upserts.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graph.log import logger, track
 from graph.records import Concept
 from graph.store import GraphStore, batched
+from kg_loaders.ahead import ReadAhead
 from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import Crosswalk, CrosswalkReport
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from kg_loaders.build import BuildResult
 
 
@@ -36,12 +40,16 @@ class _Counts:
         self.types: Counter[str] = Counter()
         self.relation_sources: Counter[str] = Counter()
 
-    def concepts(self, concepts: Iterable[Concept]) -> Iterator[Concept]:
-        for concept in concepts:
-            self.kinds[concept.kind.value] += 1
-            for source in concept.sources:
-                self.concept_sources[source] += 1
-            yield concept
+    def concept_table(self, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        for column, counter in (
+            (table["kind"], self.kinds),
+            (pc.list_flatten(table["sources"]), self.concept_sources),
+        ):
+            counts = pc.value_counts(column)
+            values, numbers = counts.field("values").to_pylist(), counts.field("counts")
+            counter.update(dict(zip(values, numbers.to_pylist(), strict=True)))
 
     def relations(self, rel_type: str, rows: int, sources: tuple[str, ...]) -> None:
         self.types[rel_type] += rows
@@ -87,7 +95,7 @@ def load_sources(
     on. A store that already holds a KG gets upserts of ``concept_batch`` /
     ``relation_batch`` records.
     """
-    from graph.kg_tables import concept_table, table_relations
+    from graph.kg_tables import concept_rows_table, row_concept, table_relations
     from kg_loaders.bulk import BulkWriter
     from kg_loaders.spool import TableSpool
 
@@ -95,10 +103,10 @@ def load_sources(
     bulk = held.total_relations == 0 and held.nodes.get("Concept", 0) == 0
     folder = spool_dir or Path(tempfile.mkdtemp(prefix="kgdx-spool-"))
     spool = TableSpool(folder, budget_mb=memory_mb)
+    ahead = ReadAhead(readers)  # may fork: before this build starts threads of its own
     writer = BulkWriter(store) if bulk else None
     counts = _Counts()
     crosswalk = Crosswalk()
-    cache = _ConceptCache(CONCEPT_CACHE)
     # The prefetch and bulk-writer threads need the GIL only between Arrow and LadybugDB calls;
     # a 1 ms switch interval (default 5 ms) keeps them from waiting on this thread's parsing.
     interval = sys.getswitchinterval()
@@ -109,24 +117,33 @@ def load_sources(
     # default KG. Young collections every GC_YOUNG allocations still free any cycles.
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
-    prefetch = _Prefetch(readers)
+    # Sources read ahead come last: a column-wise one (its file is being parsed on the prefetch
+    # thread), then one parsed in a child process, while this thread reads the others.
+    order = sorted(
+        range(len(readers)), key=lambda i: (ahead.forked(readers[i]), readers[i].columnar)
+    )
+    cache = _ConceptCache(CONCEPT_CACHE, len(readers))
     try:
         crosswalk.index(
-            track(cache.remember(r.concepts()), f"indexing {r.name} concepts") for r in readers
+            track(cache.remember(i, ahead.concepts(readers[i])), f"indexing {readers[i].name}")
+            for i in order
         )
-        again = cache.streams() or [r.concepts() for r in readers]
-        merged = counts.concepts(crosswalk.concepts(again))
+        again = cache.streams() or [ahead.concepts(r) for r in readers]
+        merged = crosswalk.concept_rows(again)
         merged = track(merged, "merging concepts", crosswalk.report.concepts_in)
         for batch in batched(merged, concept_batch):
+            table = concept_rows_table(batch)
+            counts.concept_table(table)
             if writer is not None:
-                spool.add("Concept", concept_table(batch))
+                spool.add("Concept", table)
             else:
-                store.upsert_concepts(batch, batch_size=len(batch))
+                concepts = [row_concept(row) for row in batch]
+                store.upsert_concepts(concepts, batch_size=len(concepts))
         del again, cache
         if writer is not None:  # one COPY: each COPY statement costs ~0.07 s on its own
             for key, data in spool.items(["Concept"]):
                 writer.submit(key, data)
-        batches = ((t, s) for r in readers for t, s in prefetch.relation_batches(r))
+        batches = ((t, s) for r in readers for t, s in ahead.relation_batches(r))
         for rel_type, table in track(crosswalk.relation_tables(batches), "rewriting relations"):
             first = rel_type not in counts.types
             counts.relations(rel_type, table.num_rows, tuple(table["sources"][0].as_py()))
@@ -147,7 +164,7 @@ def load_sources(
     finally:
         sys.setswitchinterval(interval)
         gc.set_threshold(*thresholds)
-        prefetch.close()
+        ahead.close()
         if writer is not None:
             writer.close()
         spool.close()
@@ -160,45 +177,19 @@ def load_sources(
     return crosswalk.report
 
 
-class _Prefetch:
-    """Relation batches of columnar readers, computed on a thread from the start of the build
-    (Arrow releases the GIL, so they cost the build's own thread almost nothing)."""
-
-    def __init__(self, readers: Sequence[SourceReader]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        columnar = [r for r in readers if r.columnar]
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgdx-prefetch")
-        self._futures = {
-            id(r): self._pool.submit(lambda r=r: list(r.relation_batches())) for r in columnar
-        }
-
-    def relation_batches(self, reader: SourceReader) -> Iterator[tuple[Any, tuple[str, ...]]]:
-        future = self._futures.pop(id(reader), None)
-        return iter(future.result()) if future is not None else reader.relation_batches()
-
-    def close(self) -> None:
-        for future in self._futures.values():
-            future.cancel()
-        self._pool.shutdown(wait=True)
-
-
 class _ConceptCache:
-    """The concepts of the crosswalk's first pass, kept for its second while there are at most
-    ``limit`` of them (then dropped: the second pass reads the sources again)."""
+    """The concepts of the crosswalk's first pass, kept per reader for its second while there
+    are at most ``limit`` of them (then dropped: the second pass reads the sources again)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, readers: int) -> None:
         self.limit = limit
         self.size = 0
-        self.buckets: list[list[Concept]] | None = []
+        self.buckets: list[list[Concept]] | None = [[] for _ in range(readers)]
 
-    def remember(self, stream: Iterable[Concept]) -> Iterator[Concept]:
-        bucket: list[Concept] = []
-        if self.buckets is not None:
-            self.buckets.append(bucket)
+    def remember(self, slot: int, stream: Iterable[Concept]) -> Iterator[Concept]:
         for concept in stream:
             if self.buckets is not None:
-                bucket.append(concept)
+                self.buckets[slot].append(concept)
                 self.size += 1
                 if self.size > self.limit:
                     self.buckets = None

@@ -129,26 +129,14 @@ def test_bulk_writer_hands_its_error_to_the_build_thread(store):
     writer.close()
 
 
-def test_build_through_parquet_files_equals_the_in_memory_build(settings, fixtures, tmp_path):
-    sources = [
-        f"umls={fixtures / 'umls'}",
-        f"hpo={fixtures / 'obo' / 'mini-hp.obo'}",
-        f"hpoa={fixtures / 'obo' / 'phenotype.hpoa'}",
-    ]
-    from graph.stores import open_store
-
-    def graph(result_settings):
-        with open_store("embedded", settings=result_settings) as store:
-            return (
-                sorted(c.model_dump_json() for c in store.iter_concepts()),
-                sorted(r.model_dump_json() for r in store.iter_relations()),
-            )
-
-    in_memory = build_kg(sources=sources, settings=settings)
+def test_build_through_parquet_files_equals_the_in_memory_build(
+    settings, fixture_sources, stored_graph, tmp_path
+):
+    in_memory = build_kg(sources=fixture_sources, settings=settings)
     other = settings.model_copy(update={"db_path": tmp_path / "spilled.lbug"})
-    spilled = build_kg(sources=sources, settings=other, memory_mb=0)
+    spilled = build_kg(sources=fixture_sources, settings=other, memory_mb=0)
     assert spilled.relations == in_memory.relations > 0
-    assert graph(other) == graph(settings)
+    assert stored_graph(other) == stored_graph(settings)
 
 
 def test_a_failing_bulk_load_keeps_the_previous_graph(settings, fixtures, monkeypatch):
