@@ -71,8 +71,9 @@ def schema_markdown() -> str:
         "### Knowledge-graph relations, `(:Concept)-[r]->(:Concept)`",
         "",
         f"Every KG relation carries {_props(KG_RELATION_PROPERTIES)} "
-        "(`attributes` is JSON text; `negated` marks a source statement that the relation does "
-        "NOT hold).",
+        '(`sources` is a JSON list of source releases as text, e.g. `["HPO:2025-01-16"]`, '
+        "so `r.sources CONTAINS 'HPO:'` filters by source; `attributes` is JSON text; `negated` "
+        "marks a source statement that the relation does NOT hold).",
         "",
         "| type | read backwards | meaning |",
         "|---|---|---|",
@@ -97,7 +98,8 @@ def schema_markdown() -> str:
             "`(:Patient)->(:Concept)` (patient findings): a pattern that walks KG paths must keep "
             "to `Concept` nodes, e.g. `(a:Concept)-[:HAS_FINDING]->(b:Concept)`, or in a "
             "variable-length walk `(e, n | WHERE label(n) = 'Concept')` (LadybugDB) / "
-            "`WHERE all(n IN nodes(p) WHERE n:Concept)` (Neo4j).",
+            "`WHERE all(n IN nodes(p) WHERE n:Concept)` (Neo4j). On a patient's edge, "
+            "`sources` is the JSON list of the report and image ids the finding came from.",
         ]
     lines += [
         "",

@@ -5,7 +5,8 @@ this layout; the embedded store hands them to LadybugDB's ``COPY FROM`` as they 
 
 - Concept table: ``id, name, kind, synonyms, xrefs, sources`` (the last three lists of strings).
 - Relation table, one per relation type: ``from, to, sources, weight, negated, attributes``
-  (``attributes`` is JSON text, ``""`` for none), then the type's other properties as nulls
+  (``sources`` and ``attributes`` are JSON text, ``""`` for none; ``graph.schema``), then the
+  type's other properties as nulls
   (``HAS_FINDING`` shares its table with the patient graph, see ``graph.schema``).
 """
 
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 
 from graph.errors import InputError
 from graph.records import CURIE_RE, Concept, ConceptKind, Relation
-from graph.schema import KG_RELATIONS, relation_tables
+from graph.schema import KG_RELATIONS, decode_sources, encode_sources, relation_tables
 
 STR_LIST = pa.list_(pa.string())
 ARROW_TYPES = {
@@ -45,7 +46,7 @@ CONCEPT_SCHEMA = pa.schema(
 RELATION_FIELDS = [
     ("from", pa.string()),
     ("to", pa.string()),
-    ("sources", STR_LIST),
+    ("sources", pa.string()),
     ("weight", pa.float64()),
     ("negated", pa.bool_()),
     ("attributes", pa.string()),
@@ -89,7 +90,7 @@ def relation_table(rel_type: str, relations: list[Relation]) -> pa.Table:
     columns: dict[str, pa.Array] = {
         "from": pa.array([r.src for r in relations], pa.string()),
         "to": pa.array([r.dst for r in relations], pa.string()),
-        "sources": pa.array([r.sources for r in relations], STR_LIST),
+        "sources": pa.array([encode_sources(r.sources) for r in relations], pa.string()),
         "weight": pa.array([r.weight for r in relations], pa.float64()),
         "negated": pa.array([r.negated for r in relations], pa.bool_()),
         "attributes": pa.array(
@@ -183,7 +184,7 @@ def row_relation(rel_type: str, src: str, dst: str, props: list[Any]) -> Relatio
         src=src,
         dst=dst,
         type=rel_type,
-        sources=tuple(sources or ()),
+        sources=decode_sources(sources),
         weight=1.0 if weight is None else weight,
         negated=bool(negated),
         attributes=json.loads(attributes) if attributes else {},

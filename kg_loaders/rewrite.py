@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.kg_tables import STR_LIST, pad_relation_table
-from graph.schema import KG_RELATIONS
+from graph.kg_tables import pad_relation_table
+from graph.schema import KG_RELATIONS, encode_sources
 
 _TYPES = {name: code for code, name in enumerate(KG_RELATIONS)}
 _MERGE_EVERY = 8  # sorted key chunks kept before they are merged into one
@@ -115,19 +115,9 @@ class RelationRewriter:
         columns = {
             "from": self._ids.take(pa.array(src)),
             "to": self._ids.take(pa.array(dst)),
-            "sources": _repeat(sources, len(rows)),
+            "sources": pa.repeat(pa.scalar(encode_sources(sources), pa.string()), len(rows)),
             "weight": batch["weight"].take(take),
             "negated": batch["negated"].take(take),
             "attributes": batch["attributes"].take(take),
         }
         return pad_relation_table(rel_type, pa.table(columns))
-
-
-def _repeat(values: tuple[str, ...], times: int) -> pa.Array:
-    """A list column holding ``values`` in each of ``times`` rows."""
-    width = len(values)
-    offsets = pa.array(np.arange(0, (times + 1) * width, width or 1, dtype=np.int32)[: times + 1])
-    if not width:
-        offsets = pa.array(np.zeros(times + 1, dtype=np.int32))
-    items = pc.take(pa.array(values, pa.string()), pa.array(np.tile(np.arange(width), times)))
-    return pa.ListArray.from_arrays(offsets, items, type=STR_LIST)

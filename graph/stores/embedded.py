@@ -76,6 +76,22 @@ class EmbeddedStore(GraphStore):
         self._bulk = bulk
         for statement in cy.create_schema():
             self.connection.execute(statement)
+        self._check_layout()
+
+    def _check_layout(self) -> None:
+        """Refuse a database whose tables an older kgdx laid out differently (``IF NOT EXISTS``
+        keeps an old table as it was), instead of failing on the first write or read."""
+        want = {name: kind for name, kind in relation_tables()["IS_A"][1]}
+        rows = self._rows("CALL table_info('IS_A') RETURN *")
+        found = {row[1]: {"BOOL": "BOOLEAN"}.get(row[2], row[2]) for row in rows}
+        stale = {n: k for n, k in found.items() if n in want and want[n] != k}
+        if stale:
+            self.close()
+            raise StoreError(
+                f"{self.path} was built by an older kgdx (IS_A {stale}, now "
+                f"{ {n: want[n] for n in stale} }); move it away, run `kgdx kg build`, and "
+                "ingest its patients again"
+            )
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:

@@ -21,7 +21,7 @@ from neo4j import exceptions as neo4j_errors
 from graph.errors import ConfigError, QueryError, StoreError
 from graph.log import logger
 from graph.records import Concept, Diagnosis, Patient, Relation
-from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
+from graph.schema import KG_RELATIONS, NODE_LABELS, decode_sources, encode_sources, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import neo4j_cypher as cypher
@@ -58,7 +58,7 @@ def relation_row(relation: Relation) -> dict[str, Any]:
     return {
         "src": relation.src,
         "dst": relation.dst,
-        "sources": list(relation.sources),
+        "sources": encode_sources(relation.sources),
         "weight": float(relation.weight),
         "negated": bool(relation.negated),
         # Empty attributes are stored as "" like the embedded store, so exports match.
@@ -84,7 +84,7 @@ def relation_from(row: dict[str, Any]) -> Relation:
         src=row["src"],
         dst=row["dst"],
         type=row["type"],
-        sources=tuple(row["sources"] or ()),
+        sources=decode_sources(row["sources"]),
         weight=1.0 if row["weight"] is None else row["weight"],
         negated=bool(row["negated"]),
         attributes=json.loads(row["attributes"]) if row["attributes"] else {},

@@ -22,6 +22,7 @@ from graph.records import (
     Report,
     TextSpan,
 )
+from graph.schema import encode_sources
 from graph.stores import ladybug_cypher as cy
 
 
@@ -101,7 +102,9 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
         "images": images,
         "mentions": mentions,
         "shows": shows,
-        "findings": list(aggregated.values()),
+        "findings": [
+            row | {"sources": encode_sources(row["sources"])} for row in aggregated.values()
+        ],
     }
 
 

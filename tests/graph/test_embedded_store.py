@@ -116,3 +116,33 @@ def test_failed_write_rolls_back_and_leaves_no_open_transaction(store):
     assert store.counts() == before
     store.upsert_concepts([Concept(id="HP:0000778", name="after", kind="finding")])
     assert store.get_concept("HP:0000778").name == "after"
+
+
+def test_relation_sources_are_json_text_that_cypher_can_filter(store):
+    _seed(store)
+    store.upsert_relations(
+        [Relation(src="HP:0000002", dst="HP:0000000", type="IS_A", sources=("A:1", "B:2"))]
+    )
+    result = store.query(
+        "MATCH (a)-[r:IS_A]->(b) WHERE r.sources CONTAINS 'B:2' RETURN a.id, r.sources"
+    )
+    assert result.rows == (("HP:0000002", '["A:1", "B:2"]'),)
+    stored = {(r.src, r.dst, r.sources) for r in store.iter_relations()}
+    assert ("HP:0000002", "HP:0000000", ("A:1", "B:2")) in stored
+    assert ("HP:0000002", "HP:0000001", ("test",)) in stored and len(stored) == 3
+
+
+def test_a_database_laid_out_by_an_older_kgdx_is_refused(tmp_path):
+    import ladybug
+
+    path = tmp_path / "old.lbug"
+    db = ladybug.Database(str(path))
+    connection = ladybug.Connection(db)
+    connection.execute("CREATE NODE TABLE Concept(id STRING, name STRING, PRIMARY KEY (id))")
+    connection.execute(
+        "CREATE REL TABLE IS_A(FROM Concept TO Concept, sources STRING[], weight DOUBLE)"
+    )
+    connection.close()
+    db.close()
+    with pytest.raises(StoreError, match=r"older kgdx .*'sources': 'STRING\[\]'.*kgdx kg build"):
+        EmbeddedStore(Settings(home=tmp_path, db_path=path))

@@ -127,3 +127,17 @@ def test_guard_allows_reads(cypher):
 def test_guard_rejects_writes(cypher):
     with pytest.raises(QueryError):
         check_read_only(cypher)
+
+
+def test_relation_sources_round_trip_as_json_text():
+    from graph.schema import decode_sources, encode_sources
+
+    assert encode_sources(("HPO:2025-01-16",)) == '["HPO:2025-01-16"]'
+    assert encode_sources(()) == ""
+    odd = ("a;b", 'quote " and ] bracket', "ünïcode")
+    assert decode_sources(encode_sources(odd)) == odd
+    # what a researcher may have written by hand, or an older store's list
+    assert decode_sources("HPO:2025-01-16") == ("HPO:2025-01-16",)
+    assert decode_sources("[not json") == ("[not json",)
+    assert decode_sources(["A:1", "B:2"]) == ("A:1", "B:2")
+    assert decode_sources(None) == decode_sources("") == ()

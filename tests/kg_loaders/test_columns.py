@@ -87,7 +87,7 @@ def test_rewrite_drops_dangling_loops_and_repeats_across_batches():
     assert is_a.to_pylist()[0] | {} == {
         "from": "UMLS:C0000001",
         "to": "HP:2",
-        "sources": ["A:1"],
+        "sources": '["A:1"]',  # JSON text (graph.schema.encode_sources)
         "weight": 1.0,
         "negated": False,
         "attributes": "",
