@@ -45,9 +45,6 @@ class TableSpool:
         while self._bytes > self.budget and self._tables:
             self._spill(max(self._tables, key=lambda k: sum(t.nbytes for t in self._tables[k])))
 
-    def rows(self, key: str) -> int:
-        return self._rows.get(key, 0)
-
     def _spill(self, key: str) -> None:
         tables = self._tables.pop(key)
         self.folder.mkdir(parents=True, exist_ok=True)

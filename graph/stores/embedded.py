@@ -11,7 +11,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,16 @@ from graph.errors import QueryError, StoreError, UnknownConceptError
 from graph.kg_tables import concept_table, relation_table, row_concept, row_relation
 from graph.records import (
     Concept,
-    Diagnosis,
-    Patient,
     Relation,
 )
 from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
-from graph.stores.patient_rows import patient_from_rows, prediction_rows
+from graph.stores.ladybug_patients import PatientHooks
 
 
-class EmbeddedStore(GraphStore):
+class EmbeddedStore(PatientHooks, GraphStore):
     """LadybugDB-backed :class:`GraphStore`.
 
     Args:
@@ -325,63 +322,6 @@ class EmbeddedStore(GraphStore):
         ]
         concepts = self._get_concepts(ordered) if ordered else {}
         return Subgraph(concepts=tuple(concepts[i] for i in ordered), relations=tuple(relations))
-
-    # ------------------------------------------------------------------ patient hooks
-    def _upsert_patient(self, patient: Patient) -> None:
-        from graph.stores.patient_rows import patient_statements
-
-        statements = [(cypher, {"pid": patient.id}) for cypher in cy.DELETE_PATIENT_PARTS]
-        statements += patient_statements(patient)
-        self._write(statements)
-
-    def _get_patient(self, patient_id: str) -> Patient | None:
-        found = self._rows(cy.GET_PATIENT, {"pid": patient_id})
-        if not found:
-            return None
-
-        def rows(cypher: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-            return [
-                dict(zip(keys, row, strict=True)) for row in self._rows(cypher, {"pid": patient_id})
-            ]
-
-        assertion = ("polarity", "certainty", "temporality", "experiencer", "confidence")
-        return patient_from_rows(
-            patient_id,
-            found[0][0],
-            reports=rows(cy.GET_REPORTS, ("id", "text", "date")),
-            images=rows(cy.GET_IMAGES, ("id", "modality", "path")),
-            mentions=rows(
-                cy.GET_MENTIONS,
-                ("doc", "concept", *assertion, "section", "sentence", "start", "end"),
-            ),
-            shows=rows(cy.GET_SHOWS, ("doc", "concept", *assertion, "probability", "model_id")),
-            labels=[row[0] for row in self._rows(cy.GET_LABELS, {"pid": patient_id})],
-        )
-
-    def _patient_ids(self) -> list[str]:
-        return [row[0] for row in self._rows(cy.PATIENT_IDS)]
-
-    def _delete_patient(self, patient_id: str) -> None:
-        params = {"pid": patient_id}
-        statements = [(cypher, params) for cypher in cy.DELETE_PATIENT_PARTS]
-        statements += [(cy.DELETE_PATIENT_PREDICTIONS, params), (cy.DELETE_PATIENT, params)]
-        self._write(statements)
-
-    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
-        created = datetime.now(UTC).isoformat(timespec="seconds")
-        known = set()
-        for diagnosis in diagnoses:
-            for path in diagnosis.paths:
-                known.update(path.nodes)
-        known -= self._missing_concepts({n for n in known if ":" in n})
-        rows, steps = prediction_rows(patient_id, diagnoses, created, known.__contains__)
-        models = sorted({d.model_id for d in diagnoses})
-        statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
-        if rows:
-            statements.append((cy.CREATE_PREDICTIONS, {"pid": patient_id, "rows": rows}))
-        if steps:
-            statements.append((cy.CREATE_EXPLAINED_BY, {"rows": steps}))
-        self._write(statements)
 
     # ------------------------------------------------------------------ queries
     def _reader(self) -> Any:

@@ -114,7 +114,9 @@ def test_spool_spills_to_parquet_past_its_budget(tmp_path):
     assert isinstance(items["A"], Path) and items["A"].suffix == ".parquet"
     import pyarrow.parquet as pq
 
-    assert pq.read_table(items["A"]).num_rows == 2000 and spool.rows("B") == 10
+    assert pq.read_table(items["A"]).num_rows == 2000
+    b = items["B"]
+    assert (pq.read_table(b) if isinstance(b, Path) else b).num_rows == 10
     roomy = TableSpool(tmp_path / "roomy", budget_mb=64)
     roomy.add("A", table)
     ((key, data),) = list(roomy.items())

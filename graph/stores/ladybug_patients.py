@@ -1,0 +1,84 @@
+"""The embedded store's patient hooks (``EmbeddedStore`` mixes them in): a patient graph written
+in one transaction, read back, deleted, and a model's predictions with their explanation paths.
+
+The statements are in ``graph.stores.ladybug_cypher``; the rows they take are built by
+``graph.stores.patient_rows``, which the Neo4j backend shares.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from graph.records import Diagnosis, Patient
+from graph.stores import ladybug_cypher as cy
+from graph.stores.patient_rows import patient_from_rows, prediction_rows
+
+
+class PatientHooks:
+    """``GraphStore`` patient hooks over the store's ``_rows`` / ``_write`` /
+    ``_missing_concepts`` (declared here for type checkers only)."""
+
+    if TYPE_CHECKING:
+
+        def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]: ...
+
+        def _write(self, statements: list[tuple[str, dict[str, Any]]]) -> None: ...
+
+        def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...
+
+    def _upsert_patient(self, patient: Patient) -> None:
+        from graph.stores.patient_rows import patient_statements
+
+        statements = [(cypher, {"pid": patient.id}) for cypher in cy.DELETE_PATIENT_PARTS]
+        statements += patient_statements(patient)
+        self._write(statements)
+
+    def _get_patient(self, patient_id: str) -> Patient | None:
+        found = self._rows(cy.GET_PATIENT, {"pid": patient_id})
+        if not found:
+            return None
+
+        def rows(cypher: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+            return [
+                dict(zip(keys, row, strict=True)) for row in self._rows(cypher, {"pid": patient_id})
+            ]
+
+        assertion = ("polarity", "certainty", "temporality", "experiencer", "confidence")
+        return patient_from_rows(
+            patient_id,
+            found[0][0],
+            reports=rows(cy.GET_REPORTS, ("id", "text", "date")),
+            images=rows(cy.GET_IMAGES, ("id", "modality", "path")),
+            mentions=rows(
+                cy.GET_MENTIONS,
+                ("doc", "concept", *assertion, "section", "sentence", "start", "end"),
+            ),
+            shows=rows(cy.GET_SHOWS, ("doc", "concept", *assertion, "probability", "model_id")),
+            labels=[row[0] for row in self._rows(cy.GET_LABELS, {"pid": patient_id})],
+        )
+
+    def _patient_ids(self) -> list[str]:
+        return [row[0] for row in self._rows(cy.PATIENT_IDS)]
+
+    def _delete_patient(self, patient_id: str) -> None:
+        params = {"pid": patient_id}
+        statements = [(cypher, params) for cypher in cy.DELETE_PATIENT_PARTS]
+        statements += [(cy.DELETE_PATIENT_PREDICTIONS, params), (cy.DELETE_PATIENT, params)]
+        self._write(statements)
+
+    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        known = set()
+        for diagnosis in diagnoses:
+            for path in diagnosis.paths:
+                known.update(path.nodes)
+        known -= self._missing_concepts({n for n in known if ":" in n})
+        rows, steps = prediction_rows(patient_id, diagnoses, created, known.__contains__)
+        models = sorted({d.model_id for d in diagnoses})
+        statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
+        if rows:
+            statements.append((cy.CREATE_PREDICTIONS, {"pid": patient_id, "rows": rows}))
+        if steps:
+            statements.append((cy.CREATE_EXPLAINED_BY, {"rows": steps}))
+        self._write(statements)
