@@ -14,16 +14,11 @@ from graph.errors import InputError
 
 
 def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, bins: int = 10) -> float:
-    """ECE: bin-weighted mean |accuracy - confidence| over equal-width probability bins."""
-    y_true, y_prob = np.asarray(y_true).ravel(), np.asarray(y_prob).ravel()
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(y_prob, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(y_true[in_bin].mean() - y_prob[in_bin].mean())
-    return float(ece)
+    """ECE over equal-width bins, in the evaluator's argument order (targets first, as OGB);
+    one implementation for the project: ``extractors.image.calibration``."""
+    from extractors.image.calibration import expected_calibration_error as ece
+
+    return ece(y_prob, y_true, n_bins=bins)
 
 
 class Evaluator:
