@@ -59,8 +59,10 @@ class RelationRewriter:
         """
         report = self.report
         report.relations_in += batch.num_rows
-        src = self._positions(batch["src"])
-        dst = self._positions(batch["dst"])
+        # One lookup for both columns: index_in hashes its whole value set on every call.
+        ends = [*batch["src"].chunks, *batch["dst"].chunks]
+        both = self._positions(pa.chunked_array(ends, pa.string()))
+        src, dst = both[: batch.num_rows], both[batch.num_rows :]
         ok = (src >= 0) & (dst >= 0)
         ok[ok] = self._known[src[ok]] & self._known[dst[ok]]
         report.dangling += int(len(ok) - ok.sum())

@@ -9,7 +9,7 @@ FIXTURE_SOURCES = ("umls", "umls"), ("hpo", "obo/mini-hp.obo"), ("hpoa", "obo/ph
 
 
 @pytest.fixture()
-def fixture_sources(fixtures) -> list[str]:
+def small_sources(fixtures) -> list[str]:
     """``name=path`` sources of a small build over the fixtures."""
     return [f"{name}={fixtures / path}" for name, path in FIXTURE_SOURCES]
 

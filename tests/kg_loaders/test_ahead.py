@@ -93,12 +93,12 @@ def test_one_source_or_no_fork_reads_in_process(fixtures, small):
 
 
 def test_a_build_is_the_same_with_and_without_the_child(
-    settings, fixture_sources, stored_graph, monkeypatch
+    settings, small_sources, stored_graph, monkeypatch
 ):
-    forked = build_kg(sources=fixture_sources, settings=settings)
+    forked = build_kg(sources=small_sources, settings=settings)
     monkeypatch.setattr(ahead_module, "FORK_MAX_BYTES", 0)
     other = settings.model_copy(update={"db_path": settings.db_path.with_name("plain.lbug")})
-    plain = build_kg(sources=fixture_sources, settings=other)
+    plain = build_kg(sources=small_sources, settings=other)
     assert forked.crosswalk == plain.crosswalk and forked.source_stats == plain.source_stats
     assert forked.relations == plain.relations > 0
     assert stored_graph(settings) == stored_graph(other)

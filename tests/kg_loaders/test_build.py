@@ -51,6 +51,10 @@ def test_build_loads_the_crosswalked_graph(settings, fixture_sources):
     assert result.relations_by_type["FINDING_SITE"] >= 5
     assert result.unknown_relations["SNOMEDCT:408729009"] == 1
     assert result.concepts_by_kind["anatomy"] >= 3
+    # per source release, as "NAME:version" (relation sources are stored as JSON text)
+    assert sum(result.relations_by_source.values()) == result.relations
+    assert "SNOMEDCT:20250101" in result.relations_by_source
+    assert all(":" in key and len(key) > 4 for key in result.relations_by_source)
     saved = BuildResult.load(settings.home / SUMMARY_FILE)
     assert saved.relations == result.relations and saved.crosswalk == result.crosswalk
 

@@ -132,11 +132,11 @@ def test_bulk_writer_hands_its_error_to_the_build_thread(store):
 
 
 def test_build_through_parquet_files_equals_the_in_memory_build(
-    settings, fixture_sources, stored_graph, tmp_path
+    settings, small_sources, stored_graph, tmp_path
 ):
-    in_memory = build_kg(sources=fixture_sources, settings=settings)
+    in_memory = build_kg(sources=small_sources, settings=settings)
     other = settings.model_copy(update={"db_path": tmp_path / "spilled.lbug"})
-    spilled = build_kg(sources=fixture_sources, settings=other, memory_mb=0)
+    spilled = build_kg(sources=small_sources, settings=other, memory_mb=0)
     assert spilled.relations == in_memory.relations > 0
     assert stored_graph(other) == stored_graph(settings)
 
@@ -229,3 +229,24 @@ def test_obo_terms_parsed_once_or_streamed_give_the_same_records(fixtures, tmp_p
     streamed = obo.OboReader(source, name="HPO")
     assert (list(streamed.concepts()), list(streamed.relation_rows())) == expected
     assert streamed._terms is None
+
+
+def test_relation_batches_are_joined_per_reader_up_to_the_rewrite_size(fixtures, monkeypatch):
+    import kg_loaders.load as load
+    import kg_loaders.umls_columns as umls_columns
+    from kg_loaders.ahead import ReadAhead
+    from kg_loaders.umls import UmlsReader
+
+    monkeypatch.setattr(umls_columns, "BLOCK_BYTES", 300)  # a few rows per Arrow batch
+    reader = UmlsReader(fixtures / "umls")
+    assert len(list(reader.relation_batches())) > 2
+    ahead = ReadAhead([reader], fork=False)
+    try:
+        ((table, sources, whole),) = list(load._coalesced(ahead, [reader]))
+        assert whole and sources == (reader.provenance,) and table.num_rows == 11
+        monkeypatch.setattr(load, "REWRITE_ROWS", 4)
+        parts = list(load._coalesced(ahead, [reader]))
+    finally:
+        ahead.close()
+    assert len(parts) > 1 and not any(whole for _, _, whole in parts)
+    assert sum(t.num_rows for t, _, _ in parts) == 11
