@@ -14,15 +14,15 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graph.log import logger, track
-from graph.records import Concept
 from graph.store import GraphStore, batched
 from kg_loaders.ahead import ReadAhead
 from kg_loaders.base import SourceReader
+from kg_loaders.concept_cache import ConceptCache
 from kg_loaders.crosswalk import Crosswalk, CrosswalkReport
 
 if TYPE_CHECKING:
@@ -65,8 +65,8 @@ class _Counts:
         result.relations = sum(self.types.values())
 
 
-# Concepts of all sources kept from the crosswalk's first pass for its second, up to this many
-# (the default KG has 45k); beyond it, sources are read twice so memory stays bounded.
+# Concepts of all sources kept as records from the crosswalk's first pass for its second, up to
+# this many (the default KG has 45k); beyond it they go to Parquet (``kg_loaders.concept_cache``).
 CONCEPT_CACHE = 250_000
 CONCEPT_BATCH = 100_000
 RELATION_BATCH = 250_000
@@ -125,13 +125,13 @@ def load_sources(
     order = sorted(
         range(len(readers)), key=lambda i: (ahead.forked(readers[i]), readers[i].columnar)
     )
-    cache = _ConceptCache(CONCEPT_CACHE, len(readers))
+    cache = ConceptCache(len(readers), limit=CONCEPT_CACHE, folder=folder / "concepts")
     try:
         crosswalk.index(
             track(cache.remember(i, ahead.concepts(readers[i])), f"indexing {readers[i].name}")
             for i in order
         )
-        again = cache.streams() or [ahead.concepts(r) for r in readers]
+        again = cache.streams()
         merged = crosswalk.concept_rows(again)
         merged = track(merged, "merging concepts", crosswalk.report.concepts_in)
         for batch in batched(merged, concept_batch):
@@ -142,7 +142,7 @@ def load_sources(
             else:
                 concepts = [row_concept(row) for row in batch]
                 store.upsert_concepts(concepts, batch_size=len(concepts))
-        del again, cache
+        del again
         if writer is not None:  # one COPY: each COPY statement costs ~0.07 s on its own
             for key, data in spool.items(["Concept"]):
                 writer.submit(key, data)
@@ -167,6 +167,7 @@ def load_sources(
         sys.setswitchinterval(interval)
         gc.set_threshold(*thresholds)
         ahead.close()
+        cache.close()
         if writer is not None:
             writer.close()
         spool.close()
@@ -202,25 +203,3 @@ def _coalesced(
                 pending, whole = [], False
         if pending:
             yield pa.concat_tables(pending), pending_sources, whole
-
-
-class _ConceptCache:
-    """The concepts of the crosswalk's first pass, kept per reader for its second while there
-    are at most ``limit`` of them (then dropped: the second pass reads the sources again)."""
-
-    def __init__(self, limit: int, readers: int) -> None:
-        self.limit = limit
-        self.size = 0
-        self.buckets: list[list[Concept]] | None = [[] for _ in range(readers)]
-
-    def remember(self, slot: int, stream: Iterable[Concept]) -> Iterator[Concept]:
-        for concept in stream:
-            if self.buckets is not None:
-                self.buckets[slot].append(concept)
-                self.size += 1
-                if self.size > self.limit:
-                    self.buckets = None
-            yield concept
-
-    def streams(self) -> list[list[Concept]] | None:
-        return self.buckets

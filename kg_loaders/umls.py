@@ -12,6 +12,7 @@ mapping says whether the schema relation runs CUI2 -> CUI1 or the other way.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -105,6 +106,7 @@ _RELEASE = re.compile(r"^\d{4}[A-Z]{2}$")
 MAX_SYNONYMS = 64
 
 
+@functools.lru_cache(maxsize=4096)  # a release has ~130 semantic types: each matched once
 def stn_kind(stn: str) -> ConceptKind:
     """The kind of a semantic type tree number (longest prefix match)."""
     best, best_len = ConceptKind.OTHER, -1
