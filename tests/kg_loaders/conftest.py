@@ -27,3 +27,22 @@ def stored_graph():
             )
 
     return read
+
+
+@pytest.fixture()
+def same_build(settings, small_sources, stored_graph):
+    """A function: build ``small_sources``, run ``change()``, build again into another database
+    (with ``build_kwargs``), check both report and store the same graph; returns both results."""
+    from kg_loaders.build import build_kg
+
+    def check(change=lambda: None, **build_kwargs):
+        first = build_kg(sources=small_sources, settings=settings)
+        change()
+        other = settings.model_copy(update={"db_path": settings.db_path.with_name("again.lbug")})
+        second = build_kg(sources=small_sources, settings=other, **build_kwargs)
+        assert second.crosswalk == first.crosswalk and second.concepts == first.concepts
+        assert second.relations == first.relations > 0
+        assert stored_graph(other) == stored_graph(settings)
+        return first, second
+
+    return check

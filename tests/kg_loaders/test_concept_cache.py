@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import kg_loaders.load as load
 from graph.records import Concept, ConceptKind
-from kg_loaders.build import build_kg
 from kg_loaders.concept_cache import CachedConcept, ConceptCache
 
 
@@ -49,12 +48,5 @@ def test_under_the_limit_records_stay_in_memory(tmp_path):
     assert cache.streams() == [concepts] and not (tmp_path / "c").exists()
 
 
-def test_a_build_through_the_parquet_cache_equals_the_in_memory_build(
-    settings, small_sources, stored_graph, monkeypatch
-):
-    in_memory = build_kg(sources=small_sources, settings=settings)
-    monkeypatch.setattr(load, "CONCEPT_CACHE", 3)
-    other = settings.model_copy(update={"db_path": settings.db_path.with_name("cached.lbug")})
-    cached = build_kg(sources=small_sources, settings=other)
-    assert cached.crosswalk == in_memory.crosswalk and cached.concepts == in_memory.concepts
-    assert stored_graph(other) == stored_graph(settings)
+def test_a_build_through_the_parquet_cache_equals_the_in_memory_build(same_build, monkeypatch):
+    same_build(lambda: monkeypatch.setattr(load, "CONCEPT_CACHE", 3))
