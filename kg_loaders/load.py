@@ -1,7 +1,8 @@
 """``load_sources``: the column-wise load a build runs, from readers to a graph store.
 
-Concepts pass through the crosswalk twice (index, then merge into rows and tables); relations
-travel as Arrow batches (``kg_loaders.columns``), rewritten column-wise (``kg_loaders.rewrite``).
+Concepts pass through the crosswalk twice (index, then merge into rows and tables), kept between
+the passes by ``kg_loaders.concept_cache`` (records, or Parquet past 250k); relations travel as
+Arrow batches (``kg_loaders.columns``), rewritten column-wise (``kg_loaders.rewrite``).
 Some sources are read ahead, on a thread or in a forked child (``kg_loaders.ahead``). A fresh
 store is bulk-loaded on a background thread (``kg_loaders.bulk``) from tables kept in memory or
 spooled to Parquet (``kg_loaders.spool``); a store that already holds a KG gets upserts.
