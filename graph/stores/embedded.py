@@ -186,18 +186,29 @@ class EmbeddedStore(PatientHooks, GraphStore):
     # A bulk load is one auto-committed COPY statement: atomic on its own, and a third faster
     # than the same COPY inside BEGIN ... COMMIT (measured on the default KG).
     def _copy_concepts(self, table: pa.Table | Path) -> int:
-        self._dirty = True
-        self._copy("Concept", table)
-        return self._copied(table)
+        return self._copy_counted("Concept", table, cy.count_nodes("Concept"))
 
     def _copy_relations(self, rel_type: str, table: pa.Table | Path) -> int:
-        self._dirty = True
         several = len(relation_tables()[rel_type][0]) > 1
-        self._copy(rel_type, table, " (from='Concept', to='Concept')" if several else "")
-        return self._copied(table)
+        options = " (from='Concept', to='Concept')" if several else ""
+        return self._copy_counted(rel_type, table, cy.count_relations(rel_type), options)
 
-    def _copied(self, table: pa.Table | Path) -> int:
+    def _copy_counted(
+        self, name: str, table: pa.Table | Path, count: str, options: str = ""
+    ) -> int:
+        """COPY, then check the table grew by exactly the rows given: a bulk load that stored
+        more or fewer rows fails loudly (a staged build then keeps the previous KG).
+
+        Raises:
+            StoreError: the row count does not match.
+        """
+        self._dirty = True
         rows = _num_rows(table)
+        before = self._rows(count)[0][0]
+        self._copy(name, table, options)
+        stored = self._rows(count)[0][0] - before
+        if stored != rows:
+            raise StoreError(f"bulk load into {name}: {rows} rows given, {stored} stored")
         if self._bulk and rows >= 1_000_000:
             self.connection.execute("CHECKPOINT")
         return rows

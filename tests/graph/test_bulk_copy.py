@@ -108,3 +108,18 @@ def test_read_tables_splits_tables_and_files(tmp_path):
     assert [t.num_rows for t in read_tables(table, batch_size=2)] == [2, 1]
     pq.write_table(table, tmp_path / "c.parquet")
     assert sum(t.num_rows for t in read_tables(tmp_path / "c.parquet", batch_size=2)) == 3
+
+
+def test_a_copy_that_stores_other_than_the_rows_given_fails_loudly(store, monkeypatch):
+    from graph.stores.embedded import EmbeddedStore
+
+    store.copy_concepts(concept_table(CONCEPTS))
+    real = EmbeddedStore._copy
+
+    def lossy(self, table, rows, options=""):  # a COPY that silently drops a row
+        real(self, table, rows.slice(1) if isinstance(rows, pa.Table) else rows, options)
+
+    monkeypatch.setattr(EmbeddedStore, "_copy", lossy)
+    relations = relation_table("HAS_PHENOTYPE", RELATIONS)
+    with pytest.raises(StoreError, match=rf"{relations.num_rows} rows given, .* stored"):
+        store.copy_relations("HAS_PHENOTYPE", relations)
