@@ -83,16 +83,19 @@ class HpoaReader(SourceReader):
 
     @property
     def version(self) -> str:
+        # Read by the build thread and the prefetch thread at once: the value is published in
+        # one assignment, never as a placeholder ("unknown" leaked into provenance that way).
         if self._version is None:
-            self._version = "unknown"
+            found = "unknown"
             with open_text(self.path) as handle:
                 for line in handle:
                     if not line.startswith("#"):
                         break
                     key, _, value = line[1:].partition(":")
                     if key.strip() in ("version", "date"):
-                        self._version = value.strip()
+                        found = value.strip()
                         break
+            self._version = found
         return self._version
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:

@@ -117,15 +117,16 @@ class OboReader(SourceReader):
     # ---------------------------------------------------------------- parsing
     def header(self) -> dict[str, str]:
         """The header tags before the first stanza (first value of each tag)."""
-        if self._header is None:
-            self._header = {}
+        if self._header is None:  # built whole, then published (readers may share threads)
+            header: dict[str, str] = {}
             with open_text(self.path) as handle:
                 for line in handle:
                     if line.startswith("["):
                         break
                     tag, sep, value = line.partition(":")
-                    if sep and tag not in self._header:
-                        self._header[tag.strip()] = value.strip()
+                    if sep and tag not in header:
+                        header[tag.strip()] = value.strip()
+            self._header = header
         return self._header
 
     def terms(self) -> Iterator[OboTerm]:

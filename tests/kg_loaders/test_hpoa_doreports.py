@@ -86,3 +86,41 @@ def test_real_hpoa_and_do(shared_data):
     assert "UMLS:C0029850" in concepts["DOID:1673"].xrefs
     symptoms = [r for r in do.relations() if r.type == "HAS_SYMPTOM"]
     assert len({(r.src, r.dst) for r in symptoms}) >= 2_222
+
+
+def test_version_read_by_two_threads_at_once_is_never_a_placeholder(fixtures, monkeypatch):
+    """The build thread and the prefetch thread both ask for the provenance; one of them used to
+    see "unknown" while the other was still reading the header."""
+    import threading
+    import time
+
+    import kg_loaders.hpoa as hpoa_module
+
+    real_open = hpoa_module.open_text
+    reading = threading.Event()
+
+    class SlowHeader:  # the header arrives slowly, as from a cold disk
+        def __init__(self, path):
+            self.inner = real_open(path)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.inner.close()
+
+        def __iter__(self):
+            for line in self.inner:
+                reading.set()
+                time.sleep(0.02)
+                yield line
+
+    monkeypatch.setattr(hpoa_module, "open_text", SlowHeader)
+    reader = HpoaReader(fixtures / "obo" / "phenotype.hpoa")
+    seen: list[str] = []
+    first = threading.Thread(target=lambda: seen.append(reader.version))
+    first.start()
+    reading.wait(5)
+    seen.append(reader.version)  # while the first thread is still reading the header
+    first.join()
+    assert seen == ["2025-01-16", "2025-01-16"]
