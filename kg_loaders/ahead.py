@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from graph.errors import StoreError
+from graph.log import logger
 from graph.records import Concept
 from kg_loaders.base import SourceReader
 
@@ -42,7 +43,10 @@ class ReadAhead:
         self._forked: dict[int, _ForkedRead] = {}
         chosen = _fork_candidate(readers) if fork else None
         if chosen is not None:  # before any thread of ours starts
-            self._forked[id(chosen)] = _ForkedRead(chosen)
+            try:
+                self._forked[id(chosen)] = _ForkedRead(chosen)
+            except OSError as exc:  # no process to spare (ulimit, memory): read in-process
+                logger.warning("reading %s in-process: cannot fork (%s)", chosen.name, exc)
         self._futures = {
             id(r): self._pool.submit(lambda r=r: list(r.relation_batches()))
             for r in readers
@@ -99,7 +103,12 @@ class _ForkedRead:
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():  # 3.12+ warns on fork with threads (LadybugDB's idle)
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.pid = os.fork()
+            try:
+                self.pid = os.fork()
+            except OSError:
+                os.close(read_end)
+                os.close(write_end)
+                raise
         if self.pid == 0:  # the child: read, send, and leave without running any cleanup
             os.close(read_end)
             try:

@@ -94,3 +94,17 @@ def test_one_source_or_no_fork_reads_in_process(fixtures, small):
 def test_a_build_is_the_same_with_and_without_the_child(same_build, monkeypatch):
     forked, plain = same_build(lambda: monkeypatch.setattr(ahead_module, "FORK_MAX_BYTES", 0))
     assert forked.source_stats == plain.source_stats
+
+
+def test_a_failed_fork_reads_in_process(fixtures, small, monkeypatch):
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    big = OboReader(fixtures / "obo" / "mini-hp.obo", name="HPO")
+    ahead = ReadAhead([OboReader(small, name="SYMP"), big])
+    try:
+        assert not ahead.forked(big)
+        assert len(list(ahead.concepts(big))) > 5
+    finally:
+        ahead.close()
