@@ -175,12 +175,6 @@ class CheckedText:
         except _CORRUPT as exc:
             raise self._fail(exc) from None
 
-    def __next__(self) -> str:
-        try:
-            return next(self._handle)
-        except _CORRUPT as exc:
-            raise self._fail(exc) from None
-
     def readline(self) -> str:
         try:
             return self._handle.readline()

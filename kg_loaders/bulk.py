@@ -29,7 +29,6 @@ class BulkWriter:
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
-        self.written: dict[str, int] = {}
         # Bounded: a build that produces tables faster than the store copies them waits here
         # rather than holding them all in memory.
         self._queue: queue.Queue[tuple[str, pa.Table | Path | None]] = queue.Queue(maxsize=4)
@@ -42,11 +41,10 @@ class BulkWriter:
         self._raise()
         self._queue.put((key, data))
 
-    def finish(self) -> dict[str, int]:
-        """Wait for every queued write; raise the first error. Returns rows written per key."""
+    def finish(self) -> None:
+        """Wait for every queued write; raise the first error."""
         self._stop()
         self._raise()
-        return self.written
 
     def close(self) -> None:
         """Stop after the write in progress (on an error path); queued writes are dropped."""
@@ -79,7 +77,6 @@ class BulkWriter:
                     rows = self.store.copy_concepts(data)
                 else:
                     rows = self.store.copy_relations(key, data)
-                self.written[key] = self.written.get(key, 0) + rows
                 logger.debug("bulk-loaded %d rows into %s", rows, key)
             except BaseException as exc:  # handed to the build's thread by finish()
                 self._error = exc

@@ -192,15 +192,16 @@ def _coalesced(
     for reader in readers:
         pending: list[pa.Table] = []
         pending_sources: tuple[str, ...] = ()
-        whole = True
+        rows, whole = 0, True
         for batch, sources in ahead.relation_batches(reader):
             if pending and sources != pending_sources:
                 yield pa.concat_tables(pending), pending_sources, False
-                pending, whole = [], False
+                pending, rows, whole = [], 0, False
             pending.append(batch)
             pending_sources = sources
-            if sum(t.num_rows for t in pending) >= REWRITE_ROWS:
+            rows += batch.num_rows
+            if rows >= REWRITE_ROWS:
                 yield pa.concat_tables(pending), pending_sources, False
-                pending, whole = [], False
+                pending, rows, whole = [], 0, False
         if pending:
             yield pa.concat_tables(pending), pending_sources, whole

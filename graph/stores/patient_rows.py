@@ -153,6 +153,16 @@ def _assertion(row: dict[str, Any]) -> Assertion:
     )
 
 
+def _finding(row: dict[str, Any], provenance: TextSpan | ImageEvidence) -> Finding:
+    """A finding from a MENTIONS or SHOWS row (concept, assertion, confidence) and its evidence."""
+    return Finding(
+        concept_id=row["concept"],
+        assertion=_assertion(row),
+        confidence=row["confidence"],
+        provenance=provenance,
+    )
+
+
 def patient_from_rows(
     patient_id: str,
     attributes: str | None,
@@ -176,11 +186,9 @@ def patient_from_rows(
     )
     texts = {prefix + r.id: r.text for r in report_records}
     findings = [
-        Finding(
-            concept_id=r["concept"],
-            assertion=_assertion(r),
-            confidence=r["confidence"],
-            provenance=TextSpan(
+        _finding(
+            r,
+            TextSpan(
                 doc_id=r["doc"].removeprefix(prefix),
                 section=r["section"] or "",
                 sentence=r["sentence"] or "",
@@ -192,11 +200,9 @@ def patient_from_rows(
         for r in mentions
     ]
     findings += [
-        Finding(
-            concept_id=r["concept"],
-            assertion=_assertion(r),
-            confidence=r["confidence"],
-            provenance=ImageEvidence(
+        _finding(
+            r,
+            ImageEvidence(
                 image_id=r["doc"].removeprefix(prefix),
                 model_id=r["model_id"],
                 probability=r["probability"],
