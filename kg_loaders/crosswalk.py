@@ -18,8 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from graph.records import Concept, ConceptKind, Relation
-from kg_loaders.base import RelationRow
+from graph.records import Concept, ConceptKind
 from kg_loaders.curies import SOURCE_PRIORITY, is_cui, prefix_of
 
 if TYPE_CHECKING:
@@ -282,14 +281,3 @@ class Crosswalk:
         self._group_sizes = {}
         self._record_counts = Counter()
         self._rewriter = None
-
-    def relations(
-        self, streams: Iterable[tuple[Iterable[RelationRow], tuple[str, ...]]]
-    ) -> Iterator[Relation]:
-        """:meth:`relation_tables` for ``(rows, sources)`` streams, as records."""
-        from graph.kg_tables import table_relations
-        from kg_loaders.columns import row_tables
-
-        batches = ((table, sources) for rows, sources in streams for table in row_tables(rows))
-        for rel_type, table in self.relation_tables(batches):
-            yield from table_relations(rel_type, table)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from graph.kg_tables import table_relations
 from graph.records import Concept, ConceptKind
+from kg_loaders.columns import row_tables
 from kg_loaders.crosswalk import Crosswalk, merge_concepts
 from kg_loaders.doreports import DoReportsReader
 from kg_loaders.hpoa import HpoaReader
@@ -13,11 +15,18 @@ from kg_loaders.snomed import SnomedReader
 from kg_loaders.umls import UmlsReader
 
 
+def rewritten(crosswalk, streams):
+    """The crosswalk's relation tables for ``(rows, sources)`` streams, as records."""
+    batches = ((table, sources) for rows, sources in streams for table in row_tables(rows))
+    for rel_type, table in crosswalk.relation_tables(batches):
+        yield from table_relations(rel_type, table)
+
+
 def run(readers):
     crosswalk = Crosswalk()
     crosswalk.index(r.concepts() for r in readers)
     concepts = {c.id: c for c in crosswalk.concepts(r.concepts() for r in readers)}
-    relations = list(crosswalk.relations(s for r in readers for s in r.relation_streams()))
+    relations = list(rewritten(crosswalk, (s for r in readers for s in r.relation_streams())))
     return crosswalk, concepts, relations
 
 
@@ -91,7 +100,7 @@ def test_two_terms_of_one_source_on_one_cui_are_a_conflict():
         ("HP:1", "HP:2", "IS_A", False, 1.0, None),
         ("HP:1", "DOID:3", "IS_A", False, 1.0, None),
     ]
-    relations = list(crosswalk.relations([(rows, ("T:1",))]))
+    relations = list(rewritten(crosswalk, [(rows, ("T:1",))]))
     assert [(r.src, r.dst) for r in relations] == [("UMLS:C0000001", "HP:2")]
     assert crosswalk.report.self_loops == 1
 
