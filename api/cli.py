@@ -27,6 +27,7 @@ GROUPS: dict[str, typer.Typer] = {
         help="Evaluate extractors and models on labelled data.", no_args_is_help=True
     ),
     "export": typer.Typer(help="Export the graph store (Neo4j).", no_args_is_help=True),
+    "ingest": typer.Typer(help="Store patients' data in the graph.", no_args_is_help=True),
 }
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)

@@ -175,7 +175,7 @@ def ingest_images(
         raise InputError("no image files given")
     known = stored_dicom_ids(store)
     extractor = extractor or ImageExtractor()
-    deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=dict(known))
+    deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=known)
     extractor.deidentifier = deidentifier
     predictions = extractor.predict_files(files)
     # kgdx id -> pseudonym of its original PatientID (the original stays in memory only)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+CONFIG_FILE = "kgdx.toml"  # read from the working directory unless KGDX_CONFIG names another
 
 
 class Settings(BaseSettings):
@@ -26,9 +27,7 @@ class Settings(BaseSettings):
     environment wins over the file.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="KGDX_", extra="ignore", toml_file="kgdx.toml", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KGDX_", extra="ignore", validate_default=True)
 
     home: Path = Field(default=Path(".kgdx"), description="Working folder for stores and outputs.")
     store: str = Field(default="embedded", description="Graph store backend by name.")
@@ -74,7 +73,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         from pydantic_settings import TomlConfigSettingsSource
 
-        toml_file = os.environ.get("KGDX_CONFIG", "kgdx.toml")
+        toml_file = os.environ.get("KGDX_CONFIG", CONFIG_FILE)
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
 
@@ -101,4 +100,4 @@ def get_settings(**overrides: Any) -> Settings:
             f"invalid settings ({problems}); fix the environment or kgdx.toml"
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config or 'kgdx.toml'} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{config or CONFIG_FILE} is not valid TOML: {exc}") from None

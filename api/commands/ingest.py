@@ -58,9 +58,4 @@ def image_command(
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    group = groups.get("ingest")
-    if group is None:
-        group = typer.Typer(help="Store patients' data in the graph.", no_args_is_help=True)
-        groups["ingest"] = group
-        app.add_typer(group, name="ingest")
-    group.command("image")(image_command)
+    groups["ingest"].command("image")(image_command)

@@ -127,11 +127,9 @@ def xrv_findings(
     model: torch.nn.Module, image_id: str, pixels: np.ndarray, model_id: str = "torchxrayvision"
 ) -> tuple[Finding, ...]:
     """Findings for the 18 pathologies of one 2D image in [0, 1] (sigmoid of the logits)."""
+    from extractors.image.calibration import sigmoid
     from extractors.image.predict import to_findings
 
     with torch.inference_mode():
         logits = model(xrv_preprocess(pixels)[None])[0].numpy()
-    from scipy.special import expit  # overflow-free sigmoid
-
-    probabilities = expit(logits.astype(np.float64))
-    return to_findings(image_id, model_id, probabilities, xrv_label_map())
+    return to_findings(image_id, model_id, sigmoid(logits), xrv_label_map())
