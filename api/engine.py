@@ -100,6 +100,7 @@ class Engine:
         patients: Iterable[Patient],
         *,
         extract: bool = True,
+        keep_images: bool = True,
         progress: Callable[[Patient], Any] | None = None,
     ) -> list[Patient]:
         """Extract findings from each patient's reports (when ``extract``) and store it.
@@ -107,6 +108,9 @@ class Engine:
         Args:
             patients: patients with reports (and known ``labels`` for training).
             extract: run the text extractor; ``False`` stores the findings as given.
+            keep_images: a patient given without images keeps the images, image findings and
+                DICOM id mapping stored for it (``ingest_images``); ``False`` stores the patient
+                exactly as given (``PUT /patients/{id}``).
             progress: called with each stored patient (e.g. to advance a progress bar).
 
         Returns:
@@ -115,7 +119,8 @@ class Engine:
         stored = []
         for patient in patients:
             record = self.extract(patient) if extract else patient
-            record = self._keep_stored_images(record)
+            if keep_images:
+                record = self._keep_stored_images(record)
             self.store.upsert_patient(record)
             stored.append(record)
             if progress is not None:
@@ -133,9 +138,11 @@ class Engine:
         except InputError:
             return record
         image_findings = tuple(f for f in old.findings if isinstance(f.provenance, ImageEvidence))
+        from api.image_ingest import SOURCE_IDS
+
         attributes = dict(record.attributes)
-        if "source_ids" in old.attributes:
-            attributes.setdefault("source_ids", old.attributes["source_ids"])
+        if SOURCE_IDS in old.attributes:
+            attributes.setdefault(SOURCE_IDS, old.attributes[SOURCE_IDS])
         if not old.images and attributes == record.attributes:
             return record
         return record.model_copy(

@@ -69,7 +69,8 @@ def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Respon
     """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
     if patient.id != patient_id:
         raise InputError(f"body id {patient.id!r} does not match the URL's {patient_id!r}")
-    slot.engine.ingest([patient], extract=False)  # stores it and drops the engine's cached graph
+    # stores it as given and drops the engine's cached graph
+    slot.engine.ingest([patient], extract=False, keep_images=False)
     return Response(status_code=204)
 
 

@@ -156,3 +156,29 @@ def test_every_error_has_the_same_body(client) -> None:
     }
     assert client.get("/no/such/route").json()["error"] == "NotFound"
     assert client.delete("/health").json()["error"] == "MethodNotAllowed"
+
+
+def test_put_stores_the_patient_as_given_images_included(client) -> None:
+    imaged = {
+        "id": "P200",
+        "images": [{"id": "i1", "modality": "CR"}],
+        "findings": [
+            {
+                "concept_id": "UMLS:C0032227",
+                "confidence": 0.9,
+                "provenance": {
+                    "kind": "image",
+                    "image_id": "i1",
+                    "model_id": "m",
+                    "probability": 0.9,
+                },
+            }
+        ],
+    }
+    assert client.put("/patients/P200", json=imaged).status_code == 204
+    assert len(client.get("/patients/P200").json()["images"]) == 1
+    # A PUT without images replaces them: the stored images are not carried over.
+    assert client.put("/patients/P200", json={"id": "P200"}).status_code == 204
+    body = client.get("/patients/P200").json()
+    assert body["images"] == [] and body["findings"] == []
+    assert client.delete("/patients/P200").status_code == 204
