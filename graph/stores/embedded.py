@@ -189,8 +189,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
         return self._copy_counted("Concept", table, cy.count_nodes("Concept"))
 
     def _copy_relations(self, rel_type: str, table: pa.Table | Path) -> int:
-        several = len(relation_tables()[rel_type][0]) > 1
-        options = " (from='Concept', to='Concept')" if several else ""
+        options = cy.copy_options(rel_type)
         return self._copy_counted(rel_type, table, cy.count_relations(rel_type), options)
 
     def _copy_counted(
@@ -222,7 +221,6 @@ class EmbeddedStore(PatientHooks, GraphStore):
         by_type: dict[str, list[Relation]] = defaultdict(list)
         for relation in relations:
             by_type[relation.type].append(relation)
-        tables = relation_tables()
         plan: list[tuple[str, pa.Table, pa.Table | None]] = []  # type, new rows, known rows
         for rel_type, rows in by_type.items():
             table = relation_table(rel_type, rows)
@@ -244,9 +242,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
                 if known is not None:
                     self.connection.execute(cy.update_relations(rel_type), {"rows": known})
                 if table.num_rows:
-                    several = len(tables[rel_type][0]) > 1
-                    options = " (from='Concept', to='Concept')" if several else ""
-                    self._copy(rel_type, table, options)
+                    self._copy(rel_type, table, cy.copy_options(rel_type))
 
     def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
         return {

@@ -43,6 +43,13 @@ def existing_ids(label: str) -> str:
     return f"LOAD FROM $rows MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
 
 
+def copy_options(rel_type: str) -> str:
+    """The ``COPY`` options a relation type needs: the endpoint tables of a relation group
+    (``HAS_FINDING`` links Patients and Concepts; the KG copies Concept -> Concept)."""
+    several = len(relation_tables()[check_relation_type(rel_type)][0]) > 1
+    return " (from='Concept', to='Concept')" if several else ""
+
+
 def copy_from(table: str, options: str = "", path: str | None = None) -> str:
     """Bulk ``COPY`` into a node or relation table from an Arrow ``$rows`` parameter or, given
     ``path``, from that Parquet file (quoted as a string literal)."""

@@ -69,11 +69,9 @@ class PatientHooks:
 
     def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        known = set()
-        for diagnosis in diagnoses:
-            for path in diagnosis.paths:
-                known.update(path.nodes)
-        known -= self._missing_concepts({n for n in known if ":" in n})
+        # concept ids on the paths (the patient's own id has no prefix), less any not stored
+        known = {n for d in diagnoses for p in d.paths for n in p.nodes if ":" in n}
+        known -= self._missing_concepts(known)
         rows, steps = prediction_rows(patient_id, diagnoses, created, known.__contains__)
         models = sorted({d.model_id for d in diagnoses})
         statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
