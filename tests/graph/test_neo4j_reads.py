@@ -98,7 +98,7 @@ def test_query_builders_take_names_only_from_the_schema() -> None:
 
 def test_paths_rows_become_steps_with_directions() -> None:
     node = {"name": "n", "kind": "finding", "synonyms": [], "xrefs": [], "sources": []}
-    rel = {"sources": ["DO"], "weight": 1.0, "negated": False, "attributes": ""}
+    rel = {"sources": '["DO:2024"]', "weight": 1.0, "negated": False, "attributes": ""}
 
     def responder(statement, params):
         if statement == cypher.GET_CONCEPTS:
@@ -125,6 +125,7 @@ def test_paths_rows_become_steps_with_directions() -> None:
         ("DOID:1", "in", "HAS_PHENOTYPE"),
         ("DOID:0", "out", "IS_A"),
     ]
+    assert all(s.relation.sources == ("DO:2024",) for s in path)  # JSON text decoded
 
 
 def test_close_leaves_an_injected_driver_open() -> None:

@@ -101,7 +101,11 @@ def test_relations_grouped_by_schema_type_and_sorted_by_endpoints() -> None:
         Relation(src="DOID:2", dst="HP:1", type="HAS_PHENOTYPE", weight=0.5),
         Relation(src="DOID:1", dst="DOID:0", type="IS_A"),
         Relation(
-            src="DOID:1", dst="HP:1", type="HAS_PHENOTYPE", attributes={"frequency": "HP:0040283"}
+            src="DOID:1",
+            dst="HP:1",
+            type="HAS_PHENOTYPE",
+            sources=("HPO:2025-01-16",),
+            attributes={"frequency": "HP:0040283"},
         ),
     ]
     store.upsert_relations(relations)
@@ -116,6 +120,8 @@ def test_relations_grouped_by_schema_type_and_sorted_by_endpoints() -> None:
         ("DOID:2", "HP:1"),
     ]
     assert phenotype_rows[0]["attributes"] == '{"frequency": "HP:0040283"}'
+    # sources are JSON text, as in the embedded store (graph.schema.encode_sources)
+    assert [r["sources"] for r in phenotype_rows] == ['["HPO:2025-01-16"]', ""]
     # The missing-endpoint check ran first, as a read.
     assert driver.calls[len(driver.statements("execute_query"))].access_mode == "READ"
 
