@@ -82,17 +82,12 @@ class GraphStore(ABC):
             written += len(unique)
         return written
 
-    def upsert_relations(
-        self, relations: Iterable[Relation], *, batch_size: int = 200_000, assume_new: bool = False
-    ) -> int:
+    def upsert_relations(self, relations: Iterable[Relation], *, batch_size: int = 200_000) -> int:
         """Insert or update KG relations keyed by ``(src, type, dst)`` (bulk path).
 
         Args:
             relations: the relations; duplicates within a batch keep the last one.
             batch_size: relations per bulk write.
-            assume_new: the caller guarantees that none of these relations is stored yet and
-                that they are unique across batches (a fresh build after a crosswalk); backends
-                then skip the lookup of existing relations, which dominates memory on big loads.
 
         Raises:
             InputError: an item is not a :class:`Relation`.
@@ -113,7 +108,7 @@ class GraphStore(ABC):
                     f"{len(missing)} relation endpoint(s) are not stored concepts (e.g. {sample}); "
                     "load the concepts first"
                 )
-            self._upsert_relations(rows, assume_new=assume_new)
+            self._upsert_relations(rows)
             written += len(rows)
         return written
 
@@ -332,7 +327,7 @@ class GraphStore(ABC):
     def _upsert_concepts(self, concepts: list[Concept]) -> None: ...
 
     @abstractmethod
-    def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None: ...
+    def _upsert_relations(self, relations: list[Relation]) -> None: ...
 
     def _copy_concepts(self, table: pa.Table | Path) -> int:
         """Bulk-load a concept table; backends without a bulk path upsert it in batches."""

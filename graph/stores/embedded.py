@@ -217,7 +217,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
             return set()
         return set(concept_ids) - self._existing("Concept", sorted(concept_ids))
 
-    def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None:
+    def _upsert_relations(self, relations: list[Relation]) -> None:
         by_type: dict[str, list[Relation]] = defaultdict(list)
         for relation in relations:
             by_type[relation.type].append(relation)
@@ -225,7 +225,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
         for rel_type, rows in by_type.items():
             table = relation_table(rel_type, rows)
             existing: set[tuple[str, str]] = set()
-            if not assume_new and self._rows(cy.count_relations(rel_type))[0][0]:
+            if self._rows(cy.count_relations(rel_type))[0][0]:
                 found = self._arrow(cy.existing_relations(rel_type), table.select(["from", "to"]))
                 existing = set(
                     zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True)

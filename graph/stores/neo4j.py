@@ -198,8 +198,7 @@ class Neo4jStore(GraphStore):
         rows = [concept_row(c) for c in concepts]
         self._write(self._run_batches(cypher.UPSERT_CONCEPTS, rows, ("id",)))
 
-    def _upsert_relations(self, relations: list[Relation], *, assume_new: bool = False) -> None:
-        # MERGE by key needs no lookup of stored relations, so ``assume_new`` changes nothing here.
+    def _upsert_relations(self, relations: list[Relation]) -> None:
         by_type: dict[str, Rows] = {}
         for relation in relations:
             by_type.setdefault(relation.type, []).append(relation_row(relation))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from graph.errors import ConfigError, QueryError, StoreError, UnknownConceptError
+from graph.errors import ConfigError, QueryError, StoreError
 from graph.records import Concept, Relation
 from graph.settings import Settings
 from graph.stores import open_store, store_class
@@ -76,18 +76,6 @@ def test_unopenable_path_is_a_store_error(tmp_path):
     blocker.write_text("not a database")
     with pytest.raises(StoreError):
         EmbeddedStore(Settings(home=tmp_path, db_path=blocker))
-
-
-def test_assume_new_skips_the_lookup_but_not_the_endpoint_check(store):
-    _seed(store, 4)
-    extra = [Relation(src="HP:0000000", dst="HP:0000003", type="IS_A", sources=("fresh",))]
-    assert store.upsert_relations(extra, assume_new=True) == 1
-    assert store.counts().relations["IS_A"] == 4
-    with pytest.raises(UnknownConceptError, match="HP:0000099"):
-        store.upsert_relations(
-            [Relation(src="HP:0000000", dst="HP:0000099", type="IS_A")], assume_new=True
-        )
-    assert store.counts().relations["IS_A"] == 4
 
 
 def test_buffer_pool_setting_is_applied(tmp_path):
