@@ -78,11 +78,25 @@ def test_unopenable_path_is_a_store_error(tmp_path):
         EmbeddedStore(Settings(home=tmp_path, db_path=blocker))
 
 
-def test_buffer_pool_setting_is_applied(tmp_path):
+def test_buffer_pool_setting_is_applied(tmp_path, monkeypatch):
+    import ladybug
+
+    opened: list[dict] = []
+    real = ladybug.Database
+
+    def recording(*args, **kwargs):  # LadybugDB cannot report its pool size back
+        opened.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ladybug, "Database", recording)
     settings = Settings(home=tmp_path, db_path=tmp_path / "small.lbug", buffer_pool_mb=64)
     with open_store("embedded", settings=settings) as small:
         _seed(small, 50)
         assert small.counts().relations["IS_A"] == 49
+    assert opened[0]["buffer_pool_size"] == 64 * 1024 * 1024
+    assert opened[0]["auto_checkpoint"] is True
+    EmbeddedStore(settings, path=tmp_path / "bulk.lbug", bulk=True).close()
+    assert opened[-1]["auto_checkpoint"] is False  # a bulk build checkpoints once, at close
     with pytest.raises(ValidationError, match="buffer_pool_mb"):
         Settings(buffer_pool_mb=0)
 
