@@ -27,6 +27,7 @@ from graph.errors import StoreError
 from graph.log import logger
 from graph.records import Concept
 from kg_loaders.base import SourceReader
+from kg_loaders.concept_cache import CachedConcept
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,11 +58,11 @@ class ReadAhead:
         """Whether ``reader`` is being read in a child process (read its concepts last)."""
         return id(reader) in self._forked
 
-    def concepts(self, reader: SourceReader) -> Iterator[Concept]:
+    def concepts(self, reader: SourceReader) -> Iterator[Concept | CachedConcept]:
         forked = self._forked.get(id(reader))
         if forked is None:
             return reader.concepts()
-        return (Concept(**row) for row in forked.result()["concepts"])
+        return iter(forked.result()["concepts"])  # validated as records in the child
 
     def relation_batches(self, reader: SourceReader) -> Iterator[tuple[pa.Table, tuple[str, ...]]]:
         forked = self._forked.get(id(reader))
@@ -176,16 +177,9 @@ def _dumps(payload: tuple[str, Any]) -> bytes:
 
 
 def _records(reader: SourceReader) -> dict[str, Any]:
-    """What a child sends: concepts as field dicts, relation rows per stream, statistics."""
+    """What a child sends: concepts as tuples, relation rows per stream, statistics."""
     concepts = [
-        {
-            "id": c.id,
-            "name": c.name,
-            "kind": c.kind.value,
-            "synonyms": c.synonyms,
-            "xrefs": c.xrefs,
-            "sources": c.sources,
-        }
+        CachedConcept(c.id, c.name, c.kind, c.synonyms, c.xrefs, c.sources)
         for c in reader.concepts()
     ]
     relations = [(list(rows), sources) for rows, sources in reader.relation_streams()]
