@@ -193,9 +193,22 @@ def row_relation(rel_type: str, src: str, dst: str, props: list[Any]) -> Relatio
 
 def table_concepts(table: pa.Table) -> Iterator[Concept]:
     """The concepts of a concept table, as records."""
-    columns = [table.column(name).to_pylist() for name in CONCEPT_SCHEMA.names]
-    for row in zip(*columns, strict=True):
-        yield row_concept(list(row))
+    for batch in table.to_batches():
+        yield from (row_concept(row) for row in concept_rows_of(batch))
+
+
+def concept_rows_of(batch: pa.RecordBatch) -> Iterator[tuple]:
+    """A concept batch's rows in :data:`CONCEPT_SCHEMA` order, lists as tuples (read from flat
+    values and offsets: several times faster than ``to_pylist`` on the nested columns)."""
+    scalars = [batch.column(i).to_pylist() for i in range(3)]
+    lists = [_tuples(batch.column(i)) for i in range(3, 6)]
+    return zip(*scalars, *lists, strict=True)
+
+
+def _tuples(column: pa.ListArray) -> list[tuple[str, ...]]:
+    values = column.flatten().to_pylist()
+    offsets = (column.offsets.to_numpy() - column.offsets[0].as_py()).tolist()
+    return [tuple(values[a:b]) for a, b in zip(offsets, offsets[1:], strict=False)]
 
 
 def table_relations(rel_type: str, table: pa.Table) -> Iterator[Relation]:

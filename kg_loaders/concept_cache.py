@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graph.kg_tables import CONCEPT_SCHEMA, concept_rows_table
+from graph.kg_tables import concept_rows_of, concept_rows_table
 from graph.records import Concept, ConceptKind
+from kg_loaders.spool import TableSpool
 
 SPILL_ROWS = 100_000  # concepts per Parquet row group
 
@@ -45,62 +45,58 @@ class ConceptCache:
 
     def __init__(self, readers: int, *, limit: int, folder: Path) -> None:
         self.limit = limit
-        self.folder = folder
         self.size = 0
         self._records: list[list[Concept]] = [[] for _ in range(readers)]
-        self._files: list[Path | None] = [None] * readers
-        self._writers: dict[int, pq.ParquetWriter] = {}
+        self._spool: TableSpool | None = None  # past the limit: every slot's rows, on disk
+        self._folder = folder
         self._pending: dict[int, list[tuple]] = {}
 
     def remember(self, slot: int, stream: Iterable[Concept]) -> Iterator[Concept]:
         """Pass ``stream`` through, keeping each concept for :meth:`streams`."""
         for concept in stream:
             self.size += 1
-            if self._files[slot] is None and self.size > self.limit:
+            if self._spool is None and self.size > self.limit:
                 self._spill_all()
-            if self._files[slot] is None:
+            if self._spool is None:
                 self._records[slot].append(concept)
             else:
-                self._add_row(slot, concept)
+                pending = self._pending.setdefault(slot, [])
+                pending.append(_row(concept))
+                if len(pending) >= SPILL_ROWS:
+                    self._flush(slot)
             yield concept
         self._flush(slot)
 
     def streams(self) -> list[Iterable[Concept | CachedConcept]]:
         """Each reader's concepts again, in order; call once every stream was read."""
-        for slot in list(self._writers):
+        if self._spool is None:
+            return list(self._records)
+        for slot in list(self._pending):
             self._flush(slot)
-            self._writers.pop(slot).close()
-        return [
-            self._records[slot] if path is None else _read_back(path)
-            for slot, path in enumerate(self._files)
-        ]
+        files = dict(self._spool.items([_key(slot) for slot in range(len(self._records))]))
+        return [_read_back(files.get(_key(slot))) for slot in range(len(self._records))]
 
     def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        if self._spool is not None:
+            self._spool.close()
 
     def _spill_all(self) -> None:
         """Past the limit: every reader's records so far go to its file, and so will the rest."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._spool = TableSpool(self._folder, budget_mb=0)  # every table goes to Parquet
         for slot, records in enumerate(self._records):
-            self._files[slot] = self.folder / f"concepts-{slot}.parquet"
-            self._writers[slot] = pq.ParquetWriter(self._files[slot], CONCEPT_SCHEMA)
             for start in range(0, len(records), SPILL_ROWS):
                 chunk = records[start : start + SPILL_ROWS]
-                self._writers[slot].write_table(concept_rows_table([_row(c) for c in chunk]))
+                self._spool.add(_key(slot), concept_rows_table([_row(c) for c in chunk]))
             self._records[slot] = []
-
-    def _add_row(self, slot: int, concept: Concept) -> None:
-        pending = self._pending.setdefault(slot, [])
-        pending.append(_row(concept))
-        if len(pending) >= SPILL_ROWS:
-            self._flush(slot)
 
     def _flush(self, slot: int) -> None:
         pending = self._pending.pop(slot, None)
-        if pending:
-            self._writers[slot].write_table(concept_rows_table(pending))
+        if pending and self._spool is not None:
+            self._spool.add(_key(slot), concept_rows_table(pending))
+
+
+def _key(slot: int) -> str:
+    return f"concepts-{slot}"
 
 
 def _row(concept: Concept) -> tuple:
@@ -108,18 +104,10 @@ def _row(concept: Concept) -> tuple:
     return (c.id, c.name, c.kind.value, c.synonyms, c.xrefs, c.sources)
 
 
-def _read_back(path: Path) -> Iterator[CachedConcept]:
+def _read_back(path: Path | None) -> Iterator[CachedConcept]:
+    if path is None:  # a reader that gave no concepts
+        return
     kinds = {kind.value: kind for kind in ConceptKind}
     for batch in pq.ParquetFile(path).iter_batches(batch_size=SPILL_ROWS):
-        ids, names, kind_values = (batch.column(i).to_pylist() for i in range(3))
-        synonyms, xrefs, sources = (_tuples(batch.column(i)) for i in range(3, 6))
-        for row in zip(ids, names, kind_values, synonyms, xrefs, sources, strict=True):
-            yield CachedConcept(row[0], row[1], kinds[row[2]], row[3], row[4], row[5])
-
-
-def _tuples(column: pa.ListArray) -> list[tuple[str, ...]]:
-    """A list<string> column as tuples: flat values and offsets, several times faster than
-    ``to_pylist`` on the nested column."""
-    values = column.flatten().to_pylist()
-    offsets = (column.offsets.to_numpy() - column.offsets[0].as_py()).tolist()
-    return [tuple(values[a:b]) for a, b in zip(offsets, offsets[1:], strict=False)]
+        for cid, name, kind, synonyms, xrefs, sources in concept_rows_of(batch):
+            yield CachedConcept(cid, name, kinds[kind], synonyms, xrefs, sources)
