@@ -11,7 +11,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -47,18 +46,16 @@ def error_status(exc: KgdxError) -> int:
     return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
 
 
-def create_app(
-    settings: Settings | None = None, *, store=None, model_dir: str | Path | None = None
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
     """Build the REST app.
 
     Args:
         settings: runtime settings; from the environment (at startup) when ``None``.
         store: an open :class:`~graph.store.GraphStore` to serve instead of opening one from the
             settings (the app then leaves it open on shutdown).
-        model_dir: folder of the diagnosis model saved by ``Engine.train(save_to=...)``;
-            ``settings.resolved_model_dir`` (``KGDX_MODEL_DIR``) when ``None``. It is read on the first diagnosis and again
-            whenever the saved model changes.
+
+    The diagnosis model is read from ``settings.resolved_model_dir`` (``KGDX_MODEL_DIR``, where
+    ``Engine.train(save_to=...)`` saves it) on the first diagnosis, and again whenever it changes.
     """
 
     @asynccontextmanager
@@ -72,7 +69,7 @@ def create_app(
         app.state.store = store if store is not None else open_store(settings=app.state.settings)
         # The embedded database serves one request at a time; the Neo4j driver pools sessions.
         app.state.store_lock = threading.Lock() if app.state.store.name == "embedded" else None
-        directory = Path(model_dir) if model_dir else app.state.settings.resolved_model_dir
+        directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
         app.state.model_slot = ModelSlot(engine, directory)

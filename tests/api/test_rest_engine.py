@@ -171,7 +171,8 @@ def test_model_is_read_when_it_appears(client, trained, tmp_path) -> None:
     settings, _, _ = trained
     store = client.app.state.store  # the same open store, served by a second app
     empty = tmp_path / "model"
-    with TestClient(create_app(settings, store=store, model_dir=empty)) as other:
+    other_settings = settings.model_copy(update={"model_dir": empty})
+    with TestClient(create_app(other_settings, store=store)) as other:
         response = other.post("/patients/P001/diagnose")
         assert response.status_code == 409 and response.json()["error"] == "ModelError"
         assert "train one first" in response.json()["detail"]
