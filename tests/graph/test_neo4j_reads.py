@@ -76,10 +76,11 @@ def test_server_errors_on_the_query_path_become_query_errors() -> None:
     driver = FakeDriver()
     store = make_store(driver)
     driver.fail_with = neo4j_errors.CypherSyntaxError._hydrate_neo4j(
-        code="Neo.ClientError.Statement.SyntaxError", message="Invalid input 'RETRUN'"
+        code="Neo.ClientError.Statement.SyntaxError", message="Invalid input 'size2'"
     )
     with pytest.raises(QueryError, match="SyntaxError"):
-        store.query("MATCH (n) RETRUN n")
+        # passes kgdx's read-only grammar (a misspelt keyword would not), fails on the server
+        store.query("MATCH (n) RETURN n.size2")
 
 
 def test_query_builders_take_names_only_from_the_schema() -> None:
