@@ -43,11 +43,14 @@ class ExpressionParser(TokenCursor):
         """One expression; returns the depth of its tree."""
         depth = self.binary(1)
         if depth > MAX_EXPRESSION_DEPTH:
-            raise QueryError(
-                f"expression nested deeper than {MAX_EXPRESSION_DEPTH} operators near "
-                f"{where(self.text, self.peek())}; split it up"
-            )
+            raise self.too_deep()
         return depth
+
+    def too_deep(self) -> QueryError:
+        return QueryError(
+            f"expression nested deeper than {MAX_EXPRESSION_DEPTH} operators near "
+            f"{where(self.text, self.peek())}; split it up"
+        )
 
     def operator(self) -> tuple[int, int] | None:
         """(precedence, tokens) of the binary or postfix operator at the cursor, if any."""
@@ -94,10 +97,7 @@ class ExpressionParser(TokenCursor):
                 self.pos += width
                 depth = max(depth, self.binary(prec + 1)) + 1
             if depth > MAX_EXPRESSION_DEPTH:
-                raise QueryError(
-                    f"expression nested deeper than {MAX_EXPRESSION_DEPTH} operators near "
-                    f"{where(self.text, self.peek())}; split it up"
-                )
+                raise self.too_deep()
         return depth
 
     def unary(self) -> int:
@@ -123,6 +123,8 @@ class ExpressionParser(TokenCursor):
             else:
                 return depth + 1
             depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                raise self.too_deep()
 
     def atom(self) -> int:
         token = self.peek()
