@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "api.commands.export",
     "api.commands.serve",
     "api.commands.ingest",
+    "api.commands.keys",
 )
 for _module in COMMAND_MODULES:
     if importlib.util.find_spec(_module) is not None:

@@ -109,4 +109,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
 
     for module in (health, concepts, patients, diagnoses, model, query):
         app.include_router(module.router)
+    from api.auth import install
+
+    install(app)  # every route has a policy (api/auth.py); the docs routes get theirs here
     return app

@@ -6,17 +6,40 @@ can construct their own.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 CONFIG_FILE = "kgdx.toml"  # read from the working directory unless KGDX_CONFIG names another
+
+
+ApiRole = Literal["clinician", "researcher", "ingest", "admin"]
+
+
+class ApiKey(BaseModel):
+    """One REST API key as configured: who holds it, its role, and the SHA-256 of the key.
+
+    Only the hash is ever configured (``kgdx keys create`` prints the entry). Keys are 32 random
+    bytes, so a plain SHA-256 is enough: a slow password hash guards low-entropy secrets.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    role: ApiRole
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the whole key")
 
 
 class Settings(BaseSettings):
@@ -48,6 +71,32 @@ class Settings(BaseSettings):
     query_row_limit: int = Field(default=10_000, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     seed: int = 0
+    # KGDX_API_KEYS is JSON ('[{"name": ..., "role": ..., "sha256": ...}]'; empty: none), or
+    # [[api_keys]] tables in kgdx.toml. No keys: the REST API is open and serves loopback only.
+    api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return ()
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:  # the message never repeats the value: it may hold a key
+            raise ValueError(
+                'not JSON; write [{"name": ..., "role": ..., "sha256": ...}]'
+            ) from None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_unique(cls, value: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        for what in ("name", "sha256"):
+            seen = [getattr(key, what) for key in value]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"two API keys share a {what}; each key needs its own entry")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

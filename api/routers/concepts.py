@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.auth import AUTH_RESPONSES, CLINICAL
 from api.routers.deps import StoreDep
 from api.routers.schemas import ConceptList, NeighbourList, PathList, error_responses
 from graph.records import Concept
 
-router = APIRouter(prefix="/concepts", tags=["concepts"])
+router = APIRouter(
+    prefix="/concepts",
+    tags=["concepts"],
+    dependencies=[Depends(CLINICAL)],
+    responses=AUTH_RESPONSES,
+)
 
 
 @router.get("", response_model=ConceptList)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from api.auth import AUTH_RESPONSES, CLINICAL, WRITE_PATIENTS
 from api.routers.deps import ModelSlotDep, StoreDep
 from api.routers.patients import existing_patient
 from api.routers.schemas import DiagnosisList, error_responses
 
-router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"])
+router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"], responses=AUTH_RESPONSES)
 
 
 @router.post(
     "/diagnose",
     response_model=DiagnosisList,
+    dependencies=[Depends(CLINICAL)],
     responses=error_responses(404, 409),
 )
 def diagnose(
@@ -32,7 +34,12 @@ def diagnose(
     return DiagnosisList(diagnoses=diagnoses)
 
 
-@router.get("/diagnoses", response_model=DiagnosisList, responses=error_responses(404))
+@router.get(
+    "/diagnoses",
+    response_model=DiagnosisList,
+    dependencies=[Depends(CLINICAL)],
+    responses=error_responses(404),
+)
 def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     """Stored predictions, by model then rank, each with its KG explanation paths."""
     from graph.neo4j_export import stored_predictions
@@ -41,7 +48,12 @@ def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     return DiagnosisList(diagnoses=stored_predictions(store, patient_id))
 
 
-@router.put("/diagnoses", status_code=204, responses=error_responses(404))
+@router.put(
+    "/diagnoses",
+    status_code=204,
+    dependencies=[Depends(WRITE_PATIENTS)],
+    responses=error_responses(404),
+)
 def save_diagnoses(patient_id: str, body: DiagnosisList, store: StoreDep) -> Response:
     """Store predictions, replacing earlier ones of the same model(s)."""
     existing_patient(store, patient_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import AUTH_RESPONSES, CLINICAL
 from api.routers.deps import ModelSlotDep
 from api.routers.schemas import ModelInfo, error_responses
 
-router = APIRouter(tags=["model"])
+router = APIRouter(tags=["model"], dependencies=[Depends(CLINICAL)], responses=AUTH_RESPONSES)
 
 
 @router.get(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
+from api.auth import AUTH_RESPONSES, READ_PATIENTS, WRITE_PATIENTS
 from api.routers.deps import ModelSlotDep, StoreDep
 from api.routers.schemas import PatientIds, PatientIngest, error_responses
 from graph.errors import InputError
 from graph.records import Patient
 from graph.store import GraphStore
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(prefix="/patients", tags=["patients"], responses=AUTH_RESPONSES)
+READ = [Depends(READ_PATIENTS)]
+WRITE = [Depends(WRITE_PATIENTS)]
 
 
 def existing_patient(store: GraphStore, patient_id: str) -> Patient:
@@ -29,7 +32,7 @@ def _is_stored(store: GraphStore, patient_id: str) -> bool:
     return True
 
 
-@router.get("", response_model=PatientIds)
+@router.get("", response_model=PatientIds, dependencies=READ)
 def list_patients(store: StoreDep) -> PatientIds:
     """The ids of the stored patients, sorted."""
     return PatientIds(patient_ids=store.patient_ids())
@@ -39,6 +42,7 @@ def list_patients(store: StoreDep) -> PatientIds:
     "",
     response_model=Patient,
     status_code=status.HTTP_201_CREATED,
+    dependencies=WRITE,
     responses={
         200: {"model": Patient, "description": "An existing patient was replaced"},
         **error_responses(404),
@@ -58,13 +62,15 @@ def ingest_patient(body: PatientIngest, slot: ModelSlotDep, response: Response) 
     return stored
 
 
-@router.get("/{patient_id}", response_model=Patient, responses=error_responses(404))
+@router.get(
+    "/{patient_id}", response_model=Patient, dependencies=READ, responses=error_responses(404)
+)
 def get_patient(patient_id: str, store: StoreDep) -> Patient:
     """A patient with reports, images, findings, labels and attributes."""
     return existing_patient(store, patient_id)
 
 
-@router.put("/{patient_id}", status_code=204, responses=error_responses(404))
+@router.put("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
 def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Response:
     """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
     if patient.id != patient_id:
@@ -74,7 +80,7 @@ def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Respon
     return Response(status_code=204)
 
 
-@router.delete("/{patient_id}", status_code=204, responses=error_responses(404))
+@router.delete("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
 def delete_patient(patient_id: str, slot: ModelSlotDep) -> Response:
     """Remove a patient with its reports, images and predictions."""
     existing_patient(slot.engine.store, patient_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import AUTH_RESPONSES, QUERY
 from api.routers.deps import SettingsDep, StoreDep
 from api.routers.schemas import QueryRequest, QueryResponse, error_responses
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], dependencies=[Depends(QUERY)], responses=AUTH_RESPONSES)
 
 
 @router.post("/query", response_model=QueryResponse, responses=error_responses(400))

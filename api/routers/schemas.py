@@ -11,10 +11,12 @@ from graph.store import Neighbour
 
 
 class Health(BaseModel):
+    """Liveness; the store and its counts only for a caller with an API key (or in open mode)."""
+
     status: str
-    store: str
-    nodes: dict[str, int]
-    relations: dict[str, int]
+    store: str | None = None
+    nodes: dict[str, int] | None = None
+    relations: dict[str, int] | None = None
 
 
 class QueryRequest(BaseModel):
