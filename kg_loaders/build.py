@@ -2,7 +2,9 @@
 
 The embedded store is built into a fresh database beside the configured one and swapped in only
 when every record is loaded, so a failed build leaves the previous knowledge graph untouched and
-a rebuild from the same sources gives the same graph (idempotent). The load itself is
+a rebuild from the same sources gives the same graph (idempotent). The swap is refused while
+another process has the database open (``graph.stores.lock``), and each build first removes the
+staging folders that killed builds of the same database left (``kg_loaders.staging``). The load itself is
 ``kg_loaders.load.load_sources``.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,12 +24,15 @@ from graph.errors import InputError, KgdxError, StoreError
 from graph.log import logger, track
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore
+from graph.stores.lock import exclusive_database
 from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import CrosswalkReport
 from kg_loaders.load import CONCEPT_BATCH, RELATION_BATCH, load_sources
 from kg_loaders.sources import SourceSpec, parse_sources
+from kg_loaders.staging import remove_stale_staging, staging_folder
 
 SUMMARY_FILE = "kg_build.json"
+_REPLACE = "rebuild the KG, which replaces it"
 
 
 @dataclass
@@ -152,17 +156,22 @@ def _build_embedded(
 
     target = settings.resolved_db_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    remove_stale_staging(target)
+    # Fail before the long load when a server has the database open (the swap checks again).
+    with exclusive_database(target, action=_REPLACE):
+        pass
     try:
-        fresh = open_store("embedded", settings=settings, path=staging / target.name, bulk=True)
-        try:
-            report = load_sources(
-                fresh, readers, result=result, spool_dir=staging / "spool", **batches
-            )
-            result.patients_carried = _carry_patients(settings, target, fresh)
-        finally:
-            fresh.close()
-        _swap_in(staging, target)
+        with staging_folder(target) as staging:
+            fresh = open_store("embedded", settings=settings, path=staging / target.name, bulk=True)
+            try:
+                report = load_sources(
+                    fresh, readers, result=result, spool_dir=staging / "spool", **batches
+                )
+                result.patients_carried = _carry_patients(settings, target, fresh)
+            finally:
+                fresh.close()
+            with exclusive_database(target, action=_REPLACE):
+                _swap_in(staging, target)
         return report
     except KgdxError:
         raise
@@ -172,8 +181,6 @@ def _build_embedded(
         raise InputError(
             f"KG build failed on a bad record, the previous KG is unchanged: {exc}"
         ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _carry_patients(settings: Settings, target: Path, fresh: GraphStore) -> int:

@@ -1,6 +1,7 @@
 """``kgdx demo``: the end-to-end vertical slice on the shipped seed KG and demo cohort.
 
-Builds the seed KG into a fresh store (``<home>/demo.lbug``), extracts findings from the cohort's
+Builds the seed KG into a fresh store (``<home>/demo.lbug``, replaced each run; refused while
+another process has it open), extracts findings from the cohort's
 reports, stores the patients, trains a small heterogeneous GNN and prints, for held-out patients,
 their top diagnoses with explanation paths, then the held-out metrics against a baseline. Every
 number printed is computed in the run.
@@ -90,16 +91,20 @@ def demo(
     from data.cohort import load_cohort
     from gnn.explain import faithfulness
     from graph.settings import get_settings
+    from graph.stores.lock import exclusive_database
 
     console = Console()
     started = time.perf_counter()
     base = get_settings()
     db_path = base.home / "demo.lbug"
-    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
+    # A server may have the previous demo store open: deleting it under the server loses what
+    # the server accepted, so refuse instead (StoreError, exit 2) and keep writers out meanwhile.
+    with exclusive_database(db_path, action="run `kgdx demo`, which replaces it"):
+        for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
     settings = base.model_copy(update={"db_path": db_path, "store": "embedded", "seed": seed})
     console.rule("[bold]kgdx demo")
     with Engine(store="embedded", settings=settings) as engine:

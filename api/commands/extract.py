@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,16 +22,38 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["eval"].command("text")(eval_text)
 
 
-def _read_report(file_or_text: str) -> tuple[str | bytes, str]:
-    """The report (a file's bytes, or the argument itself as text) and its doc id."""
-    path = Path(file_or_text)
+def _read_report(report: str | None, text: str | None) -> tuple[str | bytes, str]:
+    """The report to extract from and its doc id: a file's bytes, stdin's (``-``) or ``--text``.
+
+    A path is only ever a path: a mistyped name must not be read as a report that has no
+    findings, so it fails with a message that says how to pass literal text.
+
+    Raises:
+        InputError: both or neither given; a path that is missing, a directory or unreadable.
+    """
+    from graph.errors import InputError
+
+    if (report is None) == (text is None):
+        raise InputError(
+            "give one report: a file path, '-' to read stdin, or --text 'the report text'"
+        )
+    if text is not None:
+        return text, "text"
+    assert report is not None
+    if report == "-":
+        return sys.stdin.buffer.read(), "stdin"
+    path = Path(report)
+    if path.is_dir():
+        raise InputError(f"{report} is a directory, not a report file; give the file in it")
     try:
-        is_file = len(file_or_text) < 4096 and path.is_file()
-    except OSError:  # a long or odd string is text, not a path
-        is_file = False
-    if is_file:
         return path.read_bytes(), path.stem
-    return file_or_text, "text"
+    except FileNotFoundError:
+        raise InputError(
+            f"{report}: no such report file; to extract from literal text use "
+            "--text 'the report text' (or '-' to read stdin)"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the report file {report}: {exc.strerror}") from None
 
 
 def build_extractor(kg: str = "auto", *, lexicon: bool = True) -> ReportExtractor:
@@ -97,7 +120,13 @@ _USUAL = {"certainty": "definite", "temporality": "current", "experiencer": "pat
 
 
 def extract_report(
-    file_or_text: Annotated[str, typer.Argument(help="A report file (UTF-8) or the report text.")],
+    report: Annotated[
+        str | None,
+        typer.Argument(help="A report file (UTF-8), or '-' to read the report from stdin."),
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="The report text itself, instead of a file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
     kg: Annotated[str, typer.Option(help="Vocabulary: auto | store | seed | lexicon.")] = "auto",
 ) -> None:
@@ -105,9 +134,9 @@ def extract_report(
     from rich.console import Console
     from rich.table import Table
 
-    text, doc_id = _read_report(file_or_text)
+    content, doc_id = _read_report(report, text)
     extractor = build_extractor(kg)
-    findings = extractor.extract(text, doc_id)
+    findings = extractor.extract(content, doc_id)
     rows = [_finding_row(finding, extractor) for finding in findings]
     if as_json:
         typer.echo(json.dumps({"doc_id": doc_id, "findings": rows}, indent=2))

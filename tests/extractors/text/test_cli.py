@@ -17,6 +17,7 @@ def test_extract_report_text_as_json():
         [
             "extract",
             "report",
+            "--text",
             "FINDINGS: No pneumothorax. Small pleural effusion.",
             "--json",
             "--kg",
