@@ -10,11 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from graph.errors import (
     ConfigError,
@@ -86,24 +83,13 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(KgdxError)
-    async def kgdx_error(request: Request, exc: KgdxError) -> JSONResponse:
-        return JSONResponse(
-            status_code=error_status(exc),
-            content={"error": type(exc).__name__, "detail": str(exc)},
-        )
+    # Errors answer application/problem+json and never echo the request (api/problems.py);
+    # bodies over KGDX_MAX_REQUEST_BYTES answer 413 before any route reads them.
+    from api import problems
+    from api.body_limit import BodyLimit
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # the same {"error", "detail"} shape as the project's errors (e.g. "NotFound")
-        return JSONResponse(
-            status_code=exc.status_code,
-            content={
-                "error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
-                "detail": exc.detail,
-            },
-            headers=getattr(exc, "headers", None),
-        )
+    problems.install(app, error_status)
+    app.add_middleware(BodyLimit)
 
     from api.routers import concepts, diagnoses, health, model, patients, query
 

@@ -7,13 +7,87 @@ See ``../shared/ARCHITECTURE.md`` ("Records"). Concept ids are CURIEs (``UMLS:C0
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 CURIE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*:[^\s]+$")
+
+# Patient, report and image ids share one character set (documented in docs/rest.md):
+# - no "/": the stores key a report or image as "<patient id>/<report id>" (patient_rows), and
+#   with "/" in neither part the first "/" always ends the patient id, so two different
+#   (patient, report) pairs can never make the same key (with "/" allowed, patient "col" +
+#   report "x/R1" and patient "col/x" + report "R1" did);
+# - no whitespace, control characters or non-ASCII: ids go into URL paths and the Location
+#   header as they are;
+# - a letter or digit first: no ".", ".." or "-x" ids that read as paths or options.
+# Every id in the data kgdx ingests fits: the demo cohort (P001, P001-R1), phenopackets
+# (PP5b8453e126c9), IU X-ray and COVID CXR ids and file names, DICOM UIDs and the ids the image
+# reader derives (2.25.<int>, sha256:<hex>, P-<hex>).
+ID_MAX_LENGTH = 128
+ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{ID_MAX_LENGTH - 1}}}$"
+_ID_RE = re.compile(ID_PATTERN.removesuffix("$") + r"\Z")  # "$" would allow a trailing newline
+ID_RULE = (
+    f"1 to {ID_MAX_LENGTH} characters from A-Z a-z 0-9 . _ : - starting with a letter or digit"
+)
+# NUL and lone surrogates: not text any store or UTF-8 encoder accepts
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+MAX_JSON_DEPTH = 32
+
+
+def check_id(value: str) -> str:
+    """Return ``value`` if it is a valid patient, report or image id, else raise ``ValueError``.
+
+    The message never repeats the value (it may be megabytes, or not printable).
+    """
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValueError(f"not a valid id: an id is {ID_RULE}")
+    return value
+
+
+def check_text(value: str) -> str:
+    """Return ``value`` unless it holds a NUL character or a lone surrogate (``ValueError``)."""
+    if _UNSAFE_TEXT.search(value):
+        raise ValueError("text holds a NUL character or a lone surrogate; send valid Unicode text")
+    return value
+
+
+def check_json_value(value: Any, depth: int = 0) -> Any:
+    """Return a JSON-like value (attributes, query parameters) if every string in it, keys
+    included, passes :func:`check_text`, every float is finite and it nests at most
+    :data:`MAX_JSON_DEPTH` levels; else raise ``ValueError``.
+
+    NaN and infinities are refused because JSON has no spelling for them: stored, they would
+    make every later answer that includes them fail to encode.
+    """
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("holds NaN or an infinity, which JSON cannot carry")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(str(key))
+            check_json_value(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_json_value(item, depth + 1)
+    return value
+
+
+Id = Annotated[
+    str,
+    AfterValidator(check_id),
+    Field(
+        json_schema_extra={"pattern": ID_PATTERN, "minLength": 1, "maxLength": ID_MAX_LENGTH},
+        description=f"An id: {ID_RULE}",
+    ),
+]
+Text = Annotated[str, AfterValidator(check_text)]
 
 
 class Record(BaseModel):
@@ -29,7 +103,7 @@ def check_curie(value: str) -> str:
     return value
 
 
-Curie = Annotated[str, Field(min_length=3, max_length=200)]
+Curie = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(check_text)]
 
 
 class ConceptKind(StrEnum):
@@ -133,20 +207,20 @@ class TextSpan(Record):
     """Where in a report a finding was read."""
 
     kind: Literal["text"] = "text"
-    doc_id: str
-    section: str = ""
-    sentence: str = ""
+    doc_id: Text
+    section: Text = ""
+    sentence: Text = ""
     start: int = Field(ge=0)
     end: int = Field(ge=0)
-    text: str
+    text: Text
 
 
 class ImageEvidence(Record):
     """Which image and model produced a finding, and with what probability."""
 
     kind: Literal["image"] = "image"
-    image_id: str
-    model_id: str
+    image_id: Text
+    model_id: Text
     probability: float = Field(ge=0.0, le=1.0)
 
 
@@ -165,47 +239,52 @@ class Finding(Record):
 class Report(Record):
     """A free-text report of a patient."""
 
-    id: str = Field(min_length=1)
-    text: str
-    date: str | None = None
+    id: Id
+    text: Text
+    date: Text | None = None
 
 
 class Image(Record):
     """An image of a patient (already de-identified; ``path`` is local and optional)."""
 
-    id: str = Field(min_length=1)
-    modality: str = ""
-    path: str | None = None
+    id: Id
+    modality: Text = ""
+    path: Text | None = None
 
 
 class Patient(Record):
     """A patient with reports, images, extracted findings, known labels and attributes."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Id
     reports: tuple[Report, ...] = ()
     images: tuple[Image, ...] = ()
     findings: tuple[Finding, ...] = ()
-    labels: tuple[str, ...] = ()  # concept ids of known diagnoses (DIAGNOSED_WITH)
+    labels: tuple[Text, ...] = ()  # concept ids of known diagnoses (DIAGNOSED_WITH)
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _json_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_value(value)
 
 
 class PathStep(Record):
     """One step of an explanation: ``src -[relation]-> dst`` with its evidence."""
 
-    src: str
-    relation: str
-    dst: str
-    evidence: str = ""  # a sentence, "image P=0.91 (model)", or "KG: DOID release"
+    src: Text
+    relation: Text
+    dst: Text
+    evidence: Text = ""  # a sentence, "image P=0.91 (model)", or "KG: DOID release"
 
 
 class ExplanationPath(Record):
     """A walk from the patient through findings and KG relations to a diagnosis."""
 
-    nodes: tuple[str, ...]
-    relations: tuple[str, ...]
-    score: float
-    evidence: tuple[str, ...] = ()
-    node_names: tuple[str, ...] = ()
+    nodes: tuple[Text, ...]
+    relations: tuple[Text, ...]
+    score: float = Field(allow_inf_nan=False)
+    evidence: tuple[Text, ...] = ()
+    node_names: tuple[Text, ...] = ()
 
     def render(self) -> str:
         """``patient P007 -HAS_FINDING-> cardiomegaly -FINDING_OF-> heart failure``."""
@@ -220,7 +299,7 @@ class Diagnosis(Record):
     """A candidate diagnosis with its probability and the paths that explain it."""
 
     concept_id: Curie
-    name: str
+    name: Text
     probability: float = Field(ge=0.0, le=1.0)
     paths: tuple[ExplanationPath, ...] = ()
-    model_id: str = ""
+    model_id: Text = ""

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     query_timeout_s: float = Field(default=30.0, gt=0)
     query_row_limit: int = Field(default=10_000, gt=0)
+    # REST input limits (docs/rest.md, "Errors and limits"): a larger body answers 413 before it
+    # is read further; a longer report answers 422 before anything is written.
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0, description="Largest REST request body in bytes (8 MiB)."
+    )
+    max_report_chars: int = Field(
+        default=200_000, gt=0, description="Longest report text the REST API stores, in characters."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     seed: int = 0
     # KGDX_API_KEYS is JSON ('[{"name": ..., "role": ..., "sha256": ...}]'; empty: none), or

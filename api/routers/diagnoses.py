@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import AUTH_RESPONSES, CLINICAL, WRITE_PATIENTS
 from api.routers.deps import ModelSlotDep, StoreDep
 from api.routers.patients import existing_patient
-from api.routers.schemas import DiagnosisList, error_responses
+from api.routers.schemas import DiagnosisList, PatientIdPath, error_responses
 
 router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"], responses=AUTH_RESPONSES)
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/patients/{patient_id}", tags=["diagnoses"], response
     responses=error_responses(404, 409),
 )
 def diagnose(
-    patient_id: str,
+    patient_id: PatientIdPath,
     slot: ModelSlotDep,
     top_k: Annotated[int, Query(ge=1, le=50)] = 3,
     paths_per_diagnosis: Annotated[int, Query(ge=0, le=10)] = 2,
@@ -40,7 +40,7 @@ def diagnose(
     dependencies=[Depends(CLINICAL)],
     responses=error_responses(404),
 )
-def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
+def stored_diagnoses(patient_id: PatientIdPath, store: StoreDep) -> DiagnosisList:
     """Stored predictions, by model then rank, each with its KG explanation paths."""
     from graph.neo4j_export import stored_predictions
 
@@ -54,7 +54,7 @@ def stored_diagnoses(patient_id: str, store: StoreDep) -> DiagnosisList:
     dependencies=[Depends(WRITE_PATIENTS)],
     responses=error_responses(404),
 )
-def save_diagnoses(patient_id: str, body: DiagnosisList, store: StoreDep) -> Response:
+def save_diagnoses(patient_id: PatientIdPath, body: DiagnosisList, store: StoreDep) -> Response:
     """Store predictions, replacing earlier ones of the same model(s)."""
     existing_patient(store, patient_id)
     store.save_predictions(patient_id, body.diagnoses)

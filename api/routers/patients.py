@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from api.auth import AUTH_RESPONSES, READ_PATIENTS, WRITE_PATIENTS
-from api.routers.deps import ModelSlotDep, StoreDep
-from api.routers.schemas import PatientIds, PatientIngest, error_responses
+from api.routers.deps import ModelSlotDep, SettingsDep, StoreDep
+from api.routers.input_rules import check_reports
+from api.routers.schemas import PatientIdPath, PatientIds, PatientIngest, error_responses
 from graph.errors import InputError
 from graph.records import Patient
 from graph.store import GraphStore
@@ -48,31 +49,38 @@ def list_patients(store: StoreDep) -> PatientIds:
         **error_responses(404),
     },
 )
-def ingest_patient(body: PatientIngest, slot: ModelSlotDep, response: Response) -> Patient:
+def ingest_patient(
+    body: PatientIngest, slot: ModelSlotDep, settings: SettingsDep, response: Response
+) -> Patient:
     """Extract findings from a patient's report text(s) and store the patient.
 
     The same request twice stores the same patient (report ids default to ``<id>-R<n>``):
     201 when the patient is new, 200 when it replaced the stored one (its predictions are kept).
     """
+    patient = body.to_patient()
+    check_reports((r.text for r in patient.reports), settings.max_report_chars)
     engine = slot.engine
     created = not _is_stored(engine.store, body.id)
-    (stored,) = engine.ingest([body.to_patient()])
+    (stored,) = engine.ingest([patient])
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    response.headers["Location"] = f"/patients/{stored.id}"
+    response.headers["Location"] = f"/patients/{stored.id}"  # a validated id: URL-safe
     return stored
 
 
 @router.get(
     "/{patient_id}", response_model=Patient, dependencies=READ, responses=error_responses(404)
 )
-def get_patient(patient_id: str, store: StoreDep) -> Patient:
+def get_patient(patient_id: PatientIdPath, store: StoreDep) -> Patient:
     """A patient with reports, images, findings, labels and attributes."""
     return existing_patient(store, patient_id)
 
 
 @router.put("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
-def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Response:
+def put_patient(
+    patient_id: PatientIdPath, patient: Patient, slot: ModelSlotDep, settings: SettingsDep
+) -> Response:
     """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
+    check_reports((r.text for r in patient.reports), settings.max_report_chars)
     if patient.id != patient_id:
         raise InputError(f"body id {patient.id!r} does not match the URL's {patient_id!r}")
     # stores it as given and drops the engine's cached graph
@@ -81,7 +89,7 @@ def put_patient(patient_id: str, patient: Patient, slot: ModelSlotDep) -> Respon
 
 
 @router.delete("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
-def delete_patient(patient_id: str, slot: ModelSlotDep) -> Response:
+def delete_patient(patient_id: PatientIdPath, slot: ModelSlotDep) -> Response:
     """Remove a patient with its reports, images and predictions."""
     existing_patient(slot.engine.store, patient_id)
     slot.engine.store.delete_patient(patient_id)

@@ -45,6 +45,10 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
         InputError: a finding points at a report or image the patient does not have, or two
             reports/images share an id.
     """
+    # The key "<patient id>/<report id>" cannot collide across patients: graph.records.Id
+    # allows no "/" in either id, so the first "/" always ends the patient id and a key has
+    # exactly one (patient, report) pair. ("col" + "x/R1" and "col/x" + "R1" were both
+    # "col/x/R1" before ids were checked.)
     prefix = f"{patient.id}/"
     report_ids = [r.id for r in patient.reports]
     image_ids = [i.id for i in patient.images]

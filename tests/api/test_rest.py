@@ -150,12 +150,19 @@ def test_diagnose_without_a_trained_model_answers_409(client, settings) -> None:
 
 
 def test_every_error_has_the_same_body(client) -> None:
-    assert client.get("/patients/P999").json() == {
-        "error": "NotFound",
+    missing = client.get("/patients/P999")
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
         "detail": "unknown patient 'P999'",
+        "error": "NotFound",
     }
     assert client.get("/no/such/route").json()["error"] == "NotFound"
-    assert client.delete("/health").json()["error"] == "MethodNotAllowed"
+    not_allowed = client.delete("/health")
+    assert not_allowed.json()["error"] == "MethodNotAllowed"
+    assert not_allowed.headers["content-type"] == "application/problem+json"
 
 
 def test_put_stores_the_patient_as_given_images_included(client) -> None:

@@ -66,7 +66,9 @@ def test_examples_match_routes_statuses_and_schemas(openapi) -> None:
             assert not errors, f"{label} request: {errors[0].message}"
         if example.response is not None:
             response = operation["responses"][str(example.status)]
-            schema = response["content"]["application/json"]["schema"]
+            # errors are application/problem+json, answers application/json
+            media = "application/problem+json" if example.status >= 400 else "application/json"
+            schema = response["content"][media]["schema"]
             errors = list(_validator(openapi, schema).iter_errors(example.response))
             assert not errors, f"{label} response: {errors[0].message}"
 

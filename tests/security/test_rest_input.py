@@ -1,0 +1,460 @@
+"""Bad input at the REST edge (issue 11, findings 7 and 8): every reproduction answers a small
+``application/problem+json`` 4xx that never repeats the request, and leaves the store unchanged.
+
+The app runs on a real embedded store holding the seed KG and the guide's patients; the store is
+snapshotted (patient ids, node and relation counts) before each bad request and compared after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from api.rest import create_app
+from graph.records import Patient, Report, check_id
+from graph.settings import PROJECT_ROOT, Settings
+from graph.stores import open_store
+from graph.stores.patient_rows import patient_rows
+from tests.docs.conftest import load_guide_graph
+
+PROBLEM = "application/problem+json"
+MARKER = "ZQXMARK"  # put in every bad payload: it must never come back
+SMALL = 4096  # bytes: the most an error answer may take
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    folder = tmp_path_factory.mktemp("rest-input")
+    return Settings(home=folder, db_path=folder / "input.lbug")
+
+
+@pytest.fixture(scope="module")
+def store(settings) -> Iterator:
+    with open_store("embedded", settings=settings) as opened:
+        load_guide_graph(opened)
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def client(store, settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, store=store)) as test_client:
+        yield test_client
+
+
+@contextmanager
+def unchanged(store) -> Iterator[None]:
+    """The store's patients and node/relation counts are the same after the block."""
+    before = (store.patient_ids(), store.counts())
+    yield
+    assert (store.patient_ids(), store.counts()) == before
+
+
+def assert_problem(response, status: int, *, sent: str | bytes | None = MARKER) -> dict:
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"] == PROBLEM
+    assert len(response.content) < SMALL, len(response.content)
+    body = response.json()
+    assert body["status"] == status and body["type"] == "about:blank"
+    assert body["title"] and body["detail"] and body["error"]
+    if sent is not None:
+        marker = sent.encode() if isinstance(sent, str) else sent
+        assert marker not in response.content
+    return body
+
+
+def post_raw(client: TestClient, url: str, raw: str, method: str = "POST"):
+    """Send ``raw`` as the JSON body exactly (escapes such as ``\\ud800`` stay escapes)."""
+    return client.request(method, url, content=raw.encode(), headers=JSON)
+
+
+# --- /query parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ([1, MARKER], "one type"),  # the reproduction: a list of mixed types
+        ([True, 1], "one type"),
+        ([], "empty list"),
+        ([None, None], "empty list"),
+        ([[1], [2]], "only nulls, booleans, numbers or strings"),
+        (2**70, "64 bits"),
+        ({"m": {"n": 1}}, "map inside a map"),
+    ],
+)
+def test_unsupported_query_params_answer_422(client, store, value, says) -> None:
+    with unchanged(store):
+        response = client.post("/query", json={"cypher": "RETURN $x AS x", "params": {"x": value}})
+    body = assert_problem(response, 422)
+    assert "parameter 'x'" in body["detail"] and says in body["detail"]
+
+
+def test_a_bad_parameter_name_answers_422(client) -> None:
+    response = client.post("/query", json={"cypher": "RETURN 1 AS x", "params": {"a b": 1}})
+    assert "parameter name" in assert_problem(response, 422)["detail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [([1, 2.5], [1.0, 2.5]), ([1, None], [1, None]), (["a", "b"], ["a", "b"]), (True, True)],
+)
+def test_supported_query_params_still_run(client, value, expected) -> None:
+    response = client.post("/query", json={"cypher": "RETURN $x AS x", "params": {"x": value}})
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [[expected]]
+
+
+def test_a_map_parameter_still_runs(client) -> None:
+    params = {"m": {"a": 1, "b": "x", "c": [1, 2]}}
+    response = client.post("/query", json={"cypher": "RETURN $m.b AS b", "params": params})
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [["x"]]
+
+
+# --- text that is not text --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "raw"),
+    [
+        ("/patients", '{"id": "P-S1", "reports": ["\\ud800 ' + MARKER + '"]}'),
+        ("/patients", '{"id": "P-S1", "reports": ["a\\u0000' + MARKER + '"]}'),
+        ("/patients", '{"id": "P-S1", "reports": ["ok"], "attributes": {"\\ud800": 1}}'),
+        ("/patients", '{"id": "P-S1", "reports": ["ok"], "attributes": {"a": ["\\udfff"]}}'),
+        ("/patients", '{"id": "P-S1", "reports": ["ok"], "labels": ["UMLS:\\ud800x"]}'),
+        ("/patients", '{"id": "P-S1", "reports": ["ok"], "attributes": {"a": NaN}}'),
+        ("/patients", '{"id": "P\\u0000", "reports": ["ok"]}'),
+        ("/query", '{"cypher": "RETURN \'\\ud800\' AS x"}'),
+        ("/query", '{"cypher": "RETURN $x AS x", "params": {"x": "\\ud800"}}'),
+        ("/query", '{"cypher": "RETURN $x AS x", "params": {"x": Infinity}}'),
+    ],
+)
+def test_unencodable_text_answers_422_not_500(client, store, url, raw) -> None:
+    with unchanged(store):
+        response = post_raw(client, url, raw)
+    assert_problem(response, 422)
+
+
+def test_unencodable_text_in_a_put_patient_answers_422(client, store) -> None:
+    raw = '{"id": "P-S2", "reports": [{"id": "R1", "text": "\\ud800' + MARKER + '"}]}'
+    with unchanged(store):
+        assert_problem(post_raw(client, "/patients/P-S2", raw, method="PUT"), 422)
+
+
+def test_a_key_that_cannot_be_encoded_does_not_break_the_422(client, store) -> None:
+    # an unknown field named by a lone surrogate: the error's location holds it, escaped
+    raw = '{"id": "P-S3", "reports": ["ok"], "\\ud800' + MARKER + '": 1}'
+    with unchanged(store):
+        body = assert_problem(post_raw(client, "/patients", raw), 422, sent=None)
+    assert body["errors"][0]["loc"][:1] == ["body"]
+
+
+def test_invalid_json_answers_422_without_the_body(client, store) -> None:
+    with unchanged(store):
+        response = post_raw(client, "/patients", '{"id": "P1", "reports": [' + MARKER)
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["type"] == "json_invalid"
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("report", ["", "   \n\t ", {"text": ""}, {"text": " \n"}])
+def test_an_empty_report_answers_422(client, store, report) -> None:
+    with unchanged(store):
+        response = client.post("/patients", json={"id": "P-E1", "reports": [report]})
+    assert "empty" in assert_problem(response, 422)["detail"]
+
+
+def test_an_empty_report_in_a_put_answers_422(client, store) -> None:
+    patient = {"id": "P-E2", "reports": [{"id": "R1", "text": "  "}]}
+    with unchanged(store):
+        response = client.put("/patients/P-E2", json=patient)
+    assert "report 1 is empty" in assert_problem(response, 422)["detail"]
+
+
+def test_a_10_mb_report_answers_413(client, store) -> None:
+    with unchanged(store):
+        response = client.post("/patients", json={"id": "P-B1", "reports": [MARKER * 1_500_000]})
+    body = assert_problem(response, 413)
+    assert "KGDX_MAX_REQUEST_BYTES" in body["detail"]
+
+
+def test_a_report_over_max_report_chars_answers_422(client, store) -> None:
+    with unchanged(store):
+        response = client.post("/patients", json={"id": "P-B2", "reports": ["x" * 200_001]})
+    body = assert_problem(response, 422)
+    assert "KGDX_MAX_REPORT_CHARS" in body["detail"] and "200,001" in body["detail"]
+
+
+def test_the_limits_come_from_the_settings(store, settings) -> None:
+    tight = settings.model_copy(update={"max_report_chars": 50, "max_request_bytes": 2_000})
+    with TestClient(create_app(tight, store=store)) as client, unchanged(store):
+        long_report = {"id": "P-B3", "reports": ["x" * 51]}
+        assert (
+            "limit of 50"
+            in assert_problem(client.post("/patients", json=long_report), 422)["detail"]
+        )
+        put = {"id": "P-B3", "reports": [{"id": "R1", "text": "x" * 51}]}
+        assert_problem(client.put("/patients/P-B3", json=put), 422)
+        big = {"id": "P-B3", "reports": ["x" * 40, MARKER * 300]}
+        assert "2,000 bytes" in assert_problem(client.post("/patients", json=big), 413)["detail"]
+
+
+# --- the body-size limit, driven as ASGI (the test client always sends a Content-Length) -----
+
+
+def _asgi_post(app, chunks, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes, int]:
+    """POST /patients through ``app``; returns (status, body, bytes the app pulled)."""
+    pulled = 0
+    source = iter(chunks)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal pulled
+        chunk = next(source, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/patients",
+        "raw_path": b"/patients",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body, pulled
+
+
+def _hundred_mb() -> Iterator[bytes]:
+    yield b'{"id": "P-B4", "reports": ["'
+    chunk = (MARKER * 10_000)[: 64 * 1024].encode()
+    for _ in range(100 * 1024 * 1024 // len(chunk)):
+        yield chunk
+
+
+def test_a_100_mb_content_length_is_refused_unread(store, settings) -> None:
+    app = create_app(settings, store=store)
+    with TestClient(app), unchanged(store):  # runs the lifespan: the app has its settings
+        status, body, pulled = _asgi_post(
+            app, _hundred_mb(), [(b"content-length", str(100 * 1024 * 1024).encode())]
+        )
+    assert status == 413 and pulled == 0
+    assert len(body) < SMALL and MARKER.encode() not in body
+
+
+def test_a_chunked_100_mb_body_is_refused_at_the_limit(store, settings) -> None:
+    app = create_app(settings, store=store)
+    with TestClient(app), unchanged(store):
+        status, body, pulled = _asgi_post(app, _hundred_mb(), [])
+    assert status == 413 and json.loads(body)["status"] == 413
+    # read up to the limit and one chunk more, never the rest
+    assert settings.max_request_bytes < pulled <= settings.max_request_bytes + 64 * 1024
+
+
+def test_a_bad_content_length_answers_400(store, settings) -> None:
+    app = create_app(settings, store=store)
+    with TestClient(app), unchanged(store):
+        status, body, pulled = _asgi_post(app, [b"{}"], [(b"content-length", b"-5")])
+    assert status == 400 and pulled == 0 and json.loads(body)["error"] == "BadRequest"
+
+
+# --- echoes -----------------------------------------------------------------------------------
+
+
+def test_a_10_mb_invalid_body_is_not_echoed(client, store) -> None:
+    with unchanged(store):
+        response = client.post("/patients", json={"id": MARKER * 1_500_000, "reports": ["x"]})
+    assert_problem(response, 413)
+
+
+def test_a_5_mb_invalid_body_is_not_echoed(client, store) -> None:
+    # under the body limit, so it is parsed and fails validation: 422, a few hundred bytes
+    with unchanged(store):
+        response = client.post("/patients", json={"id": MARKER * 700_000, "reports": ["x"]})
+    assert "not a valid id" in assert_problem(response, 422)["detail"]
+
+
+def test_many_errors_are_capped_and_long_names_cut(client, store) -> None:
+    body = {"id": "P-M1", "reports": [{"text": "ok", "x" * 100_000: 1}] * 5, "labels": [1] * 500}
+    with unchanged(store):
+        problem = assert_problem(client.post("/patients", json=body), 422, sent="x" * 100)
+    assert len(problem["errors"]) == 10 and "problems, the first" in problem["detail"]
+
+
+# --- ids --------------------------------------------------------------------------------------
+
+BAD_IDS = [
+    "P 1",
+    "P\u00e9",
+    "P\r\nX-Evil: 1",
+    "P\x00",
+    "../../x",
+    "col/x",
+    ".",
+    "..",
+    "-x",
+    "x" * 129,
+]
+
+
+@pytest.mark.parametrize("patient_id", BAD_IDS)
+def test_a_bad_patient_id_answers_422_and_stores_nothing(client, store, patient_id) -> None:
+    with unchanged(store):
+        response = client.post("/patients", json={"id": patient_id, "reports": ["No effusion."]})
+    assert "not a valid id" in assert_problem(response, 422, sent=None)["detail"]
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize("patient_id", ["..x", ".hidden", "a%20b", "x" * 129])
+def test_a_bad_id_in_the_url_answers_422(client, store, patient_id) -> None:
+    with unchanged(store):
+        for method in ("GET", "PUT", "DELETE"):
+            body = {"id": patient_id, "reports": []} if method == "PUT" else None
+            response = client.request(method, f"/patients/{patient_id}", json=body)
+            assert_problem(response, 422, sent=None)
+        assert_problem(client.get(f"/patients/{patient_id}/diagnoses"), 422, sent=None)
+
+
+def test_a_good_id_gets_its_location(client, store) -> None:
+    response = client.post("/patients", json={"id": "P-L1.a:b_c", "reports": ["No effusion."]})
+    try:
+        assert response.status_code == 201, response.text
+        assert response.headers["location"] == "/patients/P-L1.a:b_c"
+    finally:
+        store.delete_patient("P-L1.a:b_c")
+
+
+def test_the_report_key_clash_is_refused_before_any_write(client, store) -> None:
+    """Finding 8: patient ``col`` + report ``x/R1`` and patient ``col/x`` + report ``R1`` were
+    both stored as ``col/x/R1`` (the second answered 503, duplicate key)."""
+    with unchanged(store):
+        first = {"id": "col", "reports": [{"id": "x/R1", "text": "No effusion."}]}
+        second = {"id": "col/x", "reports": [{"id": "R1", "text": "No effusion."}]}
+        assert_problem(client.post("/patients", json=first), 422, sent=None)
+        assert_problem(client.post("/patients", json=second), 422, sent=None)
+        with pytest.raises(ValidationError):
+            Patient(id="col", reports=(Report(id="x/R1", text="t"),))
+        with pytest.raises(ValidationError):
+            Patient(id="col/x")
+        with pytest.raises(ValidationError):
+            Patient(id="../../x")
+
+
+def test_ids_that_share_separators_get_distinct_keys(store) -> None:
+    """With ``/`` in no id, ``<patient>/<report>`` keys cannot collide: the nearest pairs the
+    id rule allows are stored side by side and read back intact."""
+    pairs = [("col", "x-R1"), ("col-x", "R1"), ("col.x", "R1"), ("col", "x.R1")]
+    patients = [Patient(id=p, reports=(Report(id=r, text=f"{p} {r}"),)) for p, r in pairs[:2]]
+    keys = {
+        patient_rows(Patient(id=p, reports=(Report(id=r, text="t"),)))["reports"][0]["id"]
+        for p, r in pairs
+    }
+    assert len(keys) == len(pairs)
+    try:
+        for patient in patients:
+            store.upsert_patient(patient)
+        for patient in patients:
+            assert store.get_patient(patient.id).reports == patient.reports
+    finally:
+        for patient in patients:
+            store.delete_patient(patient.id)
+
+
+def test_every_id_in_the_data_kgdx_ingests_is_valid(shared_data) -> None:
+    """The id rule was chosen after reading these; a new data set with other ids fails here."""
+    ids: dict[str, list[str]] = {}
+    cohort = PROJECT_ROOT / "data" / "cohort" / "chest_demo_cohort.jsonl"
+    rows = [json.loads(line) for line in cohort.read_text().splitlines() if line.strip()]
+    ids["demo patients"] = [r["id"] for r in rows] + [f"{r['id']}-R100" for r in rows]
+    ids["demo reports"] = [r["report"]["id"] for r in rows]
+    packets = (shared_data / "phenopackets" / "phenopackets.jsonl").read_text().splitlines()
+    ids["phenopackets"] = [json.loads(line)["id"] for line in packets if line.strip()]
+    csv.field_size_limit(1 << 30)
+    with (shared_data / "cohorts" / "covid_cxr" / "metadata.csv").open() as handle:
+        covid = list(csv.DictReader(handle))
+    ids["covid_cxr"] = [r["patientid"] for r in covid] + [r["filename"] for r in covid]
+    iu = shared_data / "reports" / "iu_xray"
+    with (iu / "indiana_projections.csv").open() as handle:
+        ids["iu_xray"] = [f"{r['uid']}" for r in csv.DictReader(handle)]
+    ids["derived"] = ["2.25." + str(2**128 - 1), "sha256:" + "f" * 24, "P-" + "a" * 12]
+    for source, values in ids.items():
+        bad = [v for v in values if not _valid(v)]
+        assert values and not bad, f"{source}: {bad[:5]}"
+
+
+def _valid(value: str) -> bool:
+    try:
+        check_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- other errors -----------------------------------------------------------------------------
+
+
+def test_an_unexpected_exception_is_a_500_problem_without_its_text(store, settings, caplog):
+    app = create_app(settings, store=store)
+
+    @app.get("/boom-for-test")
+    def boom() -> None:
+        raise RuntimeError(f"secret {MARKER} in /etc/kgdx")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with caplog.at_level(logging.ERROR, logger="api.problems"):
+            response = client.get("/boom-for-test")
+    body = assert_problem(response, 500)
+    assert "Traceback" not in response.text and "RuntimeError" not in response.text
+    incident = body["detail"].split()[2].rstrip(";")
+    logged = [r for r in caplog.records if incident in r.getMessage()]
+    assert logged and logged[0].exc_info[0] is RuntimeError
+
+
+def test_401_is_a_problem_that_keeps_its_challenge(store, settings) -> None:
+    from api.auth import key_entry, new_key
+
+    keyed = settings.model_copy(update={"api_keys": (key_entry("t", "admin", new_key()),)})
+    with TestClient(create_app(keyed, store=store)) as client:
+        response = client.get("/patients")
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_openapi_describes_every_error_as_a_problem(store, settings) -> None:
+    openapi = create_app(settings, store=store).openapi()
+    checked = 0
+    for operations in openapi["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                assert "413" in operation["responses"]
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = response["content"][PROBLEM]["schema"]["$ref"]
+                    assert schema.endswith("ValidationProblem" if status == "422" else "Problem")
+                    checked += 1
+    assert checked > 20 and "HTTPValidationError" not in openapi["components"]["schemas"]
