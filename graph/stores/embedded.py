@@ -1,23 +1,24 @@
 """Embedded graph store on LadybugDB (``ladybug`` on PyPI, the maintained Kuzu fork).
 
 On-disk, zero setup. Bulk KG loads go through ``COPY FROM`` an Arrow table; patients are written
-in one transaction; researchers' Cypher runs on a separate read-only database handle with a
-timeout and a row limit.
+in one transaction; researchers' Cypher runs in a sandboxed worker process that opens the
+database read-only, with a timeout, a row limit, a byte cap and a memory cap
+(:mod:`graph.query_runner`).
 """
 
 from __future__ import annotations
 
-import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
-from graph.errors import QueryError, StoreError, UnknownConceptError
+from graph.errors import StoreError, UnknownConceptError
 from graph.kg_tables import concept_table, relation_table, row_concept, row_relation
 from graph.records import (
     Concept,
@@ -28,6 +29,9 @@ from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
 from graph.stores.ladybug_patients import PatientHooks
+
+if TYPE_CHECKING:
+    from graph.query_runner import QueryPool
 
 
 class EmbeddedStore(PatientHooks, GraphStore):
@@ -67,8 +71,10 @@ class EmbeddedStore(PatientHooks, GraphStore):
             self.connection = ladybug.Connection(self._db)
         except RuntimeError as exc:
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
-        self._read_db: Any = None
-        self._read_conn: Any = None
+        self._query_pool: QueryPool | None = None
+        # Held around the store's own connection when a query starts; an app that serves the
+        # store from several threads sets its own store lock here (api/routers/query.py).
+        self.connection_lock: AbstractContextManager[Any] = threading.Lock()
         self._dirty = True
         self._bulk = bulk
         for statement in cy.create_schema():
@@ -97,10 +103,11 @@ class EmbeddedStore(PatientHooks, GraphStore):
                 self._bulk = False
                 self.connection.execute("CHECKPOINT")
         finally:
-            for handle in (self._read_conn, self._read_db, self.connection, self._db):
-                if handle is not None:
-                    handle.close()
-            self._read_conn = self._read_db = None
+            if self._query_pool is not None:
+                self._query_pool.close()
+                self._query_pool = None
+            for handle in (self.connection, self._db):
+                handle.close()
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
@@ -331,40 +338,40 @@ class EmbeddedStore(PatientHooks, GraphStore):
         return Subgraph(concepts=tuple(concepts[i] for i in ordered), relations=tuple(relations))
 
     # ------------------------------------------------------------------ queries
-    def _reader(self) -> Any:
-        """A connection to a read-only handle of the same database, refreshed after writes."""
-        if self._dirty or self._read_conn is None:
-            self.connection.execute("CHECKPOINT")
-            if self._read_conn is not None:
-                self._read_conn.close()
-                self._read_db.close()
-            self._read_db = self._ladybug.Database(str(self.path), read_only=True)
-            self._read_conn = self._ladybug.Connection(self._read_db)
-            self._dirty = False
-        return self._read_conn
+    @contextmanager
+    def _query_start(self) -> Iterator[None]:
+        """Held while a query's worker opens the database: the store's lock (no write lands
+        between the checkpoint and the open), and a checkpoint when no other query is reading,
+        so a worker seldom replays a WAL (a read-only open replays it in memory)."""
+        with self.connection_lock:
+            if self._dirty and self._query_pool is not None and not self._query_pool.running:
+                try:
+                    self.connection.execute("CHECKPOINT")
+                except RuntimeError as exc:
+                    raise StoreError(f"cannot checkpoint before a query: {exc}") from None
+                self._dirty = False
+            yield
 
     def _query(
         self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int
     ) -> QueryResult:
-        try:
-            reader = self._reader()
-            # LadybugDB reads 0 ms as "no timeout": never round a tiny timeout down to it.
-            reader.set_query_timeout(max(1, math.ceil(timeout_s * 1000)))
-        except RuntimeError as exc:
-            raise StoreError(f"cannot open the read-only query connection: {exc}") from None
-        try:
-            result = reader.execute(cypher, params)
-            columns = tuple(result.get_column_names())
-            rows = []
-            while result.has_next() and len(rows) <= row_limit:
-                rows.append(tuple(result.get_next()))
-        except RuntimeError as exc:
-            message = str(exc)
-            if "interrupt" in message.lower() or "timeout" in message.lower():
-                raise QueryError(f"query stopped after the {timeout_s:g} s timeout") from None
-            raise QueryError(f"query failed: {message}") from None
-        truncated = len(rows) > row_limit
-        return QueryResult(columns=columns, rows=tuple(rows[:row_limit]), truncated=truncated)
+        """Run the query in a sandboxed worker process (:mod:`graph.query_runner`)."""
+        from graph.query_runner import QueryJob, QueryPool
+
+        if self._query_pool is None:
+            self._query_pool = QueryPool(
+                workers=self.settings.query_workers, warm=self.settings.query_warm_workers
+            )
+        job = QueryJob(
+            db=self.path.resolve(),
+            cypher=cypher,
+            params=params,
+            timeout_s=timeout_s,
+            row_limit=row_limit,
+            max_bytes=self.settings.query_max_bytes,
+            memory_mb=self.settings.query_memory_mb,
+        )
+        return self._query_pool.run(job, self._query_start)
 
     def _counts(self) -> StoreCounts:
         nodes = {label: self._rows(cy.count_nodes(label))[0][0] for label in NODE_LABELS}
