@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     query_timeout_s: float = Field(default=30.0, gt=0)
     query_row_limit: int = Field(default=10_000, gt=0)
+    # Researcher queries of the embedded store run in sandboxed worker processes
+    # (graph.query_runner); the byte cap applies to Neo4j too.
+    query_max_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Cap on a query's answer, in bytes."
+    )
+    query_memory_mb: int = Field(
+        default=2048, ge=256, description="Memory cap of a query worker process, in MiB."
+    )
+    query_workers: int = Field(default=2, gt=0, description="Queries run at once, at most.")
+    query_warm_workers: int = Field(
+        default=1, ge=0, description="Query workers kept started ahead of the next query."
+    )
     # REST input limits (docs/rest.md, "Errors and limits"): a larger body answers 413 before it
     # is read further; a longer report answers 422 before anything is written.
     max_request_bytes: int = Field(

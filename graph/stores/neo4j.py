@@ -323,6 +323,7 @@ class Neo4jStore(GraphStore):
         query = neo4j.Query(cypher_text, timeout=timeout_s)
         rows: list[tuple[Any, ...]] = []
         truncated = False
+        max_bytes, answered = self.settings.query_max_bytes, 0
         try:
             with self._session(neo4j.READ_ACCESS) as session:
                 result = session.run(query, params)
@@ -331,7 +332,16 @@ class Neo4jStore(GraphStore):
                     if len(rows) >= row_limit:
                         truncated = True
                         break
-                    rows.append(tuple(plain_value(value) for value in record.values()))
+                    row = tuple(plain_value(value) for value in record.values())
+                    # The byte cap, counted as the JSON the REST answer would carry, row by row:
+                    # the driver streams records, so leaving the loop stops the pull.
+                    answered += len(json.dumps(row, default=str, ensure_ascii=False).encode())
+                    if answered > max_bytes:
+                        raise QueryError(
+                            f"the answer passed the {max_bytes} byte cap "
+                            "(KGDX_QUERY_MAX_BYTES); return fewer or smaller values"
+                        )
+                    rows.append(row)
         except neo4j_errors.ClientError as exc:
             raise QueryError(f"{exc.code or 'Neo4j'}: {exc.message}") from None
         except neo4j_errors.Neo4jError as exc:
