@@ -87,9 +87,6 @@ def demo(
     from rich.progress import Progress
     from rich.table import Table
 
-    from api.engine import Engine
-    from data.cohort import load_cohort
-    from gnn.explain import faithfulness
     from graph.settings import get_settings
     from graph.stores.lock import exclusive_database
 
@@ -105,6 +102,10 @@ def demo(
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
+    from api.engine import Engine  # heavy imports after the check, so a refusal comes at once
+    from data.cohort import load_cohort
+    from gnn.explain import faithfulness
+
     settings = base.model_copy(update={"db_path": db_path, "store": "embedded", "seed": seed})
     console.rule("[bold]kgdx demo")
     with Engine(store="embedded", settings=settings) as engine:
