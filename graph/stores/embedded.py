@@ -11,15 +11,16 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from graph.errors import StoreError, UnknownConceptError
 from graph.kg_tables import concept_table, relation_table, row_concept, row_relation
+from graph.query_runner import QueryJob, QueryPool
 from graph.records import (
     Concept,
     Relation,
@@ -29,9 +30,6 @@ from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
 from graph.stores.ladybug_patients import PatientHooks
-
-if TYPE_CHECKING:
-    from graph.query_runner import QueryPool
 
 
 class EmbeddedStore(PatientHooks, GraphStore):
@@ -71,10 +69,10 @@ class EmbeddedStore(PatientHooks, GraphStore):
             self.connection = ladybug.Connection(self._db)
         except RuntimeError as exc:
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
-        self._query_pool: QueryPool | None = None
-        # Held around the store's own connection when a query starts; an app that serves the
-        # store from several threads sets its own store lock here (api/routers/query.py).
-        self.connection_lock: AbstractContextManager[Any] = threading.Lock()
+        self._query_pool = QueryPool(
+            workers=self.settings.query_workers, warm=self.settings.query_warm_workers
+        )
+        self._query_lock = threading.local()  # see queries_take()
         self._dirty = True
         self._bulk = bulk
         for statement in cy.create_schema():
@@ -103,9 +101,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
                 self._bulk = False
                 self.connection.execute("CHECKPOINT")
         finally:
-            if self._query_pool is not None:
-                self._query_pool.close()
-                self._query_pool = None
+            self._query_pool.close()
             for handle in (self.connection, self._db):
                 handle.close()
 
@@ -339,12 +335,28 @@ class EmbeddedStore(PatientHooks, GraphStore):
 
     # ------------------------------------------------------------------ queries
     @contextmanager
+    def queries_take(self, lock: AbstractContextManager[Any]) -> Iterator[None]:
+        """Queries this thread runs in the block take ``lock`` only while their worker starts.
+
+        Like every store method, a query otherwise expects its caller to hold whatever lock
+        guards the store (a REST route holds the app's store lock for its request). The
+        ``/query`` route does not, so that ``/health`` and writes never wait behind a running
+        query: it passes the app's lock here, taken around the checkpoint and the worker's open.
+        """
+        self._query_lock.held = lock
+        try:
+            yield
+        finally:
+            self._query_lock.held = None
+
+    @contextmanager
     def _query_start(self) -> Iterator[None]:
-        """Held while a query's worker opens the database: the store's lock (no write lands
-        between the checkpoint and the open), and a checkpoint when no other query is reading,
-        so a worker seldom replays a WAL (a read-only open replays it in memory)."""
-        with self.connection_lock:
-            if self._dirty and self._query_pool is not None and not self._query_pool.running:
+        """Held while a query's worker opens the database: the lock given to
+        :meth:`queries_take` (no write lands between the checkpoint and the open), and a
+        checkpoint when no other query is reading, so a worker seldom replays a WAL (a
+        read-only open replays it in memory)."""
+        with getattr(self._query_lock, "held", None) or nullcontext():
+            if self._dirty and not self._query_pool.running:
                 try:
                     self.connection.execute("CHECKPOINT")
                 except RuntimeError as exc:
@@ -356,12 +368,6 @@ class EmbeddedStore(PatientHooks, GraphStore):
         self, cypher: str, params: dict[str, Any], timeout_s: float, row_limit: int
     ) -> QueryResult:
         """Run the query in a sandboxed worker process (:mod:`graph.query_runner`)."""
-        from graph.query_runner import QueryJob, QueryPool
-
-        if self._query_pool is None:
-            self._query_pool = QueryPool(
-                workers=self.settings.query_workers, warm=self.settings.query_warm_workers
-            )
         job = QueryJob(
             db=self.path.resolve(),
             cypher=cypher,

@@ -305,3 +305,49 @@ def test_settings_reach_the_worker(settings):
         assert store.query("RETURN 'short'").rows == (("short",),)
         with pytest.raises(QueryError, match="100 byte cap"):
             store.query("RETURN repeat('z', 500)")
+
+
+def test_neo4j_queries_stop_pulling_at_the_byte_cap():
+    """Neo4j runs researcher queries server-side (no worker): the byte cap holds while the
+    driver streams records, and leaves the rest unpulled."""
+    from graph.stores.neo4j import Neo4jStore
+    from tests.graph.neo4j_fakes import FakeDriver, FakeResult
+
+    results: list[FakeResult] = []
+
+    def responder(statement, params):
+        return [{"s": "x" * 100} for _ in range(1000)]
+
+    driver = FakeDriver(responder=responder)
+    original = driver.session
+
+    def session(**kwargs):
+        opened = original(**kwargs)
+        record = opened.record
+
+        def recorded(*args):
+            results.append(record(*args))
+            return results[-1]
+
+        opened.record = recorded
+        return opened
+
+    driver.session = session
+    settings = Settings(neo4j_uri="bolt://fake:7687", query_max_bytes=5_000)
+    store = Neo4jStore(settings, driver=driver)
+    with pytest.raises(QueryError, match="5000 byte cap"):
+        store.query("MATCH (n) RETURN n.s AS s")
+    assert results[-1].pulled < 100
+    assert len(store.query("MATCH (n) RETURN n.s AS s", row_limit=10).rows) == 10
+
+
+@pytest.mark.timeout(30)
+def test_only_the_query_route_hands_its_lock_to_the_store(kg):
+    """``/query`` passes the app's store lock (taken only while a worker starts); a route that
+    holds that lock for its whole request and queries (image ingest does) must not deadlock."""
+    lock = threading.Lock()
+    with kg.queries_take(lock):
+        assert kg.query("RETURN 1 AS one").rows == ((1,),)
+        assert not lock.locked()
+    with lock:
+        assert kg.query("RETURN 2 AS two").rows == ((2,),)
