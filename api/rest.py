@@ -7,6 +7,7 @@ starts), opens the graph store in the lifespan and closes it on shutdown. Run it
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
         app.state.model_slot = ModelSlot(engine, directory)
+        # Objects made at startup (imports, the app) move out of the collector's reach: a full
+        # collection otherwise stalled a request by ~75 ms (measured on /health).
+        gc.freeze()
         try:
             yield
         finally:

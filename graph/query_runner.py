@@ -37,11 +37,13 @@ from typing import Any
 
 from graph import query_wire as wire
 from graph.errors import QueryError, StoreError
+from graph.log import logger
 from graph.store import QueryResult
 
 DEADLINE_GRACE_S = 0.5
 FRAMING_BYTES = 64 << 10  # the parent's allowance for the header and end lines
 _STDERR_TAIL = 4096
+_warned: set[str] = set()  # sandbox warnings already logged by this process
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -165,6 +167,14 @@ class QueryWorker:
     def lines(self) -> list[Any]:
         return [wire.loads(line) for line in bytes(self._answer).splitlines()]
 
+    def sandbox_report(self) -> dict[str, Any] | None:
+        """What the worker's sandbox applied (its ``ready`` line), if it got that far."""
+        for line in bytes(self._answer).splitlines()[:2]:
+            message = wire.loads(line)
+            if isinstance(message, dict) and isinstance(message.get("ready"), dict):
+                return message["ready"]
+        return None
+
     def result(self, job: QueryJob) -> QueryResult:
         """The rows of a worker that has ended (read and reaped).
 
@@ -205,6 +215,7 @@ def _result(worker: QueryWorker, job: QueryJob) -> QueryResult:
     except wire.WireError as exc:
         raise QueryError(f"the query worker sent a garbled answer ({exc})") from None
     control = [line for line in lines if isinstance(line, dict)]
+    _log_sandbox_warnings(control)
     for line in control:
         if "error" in line:
             error = line["error"]
@@ -234,6 +245,17 @@ def _result(worker: QueryWorker, job: QueryJob) -> QueryResult:
     if len(rows) > job.row_limit or any(len(row) != len(columns) for row in rows):
         raise QueryError("the query worker sent a garbled answer (rows do not fit the header)")
     return QueryResult(columns=columns, rows=rows, truncated=truncated)
+
+
+def _log_sandbox_warnings(control: list[dict[str, Any]]) -> None:
+    """Log each sandbox warning of the workers once per service (the worker's own log goes to
+    its stderr, which the parent keeps only to explain a crash)."""
+    report = control[1].get("ready") if len(control) > 1 else None
+    warnings = report.get("warnings") if isinstance(report, dict) else None
+    for warning in warnings if isinstance(warnings, list) else ():
+        if isinstance(warning, str) and warning not in _warned:
+            _warned.add(warning)
+            logger.warning("query worker sandbox: %s", warning[:300])
 
 
 class QueryPool:

@@ -33,6 +33,9 @@ from graph import query_wire as wire
 from graph.sandbox import apply_sandbox
 
 MIN_MAP_BYTES = 256 << 20
+# Queries yield the CPU to the service: /health and other requests stay fast while a query
+# keeps every core of the worker busy.
+NICENESS = 10
 
 
 def map_size(db_file: Path) -> int:
@@ -147,6 +150,7 @@ _WARM_UP = (
 
 
 def main() -> int:
+    os.nice(NICENESS)
     warm_up()
     answer_fd = os.dup(1)
     os.dup2(2, 1)  # whatever the engine prints goes to stderr, never into the answer

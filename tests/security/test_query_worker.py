@@ -351,3 +351,53 @@ def test_only_the_query_route_hands_its_lock_to_the_store(kg):
         assert not lock.locked()
     with lock:
         assert kg.query("RETURN 2 AS two").rows == ((2,),)
+
+
+def test_the_worker_confines_its_only_thread_and_says_so(kg):
+    job = _job(kg, "RETURN 1 AS one")
+    worker = QueryWorker()
+    try:
+        worker.send(job)
+        worker.read(time.monotonic() + 20, job.max_bytes)
+    finally:
+        worker.reap()
+    assert worker.result(job).rows == ((1,),)
+    report = worker.sandbox_report()
+    assert report["rlimits"] and report["no_new_privs"]
+    assert report["landlock_abi"] == landlock_abi()
+    assert not [w for w in report["warnings"] if "threads" in w], report["warnings"]
+
+
+_NO_LANDLOCK = """
+import sys
+from pathlib import Path
+import graph.sandbox as sandbox
+sandbox.landlock_abi = lambda: 0  # a kernel without Landlock
+db, canary, write_to = sys.argv[1:4]
+report = sandbox.apply_sandbox([Path(db)], address_space_bytes=4 << 30)
+print("warned", any("Landlock is unavailable" in w for w in report.warnings))
+print("read", open(canary).read())
+try:
+    with open(write_to, "w") as out:
+        out.write("x" * 10)
+    print("write ALLOWED")
+except OSError as exc:
+    print("write refused", exc.errno)
+"""
+
+
+def test_without_landlock_the_sandbox_warns_and_still_refuses_writes(store, tmp_path):
+    """The documented fallback: one warning, rlimits only (files stay readable; none can grow)."""
+    canary = tmp_path / "canary.txt"
+    canary.write_text("visible")
+    run = subprocess.run(
+        [sys.executable, "-c", _NO_LANDLOCK, str(store.path), str(canary), str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["warned True", "read visible", "write refused 27"]
+    assert "Landlock is unavailable" in run.stderr  # logged, once
+    assert (tmp_path / "w").stat().st_size == 0
