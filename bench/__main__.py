@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NOT_BENCHES = {"__init__.py", "__main__.py", "gen_rrf.py"}
+NOT_BENCHES = {"__init__.py", "__main__.py", "gen_rrf.py", "local_server.py"}
 
 
 def main() -> int:

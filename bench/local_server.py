@@ -1,0 +1,76 @@
+"""A real ``uvicorn`` serving kgdx on a free loopback port, for benches and tests.
+
+with serve({"KGDX_DB_PATH": str(db)}) as (port, process):
+    status, body = request(port, "GET", "/health")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(
+    port: int, method: str, path: str, body: dict | None = None, timeout: float = 30
+) -> tuple[int, bytes]:
+    """One HTTP request to the local server; its status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], start_timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+    """Run ``api.rest:create_app`` under uvicorn with ``env`` over this process' environment
+    (no API keys: open mode, loopback only) until the block ends; yields (port, process)."""
+    port = free_port()
+    environment = {**os.environ, **env}
+    environment.pop("KGDX_API_KEYS", None)
+    command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if request(port, "GET", "/health", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {process.stderr.read().decode()}")
+            time.sleep(0.2)
+        yield port, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
