@@ -33,8 +33,8 @@ def check_read_only(cypher: str) -> str:
     """The query to run (comments gone, trailing ``;`` removed) if it only reads.
 
     Raises:
-        QueryError: the query is empty, too long, nested too deeply, has a NUL byte, more than
-            one statement, or anything the read-only grammar does not accept (any writing,
+        QueryError: the query is empty, too long, nested too deeply, has a NUL byte or a lone
+            surrogate, more than one statement, or anything the read-only grammar does not accept (any writing,
             loading, attaching or configuring clause, a procedure or function off the lists).
     """
     if not isinstance(cypher, str):
@@ -45,6 +45,13 @@ def check_read_only(cypher: str) -> str:
         raise QueryError(f"query longer than {MAX_QUERY_CHARS} characters; shorten it")
     if "\x00" in cypher:
         raise QueryError("query contains a NUL byte")
+    try:
+        cypher.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: the database cannot even receive it
+        raise QueryError(
+            f"query is not valid Unicode text (a lone surrogate at character {error.start}); "
+            "send it as UTF-8"
+        ) from None
     tokens = tokenize(cypher)
     try:
         Parser(cypher, tokens).statement()

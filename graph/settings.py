@@ -24,7 +24,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 CONFIG_FILE = "kgdx.toml"  # read from the working directory unless KGDX_CONFIG names another
 
-
 ApiRole = Literal["clinician", "researcher", "ingest", "admin"]
 
 

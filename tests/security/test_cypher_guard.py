@@ -191,6 +191,12 @@ def test_malformed_queries_are_query_errors(cypher) -> None:
         check_read_only(cypher)
 
 
+def test_a_lone_surrogate_is_refused_by_the_guard_not_by_a_dying_worker(kg) -> None:
+    # a Python str can hold one (a JSON body's "\\ud800"); it cannot be encoded for the database
+    with pytest.raises(QueryError, match="lone surrogate"):
+        kg.query("RETURN '\ud800' AS a")
+
+
 def test_long_queries_are_refused() -> None:
     with pytest.raises(QueryError, match="longer than"):
         check_read_only("RETURN 1 AS x" + " " * 100_000)
