@@ -9,7 +9,9 @@ outside the exact matches (and their sub-runs up to ``max_words``) that contain 
 term has; a link needs the cosine above ``threshold`` and every word close to the term's word.
 """
 
+from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Any
 
 import numpy as np
 from spacy.language import Language
@@ -45,6 +47,61 @@ def words_match(candidate: str, term: str, *, min_ratio: float = 0.8) -> bool:
         a == b or (a[:1] == b[:1] and SequenceMatcher(None, a, b).ratio() >= min_ratio)
         for a, b in zip(candidate_words, term_words, strict=True)
     )
+
+
+def _vectorizer(**kwargs: Any) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype=np.float32, **kwargs
+    )
+
+
+@dataclass
+class TermIndex:
+    """The char 3-gram TF-IDF index of a vocabulary's terms (fitted vectorizer + term matrix).
+
+    Args:
+        vectorizer: the fitted ``TfidfVectorizer``.
+        matrix: L2-normalised term vectors, transposed (n-grams x terms, CSR).
+    """
+
+    vectorizer: Any
+    matrix: Any
+
+    @classmethod
+    def fit(cls, keys: list[str]) -> "TermIndex":
+        """Fit the index over normalised term keys (in the linker's term order)."""
+        vectorizer = _vectorizer()
+        # Rows are L2-normalised, so a sparse product is the cosine similarity; it only touches
+        # terms that share an n-gram with the query (sklearn's brute-force NearestNeighbors
+        # computes a dense row per query, 10x slower on a 60k-term KG).
+        return cls(vectorizer, vectorizer.fit_transform(keys).T.tocsr())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as plain arrays (for :mod:`extractors.text.cache`; no pickle)."""
+        columns = self.vectorizer.vocabulary_
+        ngrams = sorted(columns, key=columns.__getitem__)
+        return {
+            "ngrams": np.array(ngrams, dtype=str),
+            "idf": np.asarray(self.vectorizer.idf_),
+            "data": self.matrix.data,
+            "indices": self.matrix.indices,
+            "indptr": self.matrix.indptr,
+            "shape": np.array(self.matrix.shape, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "TermIndex":
+        """The index that :meth:`arrays` wrote."""
+        from scipy.sparse import csr_matrix
+
+        ngrams = arrays["ngrams"].tolist()
+        vectorizer = _vectorizer(vocabulary=dict(zip(ngrams, range(len(ngrams)), strict=True)))
+        vectorizer.idf_ = arrays["idf"]
+        shape = tuple(int(n) for n in arrays["shape"])
+        matrix = csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        return cls(vectorizer, matrix)
 
 
 @Language.factory(
@@ -88,10 +145,9 @@ class FuzzyLinker:
         self.index = None
         self._cache: dict[str, tuple[int, float] | None] = {}
 
-    def set_vocabulary(self, vocabulary: Vocabulary) -> None:
-        """Build the TF-IDF index over the vocabulary's terms."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
+    def set_vocabulary(self, vocabulary: Vocabulary, index: "TermIndex | None" = None) -> None:
+        """Use the vocabulary's terms, with their TF-IDF ``index`` (fitted here when ``None``;
+        a cached one must come from :meth:`TermIndex.fit` over the same terms)."""
         self.keys = list(vocabulary.terms)
         self.concepts = [vocabulary.terms[key] for key in self.keys]
         self.known_words = {word for key in self.keys for word in key.split()}
@@ -99,13 +155,16 @@ class FuzzyLinker:
         if not self.keys:
             self.vectorizer = self.index = None
             return
-        self.vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype=np.float32
-        )
-        # Rows are L2-normalised, so a sparse product is the cosine similarity; it only touches
-        # terms that share an n-gram with the query (sklearn's brute-force NearestNeighbors
-        # computes a dense row per query, 10x slower on a 60k-term KG).
-        self.index = self.vectorizer.fit_transform(self.keys).T.tocsr()
+        index = index or TermIndex.fit(self.keys)
+        if index.matrix.shape[1] != len(self.keys):
+            raise ValueError(
+                f"a TF-IDF index of {index.matrix.shape[1]} terms for {len(self.keys)}"
+            )
+        self.vectorizer, self.index = index.vectorizer, index.matrix
+
+    def term_index(self) -> "TermIndex | None":
+        """The fitted index (``None`` for an empty vocabulary)."""
+        return None if self.index is None else TermIndex(self.vectorizer, self.index)
 
     def lookup(self, texts: list[str]) -> list[tuple[int, float] | None]:
         """Nearest term index and cosine similarity for each text (``None`` below threshold)."""
@@ -180,7 +239,8 @@ class FuzzyLinker:
                 chosen.append((span, index, score))
         new_spans = []
         for span, index, score in chosen:
-            span._.concept_ids = self.concepts[index]
+            ids = self.concepts[index]  # one concept per span, as the matcher keeps
+            span._.concept_ids, span._.alternative_ids = ids[:1], ids[1:]
             span._.link_score = round(score, 4)
             span._.linked_by = "fuzzy"
             new_spans.append(span)

@@ -4,7 +4,14 @@ Tokens are matched on a normalised form (lower case, singular; see
 :func:`extractors.text.vocabulary.normalise_word`) written to ``Token.norm_``, so one pattern per
 term covers "Effusion", "effusions" and "EFFUSIONS". Matches become ``doc.ents`` with the concept
 ids in ``Span._.concept_ids`` and ``Span._.link_score = 1.0``.
+
+All patterns share one match key and a match's concepts are looked up by its tokens' NORM hashes:
+``PhraseMatcher.add`` makes a lexeme for every key string, which on a 60k-term KG cost 9 s per
+start, and patterns given as hash sequences (:func:`term_patterns`, cached on disk by
+:mod:`extractors.text.cache`) skip the tokenizer.
 """
+
+from collections.abc import Callable, Iterable, Sequence
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
@@ -15,11 +22,19 @@ from extractors.text.vocabulary import Vocabulary, normalise_word
 
 FINDING_LABEL = "FINDING"
 NER_SPANS = "sci_ner"
+TERM_KEY = "KGDX_TERM"  # the one match key of every pattern
+
+Pattern = tuple[int, ...]  # NORM hashes of a term's tokens
 
 
 def register_extensions() -> None:
     """Span attributes the text pipeline writes (idempotent)."""
-    for name, default in (("concept_ids", ()), ("link_score", 1.0), ("linked_by", "")):
+    for name, default in (
+        ("concept_ids", ()),
+        ("alternative_ids", ()),  # other concepts the matched term names (not findings)
+        ("link_score", 1.0),
+        ("linked_by", ""),
+    ):
         if not Span.has_extension(name):
             Span.set_extension(name, default=default)
 
@@ -28,6 +43,30 @@ def set_norms(doc: Doc) -> None:
     """Write the normalised form of each token to ``Token.norm_`` (what patterns match on)."""
     for token in doc:
         token.norm_ = normalise_word(token.text)
+
+
+def term_patterns(
+    tokenizer: Callable[[str], Doc],
+    vocabulary: Vocabulary,
+    *,
+    track: Callable[[Iterable[Doc], int], Iterable[Doc]] | None = None,
+) -> list[Pattern]:
+    """The NORM-hash pattern of each term of ``vocabulary``, in ``vocabulary.terms`` order.
+
+    Args:
+        tokenizer: the pipeline's tokenizer (patterns must be tokenized as reports are).
+        vocabulary: the terms.
+        track: wraps the tokenized terms, e.g. to show progress (called with the count).
+    """
+    surfaces = [vocabulary.surfaces.get(key, key) for key in vocabulary.terms]
+    docs: Iterable[Doc] = tokenizer.pipe(surfaces)  # type: ignore[attr-defined]
+    if track is not None:
+        docs = track(docs, len(surfaces))
+    patterns = []
+    for doc in docs:
+        set_norms(doc)
+        patterns.append(tuple(token.norm for token in doc))
+    return patterns
 
 
 @Language.factory("kgdx_concept_matcher")
@@ -48,33 +87,49 @@ class ConceptMatcher:
         self.nlp = nlp
         self.name = name
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
-        self.concepts_by_key: dict[int, tuple[str, ...]] = {}
+        self.concepts_by_pattern: dict[Pattern, tuple[str, ...]] = {}
 
     def set_vocabulary(self, vocabulary: Vocabulary) -> None:
         """Replace the patterns with the terms of ``vocabulary``."""
+        self.set_patterns(vocabulary, term_patterns(self.nlp.tokenizer, vocabulary))
+
+    def set_patterns(self, vocabulary: Vocabulary, patterns: Sequence[Pattern]) -> None:
+        """Replace the patterns with ``patterns`` (:func:`term_patterns` of ``vocabulary``).
+
+        Terms that tokenize to the same pattern ("pleural-effusion", "pleural effusion") name
+        the concepts of both, the first term's first.
+        """
+        by_pattern: dict[Pattern, tuple[str, ...]] = {}
+        for key, pattern in zip(vocabulary.terms, patterns, strict=True):
+            if not pattern:
+                continue
+            ids = vocabulary.terms[key]
+            known = by_pattern.get(pattern)
+            by_pattern[pattern] = ids if known is None else tuple(dict.fromkeys(known + ids))
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="NORM")
-        self.concepts_by_key = {}
-        keys = list(vocabulary.terms)
-        surfaces = [vocabulary.surfaces.get(key, key) for key in keys]
-        for key, pattern in zip(keys, self.nlp.tokenizer.pipe(surfaces), strict=True):
-            set_norms(pattern)
-            match_id = self.nlp.vocab.strings.add(key)
-            self.concepts_by_key[match_id] = vocabulary.terms[key]
-            self.matcher.add(key, [pattern])
+        if by_pattern:
+            self.matcher.add(TERM_KEY, [list(pattern) for pattern in by_pattern])
+        self.concepts_by_pattern = by_pattern
+
+    def concepts_of(self, span: Span) -> tuple[str, ...]:
+        """The concept ids of a matched span (by its tokens' NORM hashes)."""
+        return self.concepts_by_pattern.get(tuple(token.norm for token in span), ())
 
     def __call__(self, doc: Doc) -> Doc:
         set_norms(doc)
         if doc.ents:  # entities of an upstream NER model: keep them as linker candidates
             doc.spans[NER_SPANS] = list(doc.ents)
         spans = []
-        for match_id, start, end in self.matcher(doc):
+        for _, start, end in self.matcher(doc):
             span = Span(doc, start, end, label=FINDING_LABEL)
-            spans.append((span, self.concepts_by_key[match_id]))
+            spans.append((span, self.concepts_of(span)))
         spans.extend(self._abbreviation_spans(doc, spans))
         kept = filter_spans([span for span, _ in spans])
         ids_by_bounds = {(span.start, span.end): ids for span, ids in spans}
         for span in kept:
-            span._.concept_ids = ids_by_bounds[(span.start, span.end)]
+            # One concept per span: the first (the vocabulary orders a term's ids best first).
+            ids = ids_by_bounds[(span.start, span.end)]
+            span._.concept_ids, span._.alternative_ids = ids[:1], ids[1:]
             span._.link_score = 1.0
             span._.linked_by = "exact"
         doc.ents = kept
