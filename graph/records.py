@@ -115,6 +115,12 @@ class ConceptKind(StrEnum):
     SUBSTANCE = "substance"
     ORGANISM = "organism"
     OTHER = "other"
+    # Qualifiers of a finding, never a finding themselves: laterality, severity, spatial
+    # pattern, frequency, course ("Right", "Mild", "Focal", "Excluded", "Chronic"); what the
+    # loaders give HPO's Clinical modifier / Frequency / Clinical course branches, UMLS's
+    # qualitative, quantitative, spatial, temporal and functional concepts and SNOMED CT's
+    # qualifier values.
+    QUALIFIER = "qualifier"
 
 
 class Polarity(StrEnum):

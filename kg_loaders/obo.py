@@ -45,12 +45,16 @@ OBO_RELATIONS: dict[str, str | None] = {
 
 # Kinds by CURIE prefix, and by root term (a term takes the kind of its nearest listed ancestor).
 PREFIX_KINDS: dict[str, ConceptKind] = {
-    "HP": ConceptKind.OTHER,  # modes of inheritance, modifiers, frequencies ...
+    "HP": ConceptKind.OTHER,  # modes of inheritance, blood groups, past medical history ...
     "DOID": ConceptKind.DISEASE,
     "SYMP": ConceptKind.SYMPTOM,
 }
 ROOT_KINDS: dict[str, ConceptKind] = {
     "HP:0000118": ConceptKind.FINDING,  # Phenotypic abnormality
+    # Qualifiers of a phenotype, never one themselves: laterality, severity, spatial pattern,
+    # onset and course ("Right", "Mild", "Focal", "Chronic") and frequency ("Excluded").
+    "HP:0012823": ConceptKind.QUALIFIER,  # Clinical modifier
+    "HP:0040279": ConceptKind.QUALIFIER,  # Frequency
 }
 
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(EXACT|RELATED|BROAD|NARROW)?\s*([\w:\-]*)')

@@ -55,6 +55,7 @@ TAG_KINDS: dict[str, ConceptKind] = {
     "medicinal product": ConceptKind.SUBSTANCE,
     "clinical drug": ConceptKind.SUBSTANCE,
     "organism": ConceptKind.ORGANISM,
+    "qualifier value": ConceptKind.QUALIFIER,  # laterality, severity, course ...
 }
 _TAG = re.compile(r"\s*\(([^()]+)\)\s*$")
 _RELEASE_DATE = re.compile(r"_(\d{8})\.txt$")

@@ -80,6 +80,14 @@ STN_KINDS: dict[str, ConceptKind] = {
     "A2.1.4.1": ConceptKind.ANATOMY,  # Body System
     "A2.1.5.1": ConceptKind.ANATOMY,  # Body Space or Junction
     "A2.1.5.2": ConceptKind.ANATOMY,  # Body Location or Region
+    # Qualifiers ("Right", "Mild", "Focal", "Chronic"): what a finding is qualified by.
+    "A2.1.1": ConceptKind.QUALIFIER,  # Temporal Concept (T079)
+    "A2.1.2": ConceptKind.QUALIFIER,  # Qualitative Concept (T080)
+    "A2.1.3": ConceptKind.QUALIFIER,  # Quantitative Concept (T081)
+    "A2.1.4": ConceptKind.QUALIFIER,  # Functional Concept (T169; Body System is anatomy)
+    "A2.1.5": ConceptKind.QUALIFIER,  # Spatial Concept (T082; body spaces/locations: anatomy)
+    "A2.1.5.3": ConceptKind.OTHER,  # Molecular Sequence
+    "A2.1.5.4": ConceptKind.OTHER,  # Geographic Area
     "B1.3.1": ConceptKind.PROCEDURE,  # Health Care Activity and its procedures
     "A1.4": ConceptKind.SUBSTANCE,  # Substance, Chemical, Drug
     "A1.3": ConceptKind.SUBSTANCE,  # Manufactured Object (incl. Clinical Drug)
@@ -94,6 +102,7 @@ KIND_ORDER = (
     ConceptKind.PROCEDURE,
     ConceptKind.ORGANISM,
     ConceptKind.SUBSTANCE,
+    ConceptKind.QUALIFIER,
     ConceptKind.OTHER,
 )
 _KIND_RANK = {kind: rank for rank, kind in enumerate(KIND_ORDER)}

@@ -72,6 +72,26 @@ def test_real_hp_obo(shared_data):
 
 
 @pytest.mark.shared_data
+def test_hpo_modifier_and_frequency_branches_are_qualifiers(shared_data):
+    """Laterality, severity, spatial pattern, course and frequency terms are qualifiers of a
+    phenotype (never findings); the other non-phenotype branches stay "other"."""
+    kinds = {c.id: c.kind for c in OboReader(shared_data / "kg/hpo/hp.obo").concepts()}
+    for term in (
+        "HP:0012834",  # Right
+        "HP:0012832",  # Bilateral
+        "HP:0030650",  # Focal
+        "HP:0012825",  # Mild
+        "HP:0011010",  # Chronic
+        "HP:0040285",  # Excluded (a frequency)
+    ):
+        assert kinds[term] is ConceptKind.QUALIFIER, term
+    assert kinds["HP:0002202"] is ConceptKind.FINDING  # Pleural effusion
+    assert kinds["HP:0000006"] is ConceptKind.OTHER  # Autosomal dominant inheritance
+    qualifiers = sum(kind is ConceptKind.QUALIFIER for kind in kinds.values())
+    assert 300 <= qualifiers <= 1_000
+
+
+@pytest.mark.shared_data
 def test_symp_obo_agrees_with_pronto(shared_data):
     pronto = pytest.importorskip("pronto")
     path = shared_data / "kg" / "do" / "symp.obo"

@@ -67,6 +67,12 @@ def test_stn_kinds():
     assert stn_kind("A1.2.2.2") is ConceptKind.FINDING
     assert stn_kind("A1.4.1.2.1.7") is ConceptKind.SUBSTANCE
     assert stn_kind("B1.1") is ConceptKind.OTHER
+    # qualifiers: Spatial (T082 "Right"), Qualitative (T080 "Focal"), Temporal (T079 "Chronic"),
+    # Quantitative (T081), Functional (T169); body locations and systems stay anatomy
+    for stn in ("A2.1.5", "A2.1.2", "A2.1.1", "A2.1.3", "A2.1.4"):
+        assert stn_kind(stn) is ConceptKind.QUALIFIER, stn
+    assert stn_kind("A2.1.5.2") is stn_kind("A2.1.4.1") is ConceptKind.ANATOMY
+    assert stn_kind("A2.1.5.3.1") is ConceptKind.OTHER  # Nucleotide Sequence
 
 
 @pytest.mark.shared_data
