@@ -6,6 +6,12 @@ that prefix (DO's ``MIM:`` xref names the OMIM disease of an HPO annotation; UML
 ``SNOMEDCT:`` atoms name a SNOMED CT concept). The merged node's id is the CUI (``UMLS:C...``);
 every source id stays in its ``xrefs``.
 
+A finding or symptom record that neither reaches a CUI (most Symptom Ontology terms have no
+UMLS xref: ``SYMP:0000107`` "pleural effusion") joins the CUI node whose finding or symptom
+record has the same preferred name (case and punctuation aside), when exactly one CUI has that
+name (``via_name``). Diseases never join by name: an OMIM or Orphanet id must stay the id an
+annotation names.
+
 Memory: pass one keeps an id map (id -> CUI, and the xref aliases of CUI-bearing concepts); pass
 two streams the concepts again and holds only the members of a group until the group is
 complete. Relations stream once as Arrow batches, rewritten column-wise (``kg_loaders.rewrite``).
@@ -13,6 +19,8 @@ complete. Relations stream once as Arrow batches, rewritten column-wise (``kg_lo
 
 from __future__ import annotations
 
+import re
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -27,6 +35,9 @@ if TYPE_CHECKING:
     from kg_loaders.rewrite import RelationRewriter
 
 _AMBIGUOUS = ""  # alias seen with two different CUIs
+# Kinds of the records that may join a CUI node by name, and that such a node is found by.
+NAME_KINDS = frozenset({ConceptKind.FINDING, ConceptKind.SYMPTOM})
+_WORDS = re.compile(r"[^\W_]+")
 # A merged concept as ``(id, name, kind, synonyms, xrefs, sources)``.
 ConceptRow = tuple[str, str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
@@ -41,6 +52,7 @@ class CrosswalkReport:
     merged_records: int = 0  # source records folded into those nodes
     renamed: int = 0  # records whose id became a CUI
     via_xref: int = 0  # records that reached a CUI through another concept's xref
+    via_name: int = 0  # records with no CUI that joined the one CUI node of their name
     conflicting: int = 0  # several CUIs for one record, or two records of one source on a CUI
     unmapped: int = 0  # records with no CUI at all (they keep their own id)
     relations_in: int = 0
@@ -51,6 +63,15 @@ class CrosswalkReport:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+def name_key(name: str) -> int:
+    """What two preferred names must share to be one name: their words, case-folded."""
+    return hash(" ".join(_WORDS.findall(name.casefold())))
+
+
+def _cui_number(cui: str) -> int:
+    return int(cui[6:])
 
 
 def _priority(concept_id: str) -> tuple[int, str]:
@@ -100,6 +121,11 @@ class Crosswalk:
         self._record_counts: Counter[str] = Counter()  # ids given by more than one record
         self.canonical: dict[str, str] = {}  # id -> canonical id, only where they differ
         self._group_sizes: dict[str, int] = {}  # canonical id -> records, only where > 1
+        # Name keys of finding/symptom records with one CUI, and that CUI's number, side by side
+        # (16 bytes a record: a UMLS release has millions); names of such records with no CUI.
+        self._name_keys = array("q")
+        self._name_cuis = array("q")
+        self._unmapped_names: dict[str, int] = {}
         self._indexed = False
         self._rewriter: RelationRewriter | None = None
 
@@ -120,13 +146,19 @@ class Crosswalk:
         else:
             self.known.add(cid)
         cuis = (cid,) if is_cui(cid) else tuple(x for x in concept.xrefs if is_cui(x))
+        by_name = concept.kind in NAME_KINDS
         if not cuis:
             self._unmapped_xrefs[cid] = tuple(x for x in concept.xrefs if x != cid)
+            if by_name:
+                self._unmapped_names[cid] = name_key(concept.name)
             return
         if cid != cuis[0] or len(cuis) > 1:
             self._cuis[cid] = tuple(dict.fromkeys(self._cuis.get(cid, ()) + cuis))
         if len(set(cuis)) != 1:
             return
+        if by_name:
+            self._name_keys.append(name_key(concept.name))
+            self._name_cuis.append(_cui_number(cuis[0]))
         # An xref is an alias of the CUI only if it is this concept's single xref of its prefix:
         # DO lists dozens of OMIM ids on a disease family, and those are subtypes, not synonyms.
         prefixes = [x.partition(":")[0] for x in concept.xrefs]
@@ -144,13 +176,15 @@ class Crosswalk:
         members: dict[str, list[str]] = defaultdict(list)
         for cid, cuis in self._cuis.items():
             members[self._pick_cui(cid, cuis)].append(cid)
+        unnamed: list[str] = []
         for cid, xrefs in self._unmapped_xrefs.items():
             cui = self._alias_for(cid, xrefs)
             if cui is None:
-                report.unmapped += 1
+                unnamed.append(cid)
                 continue
             report.via_xref += 1
             members[cui].append(cid)
+        kept: dict[str, tuple[set[str], int]] = {}  # CUI -> prefixes of its members, records
         for cui, ids in members.items():
             kept_prefixes: set[str] = {"UMLS"} if cui in self.known else set()
             size = 1 if cui in self.known else 0
@@ -165,14 +199,46 @@ class Crosswalk:
                 kept_prefixes.add(prefix)
                 self.canonical[cid] = cui
                 size += 1 + self._record_counts.get(cid, 0)
+            kept[cui] = (kept_prefixes, size)
             if size > 1:
                 self._group_sizes[cui] = size
+        self._join_by_name(unnamed, kept)
         for cid, extra in self._record_counts.items():  # one id given by several records
             if cid not in self.canonical and cid not in self._group_sizes:
                 self._group_sizes[cid] = 1 + extra
         self._cuis.clear()
         self._unmapped_xrefs.clear()
         self._aliases.clear()
+        self._unmapped_names.clear()
+        self._name_keys, self._name_cuis = array("q"), array("q")
+
+    def _join_by_name(self, ids: list[str], kept: dict[str, tuple[set[str], int]]) -> None:
+        """Records with no CUI join the one CUI node of their preferred name (see the module);
+        the others stay unmapped. A node that already has a record of the same source is left
+        alone, as for CUIs."""
+        report = self.report
+        wanted = {self._unmapped_names[cid] for cid in ids if cid in self._unmapped_names}
+        cui_of: dict[int, str] = {}  # name key -> its one CUI (or _AMBIGUOUS)
+        if wanted:
+            for key, number in zip(self._name_keys, self._name_cuis, strict=True):
+                if key in wanted:
+                    cui = f"UMLS:C{number:07d}"
+                    cui_of[key] = cui if cui_of.get(key, cui) == cui else _AMBIGUOUS
+        for cid in sorted(ids, key=_priority):
+            key = self._unmapped_names.get(cid)
+            cui = cui_of.get(key) if key is not None else None
+            if cui and cui not in kept and cui in self.known:  # a CUI record on its own
+                kept[cui] = ({"UMLS"}, 1 + self._record_counts.get(cui, 0))
+            if not cui or cui not in kept or prefix_of(cid) in kept[cui][0]:
+                report.unmapped += 1
+                continue
+            prefixes, size = kept[cui]
+            prefixes.add(prefix_of(cid))
+            size += 1 + self._record_counts.get(cid, 0)
+            kept[cui] = (prefixes, size)
+            report.via_name += 1
+            self.canonical[cid] = cui
+            self._group_sizes[cui] = size
 
     def _pick_cui(self, cid: str, cuis: tuple[str, ...]) -> str:
         """The CUI a record joins when it has its own CUI(s), and maybe an alias too.

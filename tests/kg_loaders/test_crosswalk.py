@@ -105,6 +105,66 @@ def test_two_terms_of_one_source_on_one_cui_are_a_conflict():
     assert crosswalk.report.self_loops == 1
 
 
+def test_a_finding_with_no_cui_joins_the_one_cui_node_of_its_name():
+    """Symptom Ontology terms mostly lack UMLS xrefs; "pleural effusion" is still one node."""
+    seed = [
+        Concept(id="UMLS:C0032227", name="pleural effusion", kind="finding"),
+        Concept(id="UMLS:C0013404", name="dyspnea", kind="symptom"),
+        Concept(id="UMLS:C0010200", name="cough", kind="symptom", synonyms=("dry cough",)),
+        Concept(id="UMLS:C0032285", name="Pneumonia", kind="disease"),
+    ]
+    hpo = [
+        Concept(id="HP:0002094", name="Dyspnea", kind="finding", xrefs=("UMLS:C0013404",)),
+        Concept(id="HP:0000001", name="Tic", kind="finding", xrefs=("UMLS:C0000001",)),
+        Concept(id="HP:0000002", name="Tic", kind="finding", xrefs=("UMLS:C0000002",)),
+    ]
+    symp = [
+        Concept(id="SYMP:0000107", name="Pleural Effusion", kind="symptom"),
+        Concept(id="SYMP:0019153", name="dyspnea", kind="symptom", synonyms=("sob",)),
+        Concept(id="SYMP:0000001", name="dry cough", kind="symptom"),  # a synonym: no join
+        Concept(id="SYMP:0000002", name="tic", kind="symptom"),  # two CUIs have the name
+        Concept(id="SYMP:0000999", name="pleural effusion", kind="symptom"),  # 2nd: lower id wins
+        Concept(id="DOID:552", name="pneumonia", kind="disease"),  # diseases never by name
+    ]
+    crosswalk = Crosswalk()
+    crosswalk.index([seed, hpo, symp])
+    out = {c.id: c for c in crosswalk.concepts([seed, hpo, symp])}
+    assert "SYMP:0000107" in out["UMLS:C0032227"].xrefs
+    assert {"HP:0002094", "SYMP:0019153"} <= set(out["UMLS:C0013404"].xrefs)
+    assert "sob" in out["UMLS:C0013404"].synonyms
+    for kept in ("SYMP:0000001", "SYMP:0000002", "SYMP:0000999", "DOID:552"):
+        assert kept in out, kept
+    assert crosswalk.report.via_name == 2
+    assert crosswalk.report.concepts_out == len(out) == 10
+    rows = [("SYMP:0019153", "UMLS:C0032227", "ASSOCIATED_WITH", False, 1.0, None)]
+    relations = list(rewritten(crosswalk, [(rows, ("T:1",))]))
+    assert [(r.src, r.dst) for r in relations] == [("UMLS:C0013404", "UMLS:C0032227")]
+
+
+@pytest.mark.shared_data
+def test_symptom_ontology_duplicates_of_chest_findings_merge(shared_data):
+    """The real SYMP terms for pleural effusion, dyspnea and pulmonary edema (no UMLS xrefs)
+    join the HPO / seed nodes of the default KG."""
+    from kg_loaders.sources import SeedReader
+
+    readers = [
+        OboReader(shared_data / "kg/hpo/hp.obo", name="HPO"),
+        OboReader(shared_data / "kg/do/symp.obo", name="SYMP"),
+        SeedReader(),
+    ]
+    streams = [list(reader.concepts()) for reader in readers]
+    crosswalk = Crosswalk()
+    crosswalk.index(streams)
+    out = {c.id: c for c in crosswalk.concepts(streams)}
+    for cui, symp in (
+        ("UMLS:C0032227", "SYMP:0000107"),  # pleural effusion
+        ("UMLS:C0013404", "SYMP:0019153"),  # dyspnea
+        ("UMLS:C0034063", "SYMP:0019151"),  # pulmonary edema
+    ):
+        assert symp in out[cui].xrefs and symp not in out, symp
+    assert crosswalk.report.via_name >= 100
+
+
 def test_one_id_from_two_sources_is_one_node():
     umls = [Concept(id="UMLS:C0018800", name="Cardiomegaly", sources=("UMLS:2025AA",))]
     seed = [Concept(id="UMLS:C0018800", name="cardiomegaly", synonyms=("enlarged heart",))]
