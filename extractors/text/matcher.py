@@ -3,7 +3,9 @@
 Tokens are matched on a normalised form (lower case, singular; see
 :func:`extractors.text.vocabulary.normalise_word`) written to ``Token.norm_``, so one pattern per
 term covers "Effusion", "effusions" and "EFFUSIONS". Matches become ``doc.ents`` with the concept
-ids in ``Span._.concept_ids`` and ``Span._.link_score = 1.0``.
+id in ``Span._.concept_ids`` and ``Span._.link_score = 1.0``: one concept per span, the first of
+the term's (the vocabulary orders them best first); the other concepts the term names are in
+``Span._.alternative_ids``, never findings.
 
 All patterns share one match key and a match's concepts are looked up by its tokens' NORM hashes:
 ``PhraseMatcher.add`` makes a lexeme for every key string, which on a 60k-term KG cost 9 s per

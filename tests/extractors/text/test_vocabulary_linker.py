@@ -110,3 +110,55 @@ def test_anatomy_is_not_a_finding_by_default():
     ]
     everything = ReportExtractor.from_concepts([heart, effusion], exclude_kinds=())
     assert len(everything.extract("Heart normal. Pleural effusion.")) == 2
+
+
+def test_qualifiers_are_never_terms_whatever_the_kinds_asked_for():
+    right = Concept(id="UMLS:C0444532", name="Right", kind="qualifier", synonyms=("Right-sided",))
+    focal = Concept(id="UMLS:C0205234", name="Focal", kind="qualifier", synonyms=("focal area",))
+    effusion = Concept(id="UMLS:C0032227", name="pleural effusion", kind="finding")
+    vocabulary = Vocabulary.from_concepts([right, focal, effusion], exclude_kinds=())
+    assert set(vocabulary.terms) == {"pleural effusion"}
+    assert "UMLS:C0444532" not in vocabulary.names
+
+
+def test_terms_of_qualifier_words_only_are_not_terms():
+    """The second line, for KGs whose loaders do not type qualifiers."""
+    for surface in ("Right-sided", "Left sided", "Mild to moderate", "Focal", "Excluded"):
+        assert term_key(surface) is None, surface
+    assert term_key("Right-sided heart failure") == "right - sided heart failure"
+    assert term_key("Focal seizure") == "focal seizure"
+
+
+def test_one_concept_per_span_the_best_ranked_first():
+    """Two concepts that share a term give one finding: the curated lexicon's, else the node
+    merged from more sources, else the one whose own name the term is, else by id."""
+    merged = Concept(
+        id="UMLS:C0032227",
+        name="pleural effusion",
+        kind="finding",
+        sources=("HPO:2025-01-16", "SYMP:2026-07-30"),
+    )
+    lone = Concept(id="SYMP:0000107", name="pleural effusion", kind="symptom", sources=("S",))
+    named = Concept(id="UMLS:C0006142", name="breast cancer", kind="disease", sources=("D",))
+    synonym = Concept(
+        id="UMLS:C0678222",
+        name="Breast carcinoma",
+        kind="finding",
+        synonyms=("breast cancer",),
+        sources=("H",),
+    )
+    concepts = [lone, merged, synonym, named]
+    vocabulary = Vocabulary.from_concepts(concepts)
+    assert vocabulary.terms["pleural effusion"] == ("UMLS:C0032227", "SYMP:0000107")
+    assert vocabulary.terms["breast cancer"] == ("UMLS:C0006142", "UMLS:C0678222")
+    curated = Vocabulary.from_concepts(
+        concepts, extra_synonyms={"UMLS:C0678222": ["breast cancer"]}
+    )
+    assert curated.terms["breast cancer"][0] == "UMLS:C0678222"
+    extractor = ReportExtractor.from_concepts(concepts)
+    findings = extractor.extract("Pleural effusion. History of breast cancer. Breast cancer.")
+    assert [(f.provenance.text, f.concept_id) for f in findings] == [
+        ("Pleural effusion", "UMLS:C0032227"),
+        ("breast cancer", "UMLS:C0006142"),
+        ("Breast cancer", "UMLS:C0006142"),
+    ]
