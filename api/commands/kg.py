@@ -42,7 +42,7 @@ def print_summary(result: BuildResult, console: Console) -> None:
     console.print(_counts_table("Concepts by source", result.concepts_by_source, "source"))
     console.print(_counts_table("Relations by type", result.relations_by_type, "type"))
     console.print(_counts_table("Relations by source", result.relations_by_source, "source"))
-    console.print(_counts_table("Crosswalk", result.crosswalk, "count", totals=False))
+    console.print(_counts_table("Crosswalk", result.crosswalk, "measure", totals=False))
     skipped = {
         str(s["source"]): int(s["skipped_lines"])  # type: ignore[call-overload]
         for s in result.source_stats

@@ -17,6 +17,9 @@ def test_build_then_stats(fixtures, tmp_path, monkeypatch):
     assert built.exit_code == 0, built.output
     assert "Relations by type" in built.output and "FINDING_SITE" in built.output
     assert "mapped_to_nonstandard" in built.output  # unknown relation listed
+    crosswalk = built.output.split("Crosswalk", 1)[1].splitlines()
+    header = next(line for line in crosswalk if "count" in line)
+    assert "measure" in header and header.count("count") == 1  # was "count | count"
     stats = runner.invoke(app, ["kg", "stats", "--json"])
     assert stats.exit_code == 0, stats.output
     payload = json.loads(stats.output)
