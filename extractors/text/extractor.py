@@ -25,6 +25,7 @@ from graph.records import (
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
+    from extractors.text.state import PipelineState
     from graph.store import GraphStore
 
 # Sections whose findings describe the past or other people: flagged, never dropped.
@@ -90,6 +91,8 @@ class ReportExtractor:
         vocabulary: the KG terms to match (see :meth:`from_concepts`).
         config: pipeline switches.
         chunk_chars: longer texts are processed in pieces of about this size.
+        state: the matcher's patterns and linker's index for ``vocabulary`` when they were built
+            before (:mod:`extractors.text.cache`).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class ReportExtractor:
         config: PipelineConfig | None = None,
         *,
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
+        state: PipelineState | None = None,
     ) -> None:
         if len(vocabulary) == 0:
             raise ConfigError(
@@ -107,7 +111,7 @@ class ReportExtractor:
         self.vocabulary = vocabulary
         self.config = config or PipelineConfig()
         self.chunk_chars = chunk_chars
-        self.nlp = build_pipeline(vocabulary, self.config)
+        self.nlp = build_pipeline(vocabulary, self.config, state=state)
         self.nlp.max_length = max(self.nlp.max_length, chunk_chars + 1)
 
     @classmethod

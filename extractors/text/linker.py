@@ -9,6 +9,7 @@ outside the exact matches (and their sub-runs up to ``max_words``) that contain 
 term has; a link needs the cosine above ``threshold`` and every word close to the term's word.
 """
 
+import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
@@ -49,42 +50,80 @@ def words_match(candidate: str, term: str, *, min_ratio: float = 0.8) -> bool:
     )
 
 
-def _vectorizer(**kwargs: Any) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+_NGRAM = 3
+_SPACES_RE = re.compile(r"\s\s+")
 
-    return TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype=np.float32, **kwargs
-    )
+
+def char_wb_ngrams(text: str) -> list[str]:
+    """The char 3-grams of ``text`` inside word boundaries, words padded with a space
+    (scikit-learn's ``analyzer="char_wb"`` on lower-cased text)."""
+    grams = []
+    for word in _SPACES_RE.sub(" ", text.lower()).split():
+        word = f" {word} "
+        grams.extend(word[i : i + _NGRAM] for i in range(max(1, len(word) - _NGRAM + 1)))
+    return grams
 
 
 @dataclass
 class TermIndex:
-    """The char 3-gram TF-IDF index of a vocabulary's terms (fitted vectorizer + term matrix).
+    """The char 3-gram TF-IDF index of a vocabulary's terms.
+
+    :meth:`fit` uses scikit-learn's ``TfidfVectorizer`` (smooth idf, L2 rows); queries are
+    vectorised here with the fitted n-gram columns and idf weights, the same numbers without
+    importing scikit-learn (about 1 s of a cached start).
 
     Args:
-        vectorizer: the fitted ``TfidfVectorizer``.
+        columns: n-gram -> column.
+        idf: idf weight of each column.
         matrix: L2-normalised term vectors, transposed (n-grams x terms, CSR).
     """
 
-    vectorizer: Any
+    columns: dict[str, int]
+    idf: np.ndarray
     matrix: Any
 
     @classmethod
     def fit(cls, keys: list[str]) -> "TermIndex":
         """Fit the index over normalised term keys (in the linker's term order)."""
-        vectorizer = _vectorizer()
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(_NGRAM, _NGRAM), min_df=1, dtype=np.float32
+        )
         # Rows are L2-normalised, so a sparse product is the cosine similarity; it only touches
         # terms that share an n-gram with the query (sklearn's brute-force NearestNeighbors
         # computes a dense row per query, 10x slower on a 60k-term KG).
-        return cls(vectorizer, vectorizer.fit_transform(keys).T.tocsr())
+        matrix = vectorizer.fit_transform(keys).T.tocsr()
+        columns = {gram: int(column) for gram, column in vectorizer.vocabulary_.items()}
+        return cls(columns, np.asarray(vectorizer.idf_, dtype=np.float32), matrix)
+
+    def transform(self, texts: list[str]) -> Any:
+        """L2-normalised TF-IDF rows of ``texts`` (CSR, texts x n-grams); unknown n-grams
+        are left out, as ``TfidfVectorizer.transform`` does."""
+        from scipy.sparse import csr_matrix
+
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for gram in char_wb_ngrams(text):
+                column = self.columns.get(gram)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            row = sorted(counts)
+            weights = np.array([counts[c] for c in row], np.float32) * self.idf[row]
+            norm = float(np.sqrt(np.dot(weights, weights)))
+            indices.extend(row)
+            data.extend((weights / norm if norm else weights).tolist())
+            indptr.append(len(indices))
+        shape = (len(texts), len(self.idf))
+        return csr_matrix((np.array(data, np.float32), indices, indptr), shape=shape)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The index as plain arrays (for :mod:`extractors.text.cache`; no pickle)."""
-        columns = self.vectorizer.vocabulary_
-        ngrams = sorted(columns, key=columns.__getitem__)
+        ngrams = sorted(self.columns, key=self.columns.__getitem__)
         return {
             "ngrams": np.array(ngrams, dtype=str),
-            "idf": np.asarray(self.vectorizer.idf_),
+            "idf": self.idf,
             "data": self.matrix.data,
             "indices": self.matrix.indices,
             "indptr": self.matrix.indptr,
@@ -93,15 +132,20 @@ class TermIndex:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "TermIndex":
-        """The index that :meth:`arrays` wrote."""
+        """The index that :meth:`arrays` wrote.
+
+        Raises:
+            ValueError: the arrays do not fit together.
+        """
         from scipy.sparse import csr_matrix
 
         ngrams = arrays["ngrams"].tolist()
-        vectorizer = _vectorizer(vocabulary=dict(zip(ngrams, range(len(ngrams)), strict=True)))
-        vectorizer.idf_ = arrays["idf"]
+        idf = arrays["idf"].astype(np.float32)
         shape = tuple(int(n) for n in arrays["shape"])
+        if len(ngrams) != len(idf) or shape[0] != len(idf):
+            raise ValueError(f"{len(ngrams)} n-grams, {len(idf)} idf weights, a {shape} matrix")
         matrix = csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
-        return cls(vectorizer, matrix)
+        return cls(dict(zip(ngrams, range(len(ngrams)), strict=True)), idf, matrix)
 
 
 @Language.factory(
@@ -141,7 +185,7 @@ class FuzzyLinker:
         self.keys: list[str] = []
         self.known_words: set[str] = set()
         self.concepts: list[tuple[str, ...]] = []
-        self.vectorizer = None
+        self.term_index: TermIndex | None = None
         self.index = None
         self._cache: dict[str, tuple[int, float] | None] = {}
 
@@ -153,24 +197,20 @@ class FuzzyLinker:
         self.known_words = {word for key in self.keys for word in key.split()}
         self._cache = {}
         if not self.keys:
-            self.vectorizer = self.index = None
+            self.term_index = self.index = None
             return
         index = index or TermIndex.fit(self.keys)
         if index.matrix.shape[1] != len(self.keys):
             raise ValueError(
                 f"a TF-IDF index of {index.matrix.shape[1]} terms for {len(self.keys)}"
             )
-        self.vectorizer, self.index = index.vectorizer, index.matrix
-
-    def term_index(self) -> "TermIndex | None":
-        """The fitted index (``None`` for an empty vocabulary)."""
-        return None if self.index is None else TermIndex(self.vectorizer, self.index)
+        self.term_index, self.index = index, index.matrix
 
     def lookup(self, texts: list[str]) -> list[tuple[int, float] | None]:
         """Nearest term index and cosine similarity for each text (``None`` below threshold)."""
         missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
         if missing and self.index is not None:
-            similarities = (self.vectorizer.transform(missing) @ self.index).tocsr()
+            similarities = (self.term_index.transform(missing) @ self.index).tocsr()
             indices = np.asarray(similarities.argmax(axis=1)).ravel()
             scores = similarities.max(axis=1).toarray().ravel()
             for text, score, index in zip(missing, scores.tolist(), indices.tolist(), strict=True):

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spacy.language import Language
 
 from extractors.text.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from extractors.text.state import PipelineState
 
 ASSERTION_MODES = ("context", "negex", "none")
 
@@ -51,12 +55,30 @@ def _rush_rules() -> str:
     return str(Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "rush_rules.tsv")
 
 
-def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None) -> Language:
+def new_nlp() -> Language:
+    """A blank English pipeline with scispaCy's rule tokenizer (the tokenizer of every pipeline:
+    term patterns must be tokenized as reports are)."""
+    import spacy
+    from scispacy.custom_tokenizer import combined_rule_tokenizer
+
+    nlp = spacy.blank("en")
+    nlp.tokenizer = combined_rule_tokenizer(nlp)
+    return nlp
+
+
+def build_pipeline(
+    vocabulary: Vocabulary,
+    config: PipelineConfig | None = None,
+    *,
+    state: PipelineState | None = None,
+) -> Language:
     """A spaCy pipeline that writes KG-linked finding spans with ConText attributes.
 
     Args:
         vocabulary: the KG terms to match and link.
         config: pipeline switches (defaults when ``None``).
+        state: the matcher's patterns and the linker's index for ``vocabulary``, built before
+            (:mod:`extractors.text.cache`); derived here when ``None``.
 
     Returns:
         The pipeline; ``doc.ents`` are the findings, each with ``Span._.concept_ids``,
@@ -68,14 +90,13 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
     import medspacy.context  # noqa: F401  (register the medspaCy factories)
     import medspacy.section_detection  # noqa: F401
     import negspacy.negation  # noqa: F401  (registers "negex")
-    import spacy
-    from scispacy.custom_tokenizer import combined_rule_tokenizer
 
     import extractors.text.abbreviations  # noqa: F401  (registers the factories)
     import extractors.text.linker  # noqa: F401
     import extractors.text.sentences  # noqa: F401
     from extractors.text.matcher import FINDING_LABEL
     from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
+    from extractors.text.state import PipelineState
     from graph.errors import ConfigError
 
     config = config or PipelineConfig()
@@ -84,8 +105,7 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
             f"unknown assertion mode {config.assertion!r}; expected one of {ASSERTION_MODES}"
         )
     _quiet_pyrush()
-    nlp = spacy.blank("en")
-    nlp.tokenizer = combined_rule_tokenizer(nlp)
+    nlp = new_nlp()
     if config.sentences == "pyrush":
         nlp.add_pipe("medspacy_pyrush", config={"rules_path": _rush_rules()})
     elif config.sentences == "rules":
@@ -98,12 +118,14 @@ def build_pipeline(vocabulary: Vocabulary, config: PipelineConfig | None = None)
         nlp.add_pipe("kgdx_abbreviations")
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "span_attrs": None})
     sectionizer.add(section_rules())
-    nlp.add_pipe("kgdx_concept_matcher").set_vocabulary(vocabulary)
+    if state is None:
+        state = PipelineState.build(nlp.tokenizer, vocabulary, linker=config.linker)
+    nlp.add_pipe("kgdx_concept_matcher").set_patterns(vocabulary, state.patterns)
     if config.sci_model:
         _add_sci_ner(nlp, config.sci_model, ConfigError)
     if config.linker:
         linker = nlp.add_pipe("kgdx_fuzzy_linker", config={"threshold": config.link_threshold})
-        linker.set_vocabulary(vocabulary)
+        linker.set_vocabulary(vocabulary, state.index)
     if config.assertion == "negex":
         nlp.add_pipe("negex", config={"ent_types": [FINDING_LABEL]})
     elif config.assertion == "context":
