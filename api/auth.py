@@ -107,6 +107,12 @@ def is_loopback(host: str) -> bool:
     return (mapped or address).is_loopback
 
 
+def _in_process(request: Request, client: str) -> bool:
+    """The in-process test transport: its client name, and no forwarding header (through a
+    trusted proxy uvicorn takes the client from ``X-Forwarded-For``, which anyone can write)."""
+    return client in _LOCAL_CLIENTS and "x-forwarded-for" not in request.headers
+
+
 def _refuse_key_in_url(request: Request) -> None:
     query = request.url.query
     if not query:
@@ -129,7 +135,7 @@ def authorize(request: Request, policy: Policy, presented: str | None) -> Princi
     settings: Settings = request.app.state.settings
     if not settings.api_keys:
         client = request.client.host if request.client else None
-        if client is not None and client not in _LOCAL_CLIENTS and not is_loopback(client):
+        if client is not None and not (_in_process(request, client) or is_loopback(client)):
             raise HTTPException(
                 status_code=403,
                 detail="authentication is off (no API keys configured), so this server answers "
