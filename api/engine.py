@@ -119,6 +119,7 @@ class Engine:
         stored = []
         for patient in patients:
             record = self.extract(patient) if extract else patient
+            _check_finding_count(record, self.settings.max_patient_findings)
             if keep_images:
                 record = self._keep_stored_images(record)
             self.store.upsert_patient(record)
@@ -279,3 +280,17 @@ def _masks(patient_ids: list[str], splits: dict[str, list[str]]) -> dict[str, An
         mask[[position[pid] for pid in members]] = True
         masks[name] = mask
     return masks
+
+def _check_finding_count(patient: Patient, limit: int) -> None:
+    """Refuse a patient with more than ``limit`` findings before any of it is written.
+
+    Raises:
+        InputError: naming the count and the setting, never quoting the reports.
+    """
+    count = len(patient.findings)
+    if count > limit:
+        raise InputError(
+            f"patient {patient.id!r} has {count:,} findings, more than this server's limit of "
+            f"{limit:,} per patient (KGDX_MAX_PATIENT_FINDINGS); nothing was stored. Is a report "
+            "repeated, or several patients' reports sent as one?"
+        )

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     max_report_chars: int = Field(
         default=200_000, gt=0, description="Longest report text the REST API stores, in characters."
     )
+    # A report of one word repeated 30,000 times yields 30,000 findings: ~70 s of store writes
+    # under the store lock and GBs of buffer pool. Checked before anything is written.
+    max_patient_findings: int = Field(
+        default=2_000, gt=0, description="Most findings one stored patient may have."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     seed: int = 0
     # KGDX_API_KEYS is JSON ('[{"name": ..., "role": ..., "sha256": ...}]'; empty: none), or
