@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         summary="Knowledge-graph GNN reasoning for clinical diagnosis, with path explanations.",
         version="0.1.0",
         lifespan=lifespan,
+        # "/query/" answers 404, not a 307 to http://<the request's Host header>/query
+        redirect_slashes=False,
     )
 
     # Errors answer application/problem+json and never echo the request (api/problems.py);
