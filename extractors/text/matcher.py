@@ -7,16 +7,17 @@ id in ``Span._.concept_ids`` and ``Span._.link_score = 1.0``: one concept per sp
 the term's (the vocabulary orders them best first); the other concepts the term names are in
 ``Span._.alternative_ids``, never findings.
 
-All patterns share one match key and a match's concepts are looked up by its tokens' NORM hashes:
-``PhraseMatcher.add`` makes a lexeme for every key string, which on a 60k-term KG cost 9 s per
-start, and patterns given as hash sequences (:func:`term_patterns`, cached on disk by
-:mod:`extractors.text.cache`) skip the tokenizer.
+A pattern is the tuple of its tokens' NORM hashes (:func:`term_patterns`, cached on disk by
+:mod:`extractors.text.cache`), and matching looks token runs up in the dict of patterns, from
+each token that starts one up to the longest pattern starting with it: every match, as spaCy's
+``PhraseMatcher`` finds them, from a structure built in a few hundredths of a second for a
+60k-term KG (``PhraseMatcher.add`` took 9 s with a key per term, as it makes a lexeme per key,
+and 0.7 s with one key).
 """
 
 from collections.abc import Callable, Iterable, Sequence
 
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
@@ -24,8 +25,6 @@ from extractors.text.vocabulary import Vocabulary, normalise_word
 
 FINDING_LABEL = "FINDING"
 NER_SPANS = "sci_ner"
-TERM_KEY = "KGDX_TERM"  # the one match key of every pattern
-
 Pattern = tuple[int, ...]  # NORM hashes of a term's tokens
 
 
@@ -77,7 +76,8 @@ def make_concept_matcher(nlp: Language, name: str) -> "ConceptMatcher":
 
 
 class ConceptMatcher:
-    """Phrase matcher over a :class:`Vocabulary`; call :meth:`set_vocabulary` before use.
+    """Phrase matcher over a :class:`Vocabulary`; call :meth:`set_vocabulary` (or
+    :meth:`set_patterns`) before use.
 
     Args:
         nlp: the pipeline (its tokenizer turns terms into patterns).
@@ -88,8 +88,8 @@ class ConceptMatcher:
         register_extensions()
         self.nlp = nlp
         self.name = name
-        self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         self.concepts_by_pattern: dict[Pattern, tuple[str, ...]] = {}
+        self._longest: dict[int, int] = {}  # first NORM -> longest pattern starting with it
 
     def set_vocabulary(self, vocabulary: Vocabulary) -> None:
         """Replace the patterns with the terms of ``vocabulary``."""
@@ -108,10 +108,25 @@ class ConceptMatcher:
             ids = vocabulary.terms[key]
             known = by_pattern.get(pattern)
             by_pattern[pattern] = ids if known is None else tuple(dict.fromkeys(known + ids))
-        self.matcher = PhraseMatcher(self.nlp.vocab, attr="NORM")
-        if by_pattern:
-            self.matcher.add(TERM_KEY, [list(pattern) for pattern in by_pattern])
-        self.concepts_by_pattern = by_pattern
+        longest: dict[int, int] = {}
+        for pattern in by_pattern:
+            if len(pattern) > longest.get(pattern[0], 0):
+                longest[pattern[0]] = len(pattern)
+        self.concepts_by_pattern, self._longest = by_pattern, longest
+
+    def matches(self, doc: Doc) -> list[tuple[int, int]]:
+        """``(start, end)`` of every token run whose NORMs are a pattern (overlaps included)."""
+        norms = [token.norm for token in doc]
+        patterns, longest = self.concepts_by_pattern, self._longest
+        found = []
+        for start, norm in enumerate(norms):
+            size = longest.get(norm)
+            if size is None:
+                continue
+            for end in range(start + 1, min(start + size, len(norms)) + 1):
+                if tuple(norms[start:end]) in patterns:
+                    found.append((start, end))
+        return found
 
     def concepts_of(self, span: Span) -> tuple[str, ...]:
         """The concept ids of a matched span (by its tokens' NORM hashes)."""
@@ -122,7 +137,7 @@ class ConceptMatcher:
         if doc.ents:  # entities of an upstream NER model: keep them as linker candidates
             doc.spans[NER_SPANS] = list(doc.ents)
         spans = []
-        for _, start, end in self.matcher(doc):
+        for start, end in self.matches(doc):
             span = Span(doc, start, end, label=FINDING_LABEL)
             spans.append((span, self.concepts_of(span)))
         spans.extend(self._abbreviation_spans(doc, spans))
