@@ -52,7 +52,6 @@ RELATION_FIELDS = [
     ("attributes", pa.string()),
 ]
 _CURIE = CURIE_RE.pattern
-_KINDS = pa.array([kind.value for kind in ConceptKind])
 
 
 def relation_schema(rel_type: str) -> pa.Schema:
@@ -115,7 +114,8 @@ def check_concept_table(table: pa.Table | Path) -> None:
     the exact layout, CURIE ids and known kinds."""
     for batch in _batches(table, CONCEPT_SCHEMA, ("id", "kind")):
         _check_curies(batch.column(0), "concept id")
-        bad = pc.filter(batch.column(1), pc.invert(pc.is_in(batch.column(1), _KINDS)))
+        kinds = pa.array([kind.value for kind in ConceptKind])  # here: pa.array imports pandas
+        bad = pc.filter(batch.column(1), pc.invert(pc.is_in(batch.column(1), kinds)))
         if len(bad):
             raise InputError(f"unknown concept kind {bad[0].as_py()!r} in a concept table")
 
