@@ -8,9 +8,11 @@ medspaCy's ``ConText`` with radiology rules on top of its defaults.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from spacy.language import Language
 
@@ -59,11 +61,27 @@ def new_nlp() -> Language:
     """A blank English pipeline with scispaCy's rule tokenizer (the tokenizer of every pipeline:
     term patterns must be tokenized as reports are)."""
     import spacy
+
+    if TOKENIZER not in spacy.registry.tokenizers:
+        spacy.registry.tokenizers.register(TOKENIZER, func=_scispacy_tokenizer)
+    return spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
+
+
+TOKENIZER = "kgdx.scispacy_tokenizer.v1"
+
+
+def _scispacy_tokenizer() -> Callable[[Language], Any]:
+    """scispaCy's ``combined_rule_tokenizer`` as the pipeline's tokenizer factory: made directly,
+    not after spaCy's default tokenizer (which it only reads ``token_match`` from)."""
     from scispacy.custom_tokenizer import combined_rule_tokenizer
 
-    nlp = spacy.blank("en")
-    nlp.tokenizer = combined_rule_tokenizer(nlp)
-    return nlp
+    def create(nlp: Language) -> Any:
+        default = SimpleNamespace(token_match=nlp.Defaults.token_match)
+        return combined_rule_tokenizer(
+            SimpleNamespace(vocab=nlp.vocab, Defaults=nlp.Defaults, tokenizer=default)
+        )
+
+    return create
 
 
 def build_pipeline(
