@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph.errors import InputError, ModelError
-from graph.records import Diagnosis, ImageEvidence, Patient
+from graph.records import Diagnosis, ImageEvidence, Patient, SectionSelection
 from graph.settings import Settings, get_settings
 from graph.store import GraphStore, StoreCounts
 
@@ -184,6 +184,7 @@ class Engine:
         seed: int | None = None,
         baseline: bool = True,
         save_to: str | Path | None = None,
+        sections: SectionSelection | str | None = None,
         **train_kwargs: Any,
     ) -> TrainResult:
         """Train a GNN on the stored patients (or ``patient_ids``) over their KG neighbourhood.
@@ -194,22 +195,34 @@ class Engine:
         The logistic-regression baseline is fitted on the same split and its metrics are added
         as ``result.metrics["baseline_<split>"]``.
 
+        Args:
+            sections: which report sections' findings are the model's input, a
+                :class:`~graph.records.SectionSelection` or its spelling (``"-impression"``,
+                ``"findings,indication"``, ``"all"``; see :func:`graph.sections.parse_sections`).
+                ``None``: :data:`graph.sections.FEATURE_SECTIONS`, every section but the
+                impression, which often names the diagnosis the model is asked for. Saved with
+                the model and used again by :meth:`diagnose`.
+
         Raises:
-            InputError: no stored patients.
+            InputError: no stored patients, or a section name that is not known.
         """
         from gnn.baseline import logistic_baseline
         from gnn.dataset import patient_labels
         from gnn.train import train
+        from graph.sections import select_patient
         from graph.subgraph import build_patient_graph
 
         ids = patient_ids if patient_ids is not None else self.store.patient_ids()
         if not ids:
             raise InputError("no stored patients to train on; ingest a cohort first")
         patients = [self.store.get_patient(pid) for pid in ids]
-        seeds = {f.concept_id for p in patients for f in p.findings}
+        selection = _sections(sections, patients)
+        seeds = {f.concept_id for p in patients for f in select_patient(p, selection).findings}
         seeds |= {label for p in patients for label in p.labels}
         neighbourhood = self.store.subgraph(seeds, hops=hops)
-        graph = build_patient_graph(patients, neighbourhood.concepts, neighbourhood.relations)
+        graph = build_patient_graph(
+            patients, neighbourhood.concepts, neighbourhood.relations, sections=selection
+        )
         result = train(
             graph=graph,
             patients=patients,
@@ -242,13 +255,18 @@ class Engine:
         if self.result is None:
             raise ModelError("no model: call train(...) or load_model(...) first")
         if self._graph is None:
-            self._graph = patient_graph_from_store(self.store, vocabulary=self.result.vocabulary)
+            self._graph = patient_graph_from_store(
+                self.store, vocabulary=self.result.vocabulary, sections=self.result.sections
+            )
         return self._graph
 
     def diagnose(
         self, patient_id: str, *, top_k: int = 3, paths_per_diagnosis: int = 2
     ) -> list[Diagnosis]:
         """Top diagnoses of a stored patient with explanation paths; also saved to the store.
+
+        The model reads the patient's findings of the report sections it was trained on; each
+        diagnosis names them (``Diagnosis.input_sections``).
 
         Raises:
             ModelError: no trained or loaded model.
@@ -270,6 +288,28 @@ class Engine:
         return diagnoses
 
 
+def _sections(
+    sections: SectionSelection | str | None, patients: Iterable[Patient]
+) -> SectionSelection:
+    """The selection to train with; its names must be sections the extractor writes or the
+    stored mentions carry (a misspelt ``impresion`` would leave the impression in)."""
+    from extractors.text.rules import section_rules
+    from graph.records import TextSpan
+    from graph.sections import FEATURE_SECTIONS, check_known_sections, parse_sections
+
+    if sections is None:
+        return FEATURE_SECTIONS
+    selection = parse_sections(sections) if isinstance(sections, str) else sections
+    stored = {
+        f.provenance.section.lower()
+        for p in patients
+        for f in p.findings
+        if isinstance(f.provenance, TextSpan) and f.provenance.section
+    }
+    written = {rule.category for rule in section_rules()}  # what the extractor names
+    return check_known_sections(selection, written | stored)
+
+
 def _masks(patient_ids: list[str], splits: dict[str, list[str]]) -> dict[str, Any]:
     import torch
 
@@ -280,6 +320,7 @@ def _masks(patient_ids: list[str], splits: dict[str, list[str]]) -> dict[str, An
         mask[[position[pid] for pid in members]] = True
         masks[name] = mask
     return masks
+
 
 def _check_finding_count(patient: Patient, limit: int) -> None:
     """Refuse a patient with more than ``limit`` findings before any of it is written.

@@ -51,6 +51,7 @@ def _diagnose(
                 probability=float(probabilities[j]),
                 paths=tuple(paths),
                 model_id=result.model_id,
+                input_sections=result.sections,
             )
         )
     return diagnoses

@@ -21,7 +21,8 @@ from gnn.dataset import PatientLabels, candidate_diagnoses, patient_labels, stra
 from gnn.evaluate import Evaluator
 from gnn.models import PatientDiseaseModel, build_model
 from graph.errors import InputError, ModelError
-from graph.records import Patient
+from graph.records import Patient, SectionSelection
+from graph.sections import ALL_SECTIONS, FEATURE_SECTIONS
 from graph.subgraph import GraphVocabulary, PatientGraph
 
 WEIGHTS_FILE = "model.safetensors"
@@ -30,7 +31,13 @@ CONFIG_FILE = "config.json"
 
 @dataclass
 class TrainResult:
-    """A trained model with its configuration, vocabulary, splits and metrics."""
+    """A trained model with its configuration, vocabulary, splits and metrics.
+
+    ``sections``: the report sections whose findings the model was trained on (the graph's
+    :attr:`~graph.subgraph.PatientGraph.sections`); it must be applied with the same. Saved in
+    ``config.json`` as ``input_sections``; a model saved before sections were kept read every
+    section, and loads as :data:`graph.sections.ALL_SECTIONS`.
+    """
 
     model: PatientDiseaseModel
     config: dict[str, Any]
@@ -40,6 +47,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     splits: dict[str, list[str]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    sections: SectionSelection = FEATURE_SECTIONS
 
     @property
     def model_id(self) -> str:
@@ -51,6 +59,11 @@ class TrainResult:
         this result's vocabulary."""
         if graph.vocabulary.edge_types != self.vocabulary.edge_types:
             raise ModelError("graph was not built with this model's vocabulary")
+        if graph.sections != self.sections:
+            raise ModelError(
+                f"graph holds findings of {graph.sections.describe()}, but the model was trained "
+                f"on {self.sections.describe()}; build the graph with sections=result.sections"
+            )
         self.model.eval()
         logits = self.model(graph.data.x_dict, graph.data.edge_index_dict)
         return torch.sigmoid(logits / self.temperature)
@@ -70,6 +83,10 @@ class TrainResult:
             "temperature": self.temperature,
             "metrics": self.metrics,
             "splits": self.splits,
+            "input_sections": {
+                **self.sections.model_dump(mode="json"),
+                "description": self.sections.describe(),
+            },
         }
         (directory / CONFIG_FILE).write_text(json.dumps(payload, indent=2))
         return directory
@@ -101,6 +118,7 @@ class TrainResult:
                 temperature=payload["temperature"],
                 metrics=payload["metrics"],
                 splits=payload["splits"],
+                sections=_saved_sections(payload),
             )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
             # a damaged config (bad JSON, missing key), truncated weights, or weights that do
@@ -109,6 +127,14 @@ class TrainResult:
                 f"the saved model in {directory} is damaged or does not fit its config "
                 f"({type(exc).__name__}: {exc}); retrain it"
             ) from None
+
+
+def _saved_sections(payload: dict[str, Any]) -> SectionSelection:
+    """The input sections of a saved model; every section for one saved before they were kept."""
+    saved = payload.get("input_sections")
+    if saved is None:
+        return ALL_SECTIONS
+    return SectionSelection.model_validate({k: v for k, v in saved.items() if k != "description"})
 
 
 @contextmanager
@@ -313,4 +339,5 @@ def _train(
         metrics=metrics,
         splits=splits,
         history=history,
+        sections=graph.sections,
     )

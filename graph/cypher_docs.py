@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.errors import InputError
+from graph.records import ConceptKind
 from graph.schema import (
     FINDING_EDGE_TYPES,
     KG_RELATION_PROPERTIES,
@@ -42,13 +43,14 @@ NEO4J_TYPES = {
     "BOOLEAN": "Boolean",
 }
 NODE_NOTES = {
-    "Concept": "`kind` is one of disease, finding, symptom, anatomy, procedure, substance, "
-    "organism, other",
+    "Concept": "`kind` is one of " + ", ".join(kind.value for kind in ConceptKind),
     "Patient": "`attributes` is JSON text (age, sex, ...)",
     "Report": "`id` is `<patient id>/<report id>`",
     "Image": "`id` is `<patient id>/<image id>`",
     "Prediction": "`id` is `<patient>/<model>/<concept>`; `rank` 1 is the most probable; "
-    "`paths` is the explanation paths as JSON",
+    "`paths` is the explanation paths as JSON; `input_sections` the report sections whose "
+    'findings the model read, as JSON (`{"include": null, "exclude": ["impression"], '
+    '"unknown": true}`: every section but the impression; empty: not recorded)',
 }
 
 
@@ -99,7 +101,16 @@ def schema_markdown() -> str:
             "to `Concept` nodes, e.g. `(a:Concept)-[:HAS_FINDING]->(b:Concept)`, or in a "
             "variable-length walk `(e, n | WHERE label(n) = 'Concept')` (LadybugDB) / "
             "`WHERE all(n IN nodes(p) WHERE n:Concept)` (Neo4j). On a patient's edge, "
-            "`sources` is the JSON list of the report and image ids the finding came from.",
+            "`sources` is the JSON list of the report and image ids the finding came from, and "
+            '`sections` the JSON list of the report sections of its mentions (`["findings", '
+            '"impression"]`; `null` in the list for a mention under no header; empty when only '
+            "an image shows it or it was stored before sections were kept).",
+            "",
+            "A `MENTIONS` edge's `section` is the report section the mention sits under "
+            "(`findings`, `impression`, `indication`, `history`, `comparison`, ...), null when "
+            "no header precedes it. The impression often names the diagnosis itself "
+            '("IMPRESSION: CHF"): leave it out of features for a diagnosis task, as the GNN '
+            "does by default.",
         ]
     lines += [
         "",

@@ -20,7 +20,7 @@ from typing import Any
 
 from graph.errors import InputError, StoreError
 from graph.log import logger, track
-from graph.records import Diagnosis, ExplanationPath
+from graph.records import Diagnosis, ExplanationPath, SectionSelection
 from graph.schema import KG_RELATIONS, NODE_PROPERTIES
 from graph.store import GraphStore, StoreCounts
 from graph.stores import neo4j_export_cypher as export_cypher
@@ -145,6 +145,11 @@ def stored_predictions(store: GraphStore, patient_id: str) -> list[Diagnosis]:
                 probability=row["probability"],
                 paths=paths,
                 model_id=row["model_id"] or "",
+                input_sections=(
+                    SectionSelection.model_validate_json(row["input_sections"])
+                    if row.get("input_sections")
+                    else None
+                ),
             )
         )
     return diagnoses

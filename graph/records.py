@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 CURIE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*:[^\s]+$")
 
@@ -209,12 +209,41 @@ class Assertion(Record):
         )
 
 
+# A report section's category as the extractor names it (``findings``, ``impression``, ...).
+SECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+
+
+def check_section(value: str | None) -> str | None:
+    """Return a section name (lower-case letters, digits, ``_``) or ``None``; ``""`` reads as
+    ``None`` (unknown), the way mentions stored before sections were kept come back."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not SECTION_RE.match(value):
+        raise ValueError(
+            f"not a section name: {value!r}; write lower-case letters, digits and '_' "
+            "(e.g. findings, impression)"
+        )
+    return value
+
+
+SectionName = Annotated[str, AfterValidator(check_section)]
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
 class TextSpan(Record):
-    """Where in a report a finding was read."""
+    """Where in a report a finding was read.
+
+    ``section`` is the section category the mention sits under (``findings``, ``impression``,
+    ``indication``, ...); ``None`` when unknown: no header above it, or stored by a kgdx that did
+    not keep sections. Tasks choose which sections feed them with :class:`SectionSelection`.
+    """
 
     kind: Literal["text"] = "text"
     doc_id: Text
-    section: Text = ""
+    section: Annotated[Text | None, BeforeValidator(_blank_is_none)] = None
     sentence: Text = ""
     start: int = Field(ge=0)
     end: int = Field(ge=0)
@@ -301,11 +330,71 @@ class ExplanationPath(Record):
         return " ".join(parts)
 
 
+class SectionSelection(Record):
+    """Which report sections' findings feed a task (a model's input, an evaluation).
+
+    Text findings are kept by the section of their mention; image findings have no section:
+    they are kept unless their image was out of the model's scope (scored with ``--force``).
+    :data:`graph.sections.FEATURE_SECTIONS` is the diagnosis default.
+
+    Args:
+        include: the sections to use; ``None``: every section not in ``exclude``.
+        exclude: sections never used (e.g. ``impression``, where a report states its diagnosis).
+        unknown: also use mentions whose section is not known (``TextSpan.section is None``).
+    """
+
+    include: tuple[SectionName, ...] | None = None
+    exclude: tuple[SectionName, ...] = ()
+    unknown: bool = True
+
+    @field_validator("include", "exclude", mode="after")
+    @classmethod
+    def _sorted_names(cls, value: tuple[str | None, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if any(name is None for name in value):
+            raise ValueError("an empty section name; use `unknown` for mentions of no section")
+        return tuple(sorted(set(value)))  # type: ignore[arg-type]
+
+    def admits(self, section: str | None) -> bool:
+        """Whether a mention under ``section`` (``None``: unknown) is used."""
+        if section is None or section == "":
+            return self.unknown
+        section = section.lower()
+        if section in self.exclude:
+            return False
+        return self.include is None or section in self.include
+
+    def keeps(self, finding: Finding) -> bool:
+        """Whether ``finding`` is used: a text finding by its section, an image one unless its
+        image was out of the model's scope."""
+        provenance = finding.provenance
+        if isinstance(provenance, TextSpan):
+            return self.admits(provenance.section)
+        return getattr(provenance, "scope", "") != "out_of_scope"
+
+    def describe(self) -> str:
+        """``all sections except impression, and mentions of unknown section``."""
+        if self.include is None:
+            text = "all sections"
+            if self.exclude:
+                text += " except " + ", ".join(self.exclude)
+        else:
+            kept = [name for name in self.include if name not in self.exclude]
+            text = ("sections " + ", ".join(kept)) if kept else "no named section"
+        return text + (", and mentions of unknown section" if self.unknown else "")
+
+
 class Diagnosis(Record):
-    """A candidate diagnosis with its probability and the paths that explain it."""
+    """A candidate diagnosis with its probability and the paths that explain it.
+
+    ``input_sections``: the report sections whose findings the model read (``None``: not
+    recorded, e.g. a prediction stored by an older kgdx).
+    """
 
     concept_id: Curie
     name: Text
     probability: float = Field(ge=0.0, le=1.0)
     paths: tuple[ExplanationPath, ...] = ()
     model_id: Text = ""
+    input_sections: SectionSelection | None = None

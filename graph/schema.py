@@ -42,6 +42,8 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
         ("rank", "INT64"),
         ("paths", "STRING"),  # JSON list of ExplanationPath, for display
         ("created", "STRING"),
+        # JSON SectionSelection: the report sections the model read ("" or null: not recorded)
+        ("input_sections", "STRING"),
     ),
 }
 NODE_LABELS: tuple[str, ...] = tuple(NODE_PROPERTIES)
@@ -106,6 +108,14 @@ def decode_sources(value: object) -> tuple[str, ...]:
     return (text,)
 
 
+def encode_sections(sections: Iterable[str | None]) -> str:
+    """The stored ``sections`` of a patient ``HAS_FINDING``: a sorted JSON list of the mentions'
+    sections (``null`` for unknown, last), ``""`` for none (image findings only)."""
+    values = set(sections)
+    named = sorted(v for v in values if v is not None)
+    return json.dumps(named + [None] * (None in values)) if values else ""
+
+
 # ---------------------------------------------------------------- patient relations
 @dataclass(frozen=True)
 class PatientRelationType:
@@ -145,9 +155,15 @@ PATIENT_RELATIONS: dict[str, PatientRelationType] = {
         ),
         # Shares the name (and, in LadybugDB, the table) with the KG's disease HAS_FINDING
         # relation: queries that walk KG paths must keep to Concept nodes (see ``concept_only``).
-        # ``sources``: the documents (report and image ids) as a JSON list, like KG relations.
+        # ``sources``: the documents (report and image ids) as a JSON list, like KG relations;
+        # ``sections``: the report sections of the mentions behind the edge, a sorted JSON list
+        # (null for a mention of unknown section; "" when only images show it, or stored before
+        # sections were kept).
         PatientRelationType(
-            "HAS_FINDING", "Patient", "Concept", FINDING_PROPERTIES + (("sources", "STRING"),)
+            "HAS_FINDING",
+            "Patient",
+            "Concept",
+            FINDING_PROPERTIES + (("sources", "STRING"), ("sections", "STRING")),
         ),
         PatientRelationType("DIAGNOSED_WITH", "Patient", "Concept"),
         PatientRelationType("HAS_PREDICTION", "Patient", "Prediction"),

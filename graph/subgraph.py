@@ -5,7 +5,9 @@ edge types from :func:`graph.schema.metagraph` restricted to those present. A pa
 becomes an edge typed by :func:`graph.schema.finding_edge_relation` (present, possible, absent and
 historical findings are different edge types); family findings do not link the patient. Known
 diagnoses (``Patient.labels``) are the targets and never become edges. Every edge type has its
-reverse (``rev_<relation>``) so messages flow both ways.
+reverse (``rev_<relation>``) so messages flow both ways. Only the findings of the chosen report
+sections become edges (:mod:`graph.sections`; by default every section but the impression, which
+states the diagnosis the model is asked for).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graph.errors import InputError
-from graph.records import Concept, Finding, Patient, Relation
+from graph.records import Concept, Finding, Patient, Relation, SectionSelection
 from graph.schema import (
     FINDING_EDGE_TYPES,
     PATIENT_NODE_TYPE,
@@ -26,6 +28,7 @@ from graph.schema import (
     finding_edge_relation,
     metagraph,
 )
+from graph.sections import FEATURE_SECTIONS, select_patient
 from graph.store import GraphStore
 
 
@@ -61,7 +64,8 @@ class PatientGraph:
     """A built graph with the maps back to patient and concept ids.
 
     ``findings[patient_id]`` keeps, per linked concept, the findings behind the patient's edge
-    (for explanation evidence); ``relations`` the KG relations used (for path search).
+    (for explanation evidence); ``relations`` the KG relations used (for path search);
+    ``sections`` which report sections' findings the graph holds.
     """
 
     data: HeteroData
@@ -70,6 +74,7 @@ class PatientGraph:
     concepts: dict[str, Concept]
     relations: list[Relation]
     findings: dict[str, dict[str, list[Finding]]] = field(default_factory=dict)
+    sections: SectionSelection = FEATURE_SECTIONS
 
     def concept_node(self, concept_id: str) -> tuple[str, int]:
         """(node type, index) of a concept.
@@ -133,6 +138,7 @@ def build_patient_graph(
     relations: Iterable[Relation],
     *,
     vocabulary: GraphVocabulary | None = None,
+    sections: SectionSelection = FEATURE_SECTIONS,
 ) -> PatientGraph:
     """Build the heterogeneous graph of ``patients`` over a KG.
 
@@ -141,6 +147,9 @@ def build_patient_graph(
         concepts: the KG concepts (e.g. ``store.subgraph(...).concepts``).
         relations: the KG relations among them; negated relations are left out.
         vocabulary: a trained model's node order; built from ``concepts`` when ``None``.
+        sections: which report sections' findings become edges (image findings always do);
+            :data:`graph.sections.FEATURE_SECTIONS`, every section but the impression, by
+            default. A model must be applied with the selection it was trained with.
 
     Returns:
         A :class:`PatientGraph`. ``data[node_type].n_id`` indexes each type's nodes,
@@ -151,6 +160,7 @@ def build_patient_graph(
     Raises:
         InputError: duplicate patient ids, or no patients.
     """
+    patients = [select_patient(p, sections) for p in patients]
     concepts = {c.id: c for c in concepts}
     relations = [r for r in relations if not r.negated and r.src in concepts and r.dst in concepts]
     vocabulary = vocabulary or build_vocabulary(concepts.values(), relations, patients)
@@ -207,6 +217,7 @@ def build_patient_graph(
         concepts=concepts,
         relations=relations,
         findings=findings,
+        sections=sections,
     )
 
 
@@ -239,6 +250,7 @@ def patient_graph_from_store(
     hops: int = 2,
     vocabulary: GraphVocabulary | None = None,
     extra_seeds: Iterable[str] = (),
+    sections: SectionSelection = FEATURE_SECTIONS,
 ) -> PatientGraph:
     """Read patients and their ``hops``-hop KG neighbourhood from a store and build the graph.
 
@@ -249,17 +261,21 @@ def patient_graph_from_store(
         vocabulary: a trained model's vocabulary; its concepts are read from the store instead
             of a neighbourhood, so the graph matches what the model was trained on.
         extra_seeds: more concepts to include (e.g. the candidate diagnoses).
+        sections: which report sections' findings feed the graph (see
+            :func:`build_patient_graph`); pass a trained model's ``sections`` to apply it.
     """
     ids = list(patient_ids) if patient_ids is not None else store.patient_ids()
-    patients = [store.get_patient(pid) for pid in ids]
+    patients = [select_patient(store.get_patient(pid), sections) for pid in ids]
     if vocabulary is not None:
         # hops=0: exactly the vocabulary's concepts and the relations among them
         wanted = [cid for cids in vocabulary.concept_ids.values() for cid in cids]
         sub = store.subgraph(wanted, hops=0)
-        return build_patient_graph(patients, sub.concepts, sub.relations, vocabulary=vocabulary)
+        return build_patient_graph(
+            patients, sub.concepts, sub.relations, vocabulary=vocabulary, sections=sections
+        )
     seeds = {f.concept_id for p in patients for f in p.findings} | set(extra_seeds)
     sub = store.subgraph(seeds, hops=hops)
-    return build_patient_graph(patients, sub.concepts, sub.relations)
+    return build_patient_graph(patients, sub.concepts, sub.relations, sections=sections)
 
 
 __all__ = [

@@ -17,7 +17,9 @@ router = APIRouter(tags=["model"], dependencies=[Depends(CLINICAL)], responses=A
     responses=error_responses(409),
 )
 def model_info(slot: ModelSlotDep) -> ModelInfo:
-    """The served model: id, encoder, candidate diagnoses and its metrics per split."""
+    """The served model: id, encoder, candidate diagnoses and its metrics per split.
+
+    ``input_sections``: the report sections whose findings the model reads."""
     result = slot.require_model().result
     return ModelInfo(
         model_id=result.model_id,
@@ -25,4 +27,6 @@ def model_info(slot: ModelSlotDep) -> ModelInfo:
         directory=str(slot.directory),
         candidate_ids=result.candidate_ids,
         metrics=result.metrics,
+        input_sections=result.sections,
+        input_sections_text=result.sections.describe(),
     )

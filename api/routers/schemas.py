@@ -25,6 +25,7 @@ from graph.records import (
     Id,
     Patient,
     Report,
+    SectionSelection,
     Text,
     check_id,
     check_json_value,
@@ -187,6 +188,10 @@ class ModelInfo(BaseModel):
     directory: str
     candidate_ids: list[str]
     metrics: dict[str, dict[str, float]]
+    input_sections: SectionSelection = Field(
+        description="The report sections whose findings the model reads (trained and applied)"
+    )
+    input_sections_text: str = Field(description="The same in words")
 
 
 # Every error answers application/problem+json (api/problems.py rewrites the OpenAPI content).

@@ -29,11 +29,20 @@ def open_store(
     store: str | GraphStore | type[GraphStore] | None = None,
     *,
     settings: Settings | None = None,
+    read_only: bool = False,
     **store_kwargs: Any,
 ) -> GraphStore:
-    """Open a graph store given by name, class or instance (``None``: ``settings.store``)."""
+    """Open a graph store given by name, class or instance (``None``: ``settings.store``).
+
+    Args:
+        read_only: for commands that only read: the embedded store opens a read-only handle,
+            which works while another process (``kgdx serve``) holds the database for writing,
+            and never creates a database that is not there.
+    """
     if isinstance(store, GraphStore):
         return store
     settings = settings or get_settings()
     cls = store if isinstance(store, type) else store_class(store or settings.store)
+    if read_only:
+        store_kwargs["read_only"] = True
     return cls(settings=settings, **store_kwargs)

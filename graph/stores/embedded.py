@@ -29,6 +29,12 @@ from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
 from graph.settings import Settings
 from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
 from graph.stores import ladybug_cypher as cy
+from graph.stores.ladybug_layout import (
+    add_missing_columns,
+    check_readable,
+    missing_columns,
+    upgrade_layout,
+)
 from graph.stores.ladybug_patients import PatientHooks
 
 
@@ -42,6 +48,15 @@ class EmbeddedStore(PatientHooks, GraphStore):
             checkpoint after every ``COPY``, one when the store closes (a fifth faster on the
             default KG); a ``COPY`` of a million rows or more still checkpoints, so the
             write-ahead log stays bounded.
+        read_only: open a read-only handle, for commands that only read (``kgdx query``,
+            ``kgdx kg stats``, the exports). LadybugDB lets any number of read-only handles
+            open a database that another process (``kgdx serve``) holds read-write; they see
+            what it committed when they open. The database must exist; writes raise
+            :class:`StoreError`.
+
+    Raises:
+        StoreError: the database cannot be opened (held by another writer, missing for a
+            read-only open, or laid out by an older kgdx in a way that cannot be upgraded).
     """
 
     name = "embedded"
@@ -52,32 +67,50 @@ class EmbeddedStore(PatientHooks, GraphStore):
         *,
         path: str | Path | None = None,
         bulk: bool = False,
+        read_only: bool = False,
     ) -> None:
         super().__init__(settings)
         import ladybug
 
         self._ladybug = ladybug
         self.path = Path(path) if path is not None else self.settings.resolved_db_path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            pool = self.settings.buffer_pool_mb
-            self._db = ladybug.Database(
-                str(self.path),
-                buffer_pool_size=pool * 1024 * 1024 if pool else 0,
-                auto_checkpoint=not bulk,
-            )
-            self.connection = ladybug.Connection(self._db)
-        except RuntimeError as exc:
-            raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
+        self.read_only = read_only
+        if read_only:
+            check_readable(self.path)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._query_pool = QueryPool(
             workers=self.settings.query_workers, warm=self.settings.query_warm_workers
         )
         self._query_lock = threading.local()  # see queries_take()
-        self._dirty = True
+        self._dirty = not read_only  # a read-only handle has nothing to checkpoint
         self._bulk = bulk
-        for statement in cy.create_schema():
-            self.connection.execute(statement)
+        self._open(bulk)
+        if read_only and missing_columns(self._rows):
+            # written by an older kgdx: upgrade it through a short read-write open (refused
+            # while another process writes to it), then read it as it is now
+            self._close_handles()
+            upgrade_layout(self.path, self.settings)
+            self._open(bulk)
+        elif not read_only:
+            for statement in cy.create_schema():
+                self.connection.execute(statement)
+            add_missing_columns(self._rows, self.connection)
         self._check_layout()
+
+    def _open(self, bulk: bool) -> None:
+        try:
+            pool = self.settings.buffer_pool_mb
+            self._db = self._ladybug.Database(
+                str(self.path),
+                buffer_pool_size=pool * 1024 * 1024 if pool else 0,
+                auto_checkpoint=not bulk and not self.read_only,
+                read_only=self.read_only,
+            )
+            self.connection = self._ladybug.Connection(self._db)
+        except RuntimeError as exc:
+            self._query_pool.close()
+            raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from None
 
     def _check_layout(self) -> None:
         """Refuse a database whose tables an older kgdx laid out differently (``IF NOT EXISTS``
@@ -102,8 +135,18 @@ class EmbeddedStore(PatientHooks, GraphStore):
                 self.connection.execute("CHECKPOINT")
         finally:
             self._query_pool.close()
-            for handle in (self.connection, self._db):
-                handle.close()
+            self._close_handles()
+
+    def _close_handles(self) -> None:
+        for handle in (self.connection, self._db):
+            handle.close()
+
+    def _refuse_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"{what}: {self.path} is open read-only here (a reading command); "
+                "write through a command that opens it for writing"
+            )
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
@@ -119,6 +162,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
     def _transaction(self, what: str) -> Iterator[None]:
         """One transaction: committed when the block ends, rolled back on any exception
         (interrupts included), so the connection is never left inside an open transaction."""
+        self._refuse_read_only(what)
         self._dirty = True
         try:
             self.connection.execute("BEGIN TRANSACTION")
@@ -149,6 +193,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
             UnknownConceptError: a relation endpoint is not a stored concept.
             StoreError: anything else LadybugDB refused (a duplicate id, a full disk).
         """
+        self._refuse_read_only(f"bulk load into {table}")
         try:
             if isinstance(rows, pa.Table):
                 self.connection.execute(cy.copy_from(table, options), {"rows": rows})

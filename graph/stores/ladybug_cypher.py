@@ -160,7 +160,7 @@ CREATE_SHOWS = (
 )
 CREATE_PATIENT_FINDINGS = (
     "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept}) "
-    f"CREATE (p)-[:HAS_FINDING {{{_ASSERTION}, sources: row.sources}}]->(c)"
+    f"CREATE (p)-[:HAS_FINDING {{{_ASSERTION}, sources: row.sources, sections: row.sections}}]->(c)"
 )
 CREATE_LABELS = (
     "MATCH (p:Patient {id: $pid}) UNWIND $ids AS i MATCH (c:Concept {id: i}) "
@@ -194,7 +194,8 @@ CREATE_PREDICTIONS = (
     "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept_id}) "
     "CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid, "
     "concept_id: row.concept_id, probability: row.probability, model_id: row.model_id, "
-    "rank: row.rank, paths: row.paths, created: row.created})-[:PREDICTS]->(c)"
+    "rank: row.rank, paths: row.paths, created: row.created, "
+    "input_sections: row.input_sections})-[:PREDICTS]->(c)"
 )
 CREATE_EXPLAINED_BY = (
     "UNWIND $rows AS row MATCH (x:Prediction {id: row.prediction}), (c:Concept {id: row.concept}) "

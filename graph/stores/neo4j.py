@@ -101,6 +101,8 @@ class Neo4jStore(GraphStore):
             does not close it).
         batch_size: rows per ``UNWIND`` statement.
         retry_time_s: how long the driver retries a transaction that failed transiently.
+        read_only: a reading command's store: the constraints and indexes are not created
+            (writing them needs a write), and writes are refused.
     """
 
     name = "neo4j"
@@ -112,9 +114,11 @@ class Neo4jStore(GraphStore):
         driver: Any = None,
         batch_size: int = 10_000,
         retry_time_s: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         super().__init__(settings)
         self.batch_size = batch_size
+        self.read_only = read_only
         self.database = self.settings.neo4j_database
         self._owns_driver = driver is None
         if driver is None:
@@ -129,7 +133,7 @@ class Neo4jStore(GraphStore):
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         try:
             self._driver.verify_connectivity()
-            for statement in cypher.schema_statements():
+            for statement in () if read_only else cypher.schema_statements():
                 self._driver.execute_query(
                     statement, database_=self.database, bookmark_manager_=self._bookmarks
                 )
@@ -157,6 +161,8 @@ class Neo4jStore(GraphStore):
 
     def _write(self, work: Callable[..., Any], *args: Any) -> Any:
         """Run ``work(tx, *args)`` in one managed write transaction (retried when transient)."""
+        if self.read_only:
+            raise StoreError("this Neo4j store was opened read-only (a reading command)")
         try:
             with self._session(neo4j.WRITE_ACCESS) as session:
                 return session.execute_write(work, *args)

@@ -70,7 +70,7 @@ CREATE_PATIENT_FINDINGS = f"""
 MATCH (p:Patient {{id: $pid}})
 UNWIND $rows AS row
 MATCH (c:Concept {{id: row.concept}})
-CREATE (p)-[:HAS_FINDING {{{_ASSERTION}, sources: row.sources}}]->(c)
+CREATE (p)-[:HAS_FINDING {{{_ASSERTION}, sources: row.sources, sections: row.sections}}]->(c)
 """
 CREATE_LABELS = """
 MATCH (p:Patient {id: $pid})
@@ -89,7 +89,8 @@ UNWIND $rows AS row
 MATCH (c:Concept {id: row.concept_id})
 CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid,
         concept_id: row.concept_id, probability: row.probability, model_id: row.model_id,
-        rank: row.rank, paths: row.paths, created: row.created})-[:PREDICTS]->(c)
+        rank: row.rank, paths: row.paths, created: row.created,
+        input_sections: row.input_sections})-[:PREDICTS]->(c)
 """
 # Path nodes that are not stored concepts (the patient itself) simply find no match.
 CREATE_EXPLAINED_BY = """

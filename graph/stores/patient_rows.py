@@ -2,7 +2,8 @@
 
 Shared by the backends: report and image node ids are namespaced by patient (``P007/r1``) so two
 patients' ``r1`` never collide, and findings are aggregated into one patient ``HAS_FINDING`` edge
-per concept and assertion (confidence = the highest, sources = the documents it came from).
+per concept and assertion (confidence = the highest, sources = the documents it came from,
+sections = the report sections of its mentions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from graph.records import (
     Report,
     TextSpan,
 )
-from graph.schema import encode_sources
+from graph.schema import encode_sections, encode_sources
 from graph.stores import ladybug_cypher as cy
 
 
@@ -97,17 +98,24 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
         key = tuple(
             row[k] for k in ("concept", "polarity", "certainty", "temporality", "experiencer")
         )
-        merged = aggregated.setdefault(key, row | {"sources": []})
+        merged = aggregated.setdefault(key, row | {"sources": [], "sections": set()})
         merged["confidence"] = max(merged["confidence"], row["confidence"])
         if source not in merged["sources"]:
             merged["sources"].append(source)
+        if isinstance(provenance, TextSpan):
+            merged["sections"].add(provenance.section)
     return {
         "reports": reports,
         "images": images,
         "mentions": mentions,
         "shows": shows,
         "findings": [
-            row | {"sources": encode_sources(row["sources"])} for row in aggregated.values()
+            row
+            | {
+                "sources": encode_sources(row["sources"]),
+                "sections": encode_sections(row["sections"]),
+            }
+            for row in aggregated.values()
         ],
     }
 
@@ -137,6 +145,9 @@ def prediction_rows(
                 "rank": rank,
                 "paths": json.dumps([p.model_dump() for p in diagnosis.paths]),
                 "created": created,
+                "input_sections": (
+                    diagnosis.input_sections.model_dump_json() if diagnosis.input_sections else ""
+                ),
             }
         )
         for path_index, path in enumerate(diagnosis.paths):
@@ -194,7 +205,7 @@ def patient_from_rows(
             r,
             TextSpan(
                 doc_id=r["doc"].removeprefix(prefix),
-                section=r["section"] or "",
+                section=r["section"] or None,  # "" / null: unknown (older stores wrote "")
                 sentence=r["sentence"] or "",
                 start=r["start"],
                 end=r["end"],

@@ -68,6 +68,24 @@ def test_model_info_is_the_saved_model(client, trained) -> None:
     assert body["metrics"]["test"]["auroc"] == pytest.approx(result.metrics["test"]["auroc"])
 
 
+def test_the_model_and_its_diagnoses_name_the_report_sections_they_read(client, trained) -> None:
+    _, result, _ = trained
+    expected = {"include": None, "exclude": ["impression"], "unknown": True}
+    body = client.get("/model").json()
+    assert body["input_sections"] == expected
+    assert body["input_sections_text"] == result.sections.describe()
+    patient_id = result.splits["test"][0]
+    assert {json.dumps(d["input_sections"]) for d in _diagnose(client, patient_id)} == {
+        json.dumps(expected)
+    }
+    stored = client.get(f"/patients/{patient_id}/diagnoses").json()["diagnoses"]
+    assert stored and all(d["input_sections"] == expected for d in stored)
+    # the patient record keeps the section of every report finding
+    patient = client.get(f"/patients/{patient_id}").json()
+    sections = {f["provenance"].get("section") for f in patient["findings"]}
+    assert "impression" in sections and "findings" in sections
+
+
 def test_diagnose_ranks_explains_and_stores(client, trained) -> None:
     _, result, cases = trained
     explained = 0

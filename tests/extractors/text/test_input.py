@@ -36,7 +36,7 @@ def test_lone_surrogates_are_replaced():
 
 def test_report_without_headers_has_no_section(seed_extractor, seed_names):
     findings = seed_extractor.extract("Small right pleural effusion. No pneumothorax.", "plain")
-    assert [f.provenance.section for f in findings] == ["", ""]
+    assert [f.provenance.section for f in findings] == [None, None]  # unknown, not ""
     assert findings[0].concept_id == seed_names["pleural effusion"]
 
 
