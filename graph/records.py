@@ -208,6 +208,19 @@ class Assertion(Record):
             and self.experiencer is Experiencer.PATIENT
         )
 
+    @property
+    def status(self) -> str:
+        """The assertion in one word: ``absent`` (negated or resolved), else ``possible``
+        (hedged, requested or hypothetical), else ``historical``, else ``present``. Who it is
+        about is :attr:`experiencer`, apart from it."""
+        if self.polarity is Polarity.ABSENT:
+            return "absent"
+        if self.certainty is Certainty.POSSIBLE:
+            return "possible"
+        if self.temporality is Temporality.HISTORICAL:
+            return "historical"
+        return "present"
+
 
 # A report section's category as the extractor names it (``findings``, ``impression``, ...).
 SECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from extractors.text.state import PipelineState
     from graph.store import GraphStore
 
-# Sections whose findings describe the past or other people: flagged, never dropped.
-HISTORICAL_SECTIONS = frozenset({"history", "comparison"})
-FAMILY_SECTIONS = frozenset({"family_history"})
 # medspaCy ConText compares every modifier with every target of a doc (quadratic), so long
 # documents go through in pieces of about this size (most radiology reports fit in one).
 DEFAULT_CHUNK_CHARS = 5_000
@@ -239,7 +236,15 @@ class ReportExtractor:
         return findings, last_section
 
     def _assertion(self, span: Any, section: str) -> Assertion:
-        """Assertion from the span's ConText (or NegEx) attributes and its section."""
+        """Assertion from the span's ConText (or NegEx) attributes and its section.
+
+        A section implies an assertion only where the rule file says so (``section_assertion``
+        rows: past medical history and comparison are historical, family history is a
+        relative's); a ``HISTORY:`` or ``INDICATION:`` header is the presenting problem.
+        """
+        from extractors.text.rules import load_assertion_rules
+
+        section_effect = load_assertion_rules(self.config.assertion_rules).section_assertions
         negated = uncertain = historical = family = False
         if self.config.assertion == "context":
             negated, uncertain = span._.is_negated, span._.is_uncertain or span._.is_hypothetical
@@ -250,10 +255,10 @@ class ReportExtractor:
             polarity=Polarity.ABSENT if negated else Polarity.PRESENT,
             certainty=Certainty.POSSIBLE if uncertain else Certainty.DEFINITE,
             temporality=Temporality.HISTORICAL
-            if historical or section in HISTORICAL_SECTIONS
+            if historical or section_effect.get(section) == "HISTORICAL"
             else Temporality.CURRENT,
             experiencer=Experiencer.FAMILY
-            if family or section in FAMILY_SECTIONS
+            if family or section_effect.get(section) == "FAMILY"
             else Experiencer.PATIENT,
         )
 

@@ -2,8 +2,9 @@
 
 scispaCy's rule tokenizer and ``AbbreviationDetector``, medspaCy's PyRuSH sentence splitter
 (rules written for clinical text), medspaCy's ``Sectionizer`` with radiology headers, the KG
-concept matcher, the fuzzy linker, an optional ``en_core_sci_*`` NER feeding the linker, and
-medspaCy's ``ConText`` with radiology rules on top of its defaults.
+concept matcher, the fuzzy linker, an optional ``en_core_sci_*`` NER feeding the linker,
+medspaCy's ``ConText`` with the radiology assertion rules of ``data/nlp/assertion_rules.tsv``,
+and normal statements ("heart size is normal": cardiomegaly absent) from the same file.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ class PipelineConfig:
         assertion: how assertions are read: ``"context"`` (medspaCy ConText: negation,
             uncertainty, history, family), ``"negex"`` (negspacy's default NegEx, negation only;
             a comparison baseline) or ``"none"`` (every mention present; a baseline).
-        radiology_rules: add :data:`extractors.text.rules.RADIOLOGY_RULES` to ConText's defaults.
+        radiology_rules: ConText reads the radiology rule set (``assertion_rules``) and normal
+            statements become absent findings; off, ConText runs medspaCy's clinical-note
+            defaults alone (a baseline).
+        assertion_rules: path of an assertion rule file (:mod:`extractors.text.rules`); ``None``
+            is the shipped ``data/nlp/assertion_rules.tsv``. Its section headers are used in
+            every mode.
         abbreviations: run scispaCy's ``AbbreviationDetector`` (long forms replace short ones).
         sentences: ``"rules"`` (:mod:`extractors.text.sentences`, fast radiology rules) or
             ``"pyrush"`` (medspaCy's PyRuSH; same kind of rules, several times slower).
@@ -46,6 +52,7 @@ class PipelineConfig:
     link_threshold: float = 0.85
     assertion: str = "context"
     radiology_rules: bool = True
+    assertion_rules: str | None = None
     abbreviations: bool = True
     sentences: str = "rules"
     sci_model: str | None = None
@@ -103,7 +110,8 @@ def build_pipeline(
         ``Span._.link_score`` and ConText's ``is_negated`` / ``is_uncertain`` / ... attributes.
 
     Raises:
-        ConfigError: ``sci_model`` names a model that is not installed.
+        ConfigError: ``sci_model`` names a model that is not installed, or the assertion rule
+            file is missing or malformed.
     """
     import medspacy.context  # noqa: F401  (register the medspaCy factories)
     import medspacy.section_detection  # noqa: F401
@@ -111,9 +119,10 @@ def build_pipeline(
 
     import extractors.text.abbreviations  # noqa: F401  (registers the factories)
     import extractors.text.linker  # noqa: F401
+    import extractors.text.normal  # noqa: F401
     import extractors.text.sentences  # noqa: F401
     from extractors.text.matcher import FINDING_LABEL
-    from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, section_rules
+    from extractors.text.rules import CONTEXT_SPAN_ATTRS, context_rules, load_assertion_rules
     from extractors.text.state import PipelineState
     from graph.errors import ConfigError
 
@@ -122,6 +131,7 @@ def build_pipeline(
         raise ConfigError(
             f"unknown assertion mode {config.assertion!r}; expected one of {ASSERTION_MODES}"
         )
+    rule_set = load_assertion_rules(config.assertion_rules)
     _quiet_pyrush()
     nlp = new_nlp()
     if config.sentences == "pyrush":
@@ -135,7 +145,7 @@ def build_pipeline(
     if config.abbreviations:
         nlp.add_pipe("kgdx_abbreviations")
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "span_attrs": None})
-    sectionizer.add(section_rules())
+    sectionizer.add(rule_set.section_rules())
     if state is None:
         state = PipelineState.build(nlp.tokenizer, vocabulary, linker=config.linker)
     nlp.add_pipe("kgdx_concept_matcher").set_patterns(vocabulary, state.patterns)
@@ -156,7 +166,11 @@ def build_pipeline(
         context = nlp.add_pipe(
             "medspacy_context", config={"rules": None, "span_attrs": CONTEXT_SPAN_ATTRS}
         )
-        context.add(context_rules(radiology=config.radiology_rules))
+        if config.radiology_rules:
+            context.add(rule_set.context_rules(nlp))
+            nlp.add_pipe("kgdx_normal_statements").configure(rule_set, vocabulary)
+        else:
+            context.add(context_rules(radiology=False))
     return nlp
 
 
