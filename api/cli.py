@@ -32,6 +32,41 @@ GROUPS: dict[str, typer.Typer] = {
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
+
+def version_text() -> str:
+    """``kgdx 0.1.0`` (the installed distribution's version; the source tree's when run from a
+    checkout that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"kgdx {version('kgdx')}"
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return f"kgdx {tomllib.loads(pyproject.read_text())['project']['version']}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the kgdx version and exit.",
+    ),
+) -> None:
+    """Knowledge-graph GNN reasoning for clinical diagnosis, with path-based explanations."""
+
+
 # One module per area; a module that is not there (yet) is skipped.
 COMMAND_MODULES = (
     "api.commands.demo",

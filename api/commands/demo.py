@@ -9,6 +9,9 @@ number printed is computed in the run.
 
 from __future__ import annotations
 
+import shlex
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,13 +52,15 @@ def _print_patient(
     from rich.panel import Panel
     from rich.text import Text
 
+    from api.commands.table import human_number
+
     body = Text()
     truth = ", ".join(names.get(label, label) for label in patient.labels)
     body.append(f"known diagnosis: {truth}\n", style="dim")
     for rank, diagnosis in enumerate(diagnoses, start=1):
         mark = "✓" if diagnosis.concept_id in patient.labels else " "
         body.append(f"{rank}. {diagnosis.name}  ", style="bold")
-        body.append(f"p={diagnosis.probability:.2f} {mark}\n")
+        body.append(f"p={human_number(diagnosis.probability)} {mark}\n")
         for path in diagnosis.paths:
             body.append(f"   {path.render()}", style="cyan")
             body.append(f"  (score {path.score:.2f})\n", style="dim")
@@ -73,11 +78,43 @@ def _print_patient(
     console.print(Panel(body, title=f"patient {patient.id}", title_align="left"))
 
 
+# The query the demo ends with (and README shows): no quote or $ inside, so it pastes into any
+# shell as printed.
+DEMO_QUERY = (
+    "MATCH (p:Patient)-[:HAS_PREDICTION]->(r:Prediction) "
+    "RETURN p.id, r.concept_id, r.probability ORDER BY r.probability DESC LIMIT 5"
+)
+
+
+def program_name() -> str:
+    """How to call kgdx again from here: ``.venv/bin/kgdx`` when that is what ran (``make
+    demo``), else ``kgdx``."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "kgdx" or not argv0.is_file():
+        return "kgdx"
+    try:
+        return str(argv0.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(argv0)
+
+
+def query_command_line(db_path: Path) -> str:
+    """The exact command that queries the demo's store."""
+    return f'{program_name()} query --db {shlex.quote(str(db_path))} "{DEMO_QUERY}"'
+
+
 def demo(
     patients: Annotated[int, typer.Option(help="Held-out patients to show.", min=1)] = 4,
     model: Annotated[str, typer.Option(help="GNN: hgt, rgcn or sage.")] = "rgcn",
     epochs: Annotated[int, typer.Option(help="Training epochs.", min=1)] = 150,
     seed: Annotated[int, typer.Option(help="Random seed (split, init).")] = 0,
+    sections: Annotated[
+        str,
+        typer.Option(
+            help="Report sections the GNN reads: default (all but the impression, which "
+            "often names the diagnosis), all, -impression,-history, or findings,indication."
+        ),
+    ] = "default",
 ) -> None:
     """Build the seed KG, ingest the demo cohort, train a GNN and explain its diagnoses."""
     import shutil
@@ -130,7 +167,9 @@ def demo(
         )
         with console.status(f"training {model} ({epochs} epochs, CPU)"):
             model_dir = settings.home / "models" / f"demo-{model}"
-            result = engine.train(model=model, epochs=epochs, seed=seed, save_to=model_dir)
+            result = engine.train(
+                model=model, epochs=epochs, seed=seed, save_to=model_dir, sections=sections
+            )
         console.print(
             f"trained [bold]{result.model_id}[/bold] in "
             f"{result.metrics['timing']['train_seconds']:.1f}s on "
@@ -138,6 +177,7 @@ def demo(
             f"(val {len(result.splits['val'])}, held-out test {len(result.splits['test'])}); "
             f"{len(result.candidate_ids)} candidate diagnoses; saved to {model_dir}"
         )
+        console.print(f"model input: the findings of {result.sections.describe()}")
         names = {c.id: c.name for c in engine.store.get_concepts(result.candidate_ids).values()}
         by_id = {p.id: p for p in stored}
         explained = {}
@@ -168,11 +208,16 @@ def demo(
             f"removing as many random other findings by {faithful['random_drop']:.3f}"
         )
         console.print(
-            f"predictions with their paths are stored in {db_path} (Cypher: MATCH (p:Patient)"
-            f"-[:HAS_PREDICTION]->(r:Prediction) RETURN p.id, r.concept_id, r.probability)"
+            f"patients, findings and predictions with their paths are stored in {db_path}; "
+            "query them (read-only, also while a server has the store open) with:"
         )
+        console.print(query_command_line(db_path), markup=False, highlight=False, soft_wrap=True)
+        console.print("serve this store and model over REST with:")
         console.print(
-            f"serve this store and model over REST: KGDX_DB_PATH={db_path} "
-            f"KGDX_MODEL_DIR={model_dir} kgdx serve"
+            f"KGDX_DB_PATH={shlex.quote(str(db_path))} KGDX_MODEL_DIR={shlex.quote(str(model_dir))} "
+            f"{program_name()} serve",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     console.print(f"[dim]demo finished in {time.perf_counter() - started:.1f}s[/dim]")

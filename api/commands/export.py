@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from api.commands.reading import DbOption, open_reading_store
 from graph.errors import InputError
 
 
@@ -14,12 +15,14 @@ def neo4j_import_command(
     directory: Annotated[Path, typer.Argument(help="Empty folder for the CSV files")],
     array_delimiter: Annotated[str, typer.Option(help="Separator inside list values")] = "|",
     page_size: Annotated[int, typer.Option(min=1, help="Nodes read per page")] = 5_000,
+    db: DbOption = None,
 ) -> None:
-    """Write the store as `neo4j-admin database import` CSV files (the fastest bulk load)."""
-    from graph.neo4j_export import write_neo4j_import
-    from graph.stores import open_store
+    """Write the store as `neo4j-admin database import` CSV files (the fastest bulk load).
 
-    with open_store() as store:
+    The store is opened read-only, so this works while `kgdx serve` has it open."""
+    from graph.neo4j_export import write_neo4j_import
+
+    with open_reading_store(db=db) as store:
         manifest = write_neo4j_import(
             store, directory, array_delimiter=array_delimiter, page_size=page_size
         )
@@ -40,8 +43,11 @@ def neo4j_copy_command(
     database: Annotated[str | None, typer.Option(help="default: KGDX_NEO4J_DATABASE")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per UNWIND batch")] = 10_000,
     source: Annotated[str, typer.Option(help="Store to copy from")] = "embedded",
+    db: DbOption = None,
 ) -> None:
-    """Copy the (embedded) store into a running Neo4j through the driver, in batches."""
+    """Copy the (embedded) store into a running Neo4j through the driver, in batches.
+
+    The source is opened read-only, so this works while `kgdx serve` has it open."""
     from graph.neo4j_export import copy_to_neo4j
     from graph.settings import get_settings
     from graph.stores import open_store
@@ -59,9 +65,11 @@ def neo4j_copy_command(
     }
     if source == "neo4j":
         raise InputError("the source must differ from the Neo4j target; use --source embedded")
+    if db is not None:
+        overrides["db_path"] = db
     settings = get_settings(**overrides)
     with (
-        open_store(source, settings=settings) as origin,
+        open_store(source, settings=settings, read_only=True) as origin,
         Neo4jStore(settings, batch_size=batch_size) as target,
     ):
         counts = copy_to_neo4j(origin, target, batch_size=batch_size)

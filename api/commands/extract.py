@@ -95,13 +95,13 @@ def build_extractor(kg: str = "auto", *, lexicon: bool = True) -> ReportExtracto
 
 
 def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, object]:
+    """One finding for ``--json`` (full-precision numbers; ``section`` null when unknown)."""
     span = finding.provenance
     return {
         "concept_id": finding.concept_id,
         "name": extractor.concept_name(finding.concept_id),
-        "assertion": finding.assertion.status,
         **finding.assertion.model_dump(mode="json"),
-        "confidence": round(finding.confidence, 3),
+        "confidence": finding.confidence,
         "section": span.section,
         "start": span.start,
         "end": span.end,
@@ -131,9 +131,13 @@ def extract_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
     kg: Annotated[str, typer.Option(help="Vocabulary: auto | store | seed | lexicon.")] = "auto",
 ) -> None:
-    """Extract KG-linked findings (with negation, uncertainty, history, family) from a report."""
-    from rich.console import Console
-    from rich.table import Table
+    """Extract KG-linked findings (with negation, uncertainty, history, family) from a report.
+
+    Each finding names its report section (``findings``, ``impression``, ...; ``-`` in the
+    table and ``null`` in the JSON when no header precedes it), so a task can choose which
+    sections to read.
+    """
+    from api.commands.table import console, human_number, make_table
 
     content, doc_id = _read_report(report, text)
     extractor = build_extractor(kg)
@@ -142,19 +146,20 @@ def extract_report(
     if as_json:
         typer.echo(json.dumps({"doc_id": doc_id, "findings": rows}, indent=2))
         return
-    table = Table(title=f"{len(rows)} finding(s) in {doc_id}", title_justify="left")
-    for column in ("concept", "name", "assertion", "conf", "section", "text"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             str(row["concept_id"]),
             str(row["name"]),
             _assertion_words(row),
-            f"{row['confidence']:.2f}",
-            str(row["section"]),
+            human_number(float(row["confidence"])),  # type: ignore[arg-type]
+            str(row["section"] or "-"),
             str(row["text"]),
         )
-    Console().print(table)
+        for row in rows
+    ]
+    columns = ("concept", "name", "assertion", "conf", "section", "text")
+    title = f"{len(rows)} finding(s) in {doc_id}"
+    console().print(make_table(columns, cells, title=title, right=("conf",)))
 
 
 def eval_text(

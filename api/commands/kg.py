@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api.commands.reading import DbOption
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -120,15 +122,18 @@ def build_command(
 def stats_command(
     store: Annotated[str | None, typer.Option(help="Store backend (default: settings)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    db: DbOption = None,
 ) -> None:
-    """Counts in the graph store (nodes per label and kind, relations per type)."""
+    """Counts in the graph store (nodes per label and kind, relations per type).
+
+    The store is opened read-only, so this works while `kgdx serve` has it open."""
     from rich.console import Console
 
+    from api.commands.reading import open_reading_store
     from graph.settings import get_settings
-    from graph.stores import open_store
 
     settings = get_settings()
-    with open_store(store, settings=settings) as opened:
+    with open_reading_store(store, db) as opened:
         counts = opened.counts()
         kinds = opened.query("MATCH (c:Concept) RETURN c.kind, count(*)").rows
     payload = {

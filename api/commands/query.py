@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from api.commands.reading import DbOption, open_reading_store
 from graph.errors import QueryError
 
 
@@ -27,12 +28,6 @@ def parse_param(text: str) -> tuple[str, Any]:
         return name, value
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
-
-
 def query_command(
     cypher: Annotated[str, typer.Argument(help="One read-only Cypher statement")],
     param: Annotated[
@@ -42,12 +37,17 @@ def query_command(
     limit: Annotated[int | None, typer.Option(min=1, help="Row limit (default: settings)")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, help="Timeout in seconds")] = None,
     store: Annotated[str | None, typer.Option(help="Store backend (default: settings)")] = None,
+    db: DbOption = None,
 ) -> None:
-    """Run read-only Cypher against the graph store (writes are refused)."""
-    from graph.stores import open_store
+    """Run read-only Cypher against the graph store (writes are refused).
+
+    The store is opened read-only, so this works while `kgdx serve` has it open. The table
+    rounds numbers to 3 decimals; --json keeps their full precision.
+    """
+    from api.commands.table import console, human_cell, print_rows
 
     params = dict(parse_param(p) for p in param or [])
-    with open_store(store) as opened:
+    with open_reading_store(store, db) as opened:
         result = opened.query(cypher, params, timeout_s=timeout, row_limit=limit)
     if as_json:
         payload = {
@@ -57,14 +57,13 @@ def query_command(
         }
         typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*result.columns, show_lines=False)
-    for row in result.rows:
-        table.add_row(*(_cell(value) for value in row))
-    console = Console(width=200) if not typer.get_text_stream("stdout").isatty() else Console()
-    console.print(table)
+    cells = [[human_cell(value) for value in row] for row in result.rows]
+    numeric = [
+        column
+        for index, column in enumerate(result.columns)
+        if result.rows and all(isinstance(row[index], int | float) for row in result.rows)
+    ]
+    print_rows(console(), list(result.columns), cells, right=numeric)
     note = " (truncated by the row limit)" if result.truncated else ""
     typer.echo(f"{len(result.rows)} row(s){note}", err=True)
 

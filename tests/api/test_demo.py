@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -27,3 +28,13 @@ def test_demo_prints_explained_diagnoses(tmp_path, monkeypatch):
     assert re.search(r"p=0\.\d\d", out)
     assert "GNN (rgcn)" in out and "baseline: logistic regression" in out
     assert (tmp_path / "home" / "demo.lbug").read_bytes()[:14] != b"not a database"
+    # the model's input leaves out the impression, and says so
+    assert "model input: the findings of all sections except impression" in out
+    # the demo ends with the exact command that reads its store; it returns the predictions
+    from api.commands.demo import DEMO_QUERY, query_command_line
+
+    db = tmp_path / "home" / "demo.lbug"
+    assert query_command_line(db) in out.replace("\n", "")
+    query = runner.invoke(app, ["query", "--db", str(db), DEMO_QUERY, "--json"])
+    assert query.exit_code == 0, query.output
+    assert len(json.loads(query.stdout)["rows"]) == 5
