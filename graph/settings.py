@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, description="Saved diagnosis model served by the API and CLI."
     )
+    # The report extractor's matcher and linker, built from the KG once per KG content hash
+    # (extractors/text/cache.py); the folder is written by kgdx only (docs/extraction-cache.md).
+    extract_cache: bool = Field(
+        default=True, description="Keep the report extractor's KG-derived parts on disk."
+    )
+    extract_cache_dir: Path | None = Field(
+        default=None, description="Folder of the report extractor cache (default: <home>/cache)."
+    )
+    extract_warmup: bool = Field(
+        default=True, description="The REST service makes the report extractor at startup."
+    )
     neo4j_uri: str = "bolt://localhost:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
@@ -130,6 +141,10 @@ class Settings(BaseSettings):
     @property
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else self.home / "kg.lbug"
+
+    @property
+    def resolved_extract_cache_dir(self) -> Path:
+        return self.extract_cache_dir if self.extract_cache_dir is not None else self.home / "cache"
 
     @property
     def resolved_model_dir(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,6 +115,31 @@ class LabelMap:
     def extra_synonyms(self) -> dict[str, list[str]]:
         """First concept id of each label -> its lexicon (for ``ReportExtractor.from_concepts``)."""
         return {ids[0]: self.lexicon[label] for label, ids in self.concepts.items()}
+
+    def resolve(self, concepts: Iterable[Concept]) -> LabelMap:
+        """A copy whose ids also name the KG nodes they were merged into.
+
+        A built KG merges source ids into one node per CUI (``DOID:9675`` lives on as an xref of
+        ``UMLS:C0029607``); a label id that is no concept's id but the xref of exactly one
+        concept gains that concept's id (the ids of the file stay first).
+        """
+        wanted = {cid for ids in self.concepts.values() for cid in ids}
+        ids: set[str] = set()
+        owners: dict[str, set[str]] = {}
+        for concept in concepts:
+            ids.add(concept.id)
+            for xref in concept.xrefs:
+                if xref in wanted:
+                    owners.setdefault(xref, set()).add(concept.id)
+        resolved = LabelMap(lexicon=dict(self.lexicon))
+        for label, label_ids in self.concepts.items():
+            extra = [
+                next(iter(owners[cid]))
+                for cid in label_ids
+                if cid not in ids and len(owners.get(cid, ())) == 1
+            ]
+            resolved.concepts[label] = list(dict.fromkeys([*label_ids, *extra]))
+        return resolved
 
     def expand(self, store: GraphStore, *, max_depth: int = 8, limit: int = 5000) -> LabelMap:
         """A copy whose labels also cover the ``IS_A`` descendants of their concepts in ``store``.

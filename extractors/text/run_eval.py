@@ -93,8 +93,10 @@ def evaluate_text(
     from extractors.text.extractor import ReportExtractor
 
     label_map = LabelMap.load(label_map_path)
+    vocabulary_concepts = list(concepts if concepts is not None else default_concepts(store))
     if store is not None:
-        label_map = label_map.expand(store)
+        # label ids the crosswalk merged away (DOID:9675) name their node; then descendants
+        label_map = label_map.resolve(vocabulary_concepts).expand(store)
     reports = read_reports(reports_csv)
     gold = read_gold(labels_csv, label_map.labels)
     report_ids = [report_id for report_id in gold if report_id in reports]
@@ -108,7 +110,6 @@ def evaluate_text(
     gold = {report_id: gold[report_id] for report_id in report_ids}
     texts = [(reports[report_id], report_id) for report_id in report_ids]
     words = sum(len(text.split()) for text, _ in texts)
-    vocabulary_concepts = list(concepts if concepts is not None else default_concepts(store))
     label_of = label_map.label_of()
     runs = []
     terms = 0

@@ -34,7 +34,7 @@ def split_sentences(doc: Doc) -> Doc:
         newline = any("\n" in doc[j].text_with_ws for j in range(previous_i, i))
         if newline:
             starts[i] = True
-        elif previous.text in _ENDINGS and _opens_sentence(token.text):
+        elif _is_ending(previous.text) and _opens_sentence(token.text):
             starts[i] = not _is_item_number(doc, previous_i, starts) and (
                 previous.text != "." or not _is_abbreviation(doc, previous_i)
             )
@@ -48,6 +48,14 @@ def split_sentences(doc: Doc) -> Doc:
     for token, is_start in zip(doc, starts, strict=True):
         token.is_sent_start = is_start
     return doc
+
+
+def _is_ending(text: str) -> bool:
+    """A sentence-ending token: ".", "?", "!", ";" or a run of them ("..", "?!", "...")."""
+    return text in _ENDINGS or (len(text) > 1 and set(text) <= _RUN_CHARS)
+
+
+_RUN_CHARS = frozenset(".?!")
 
 
 def _opens_sentence(text: str) -> bool:

@@ -86,3 +86,17 @@ def test_provenance_points_at_the_mention(seed_extractor, seed_names):
     assert text[span.start : span.end] == span.text == "pleural effusions"
     assert span.sentence == "Small left pleural effusions."
     assert effusion.confidence == 1.0
+
+
+def test_a_doubled_period_ends_a_sentence_and_its_negation(seed_extractor, seed_names):
+    """Open-i writes "effusion.. Mild atelectasis": the negation must not run into the next
+    sentence."""
+    text = (
+        "No pneumothorax or pleural effusion.. Mild bibasilar atelectasis... Stable cardiomegaly."
+    )
+    findings = {f.concept_id: f for f in seed_extractor.extract(text, "t")}
+    atelectasis = findings[seed_names["atelectasis"]]
+    assert atelectasis.assertion.is_current_positive
+    assert atelectasis.provenance.sentence == "Mild bibasilar atelectasis..."
+    assert findings[seed_names["cardiomegaly"]].assertion.is_current_positive
+    assert not findings[seed_names["pleural effusion"]].assertion.is_current_positive

@@ -59,6 +59,23 @@ def test_expand_adds_is_a_descendants_from_the_store(store):
     assert "KGDX:0000099" not in expanded.concepts["Cardiomegaly"]
 
 
+def test_resolve_follows_label_ids_the_crosswalk_merged_into_a_node():
+    """DOID:9675 (pulmonary emphysema) is an xref of its merged node in a built KG; the label
+    map's Emphysema then names that node too. An xref two nodes share names neither."""
+    concepts = [
+        Concept(id="UMLS:C0029607", name="pulmonary emphysema", xrefs=("DOID:9675",)),
+        Concept(id="UMLS:C0034067", name="Emphysema", xrefs=("HP:0002097",)),
+        Concept(id="UMLS:C1", name="a", xrefs=("HP:0002206",)),
+        Concept(id="UMLS:C2", name="b", xrefs=("HP:0002206",)),
+    ]
+    resolved = LabelMap.load().resolve(concepts)
+    emphysema = resolved.concepts["Emphysema"]
+    assert emphysema[:3] == ["UMLS:C0034067", "HP:0002097", "DOID:9675"]
+    assert "UMLS:C0029607" in emphysema
+    assert emphysema.count("UMLS:C0034067") == 1  # already a label id: not added twice
+    assert not {"UMLS:C1", "UMLS:C2"} & set(resolved.concepts["Fibrosis"])
+
+
 def _finding(concept_id: str, section: str, **assertion) -> Finding:
     span = TextSpan(doc_id="d", section=section, start=0, end=1, text="x")
     return Finding(concept_id=concept_id, assertion=Assertion(**assertion), provenance=span)
