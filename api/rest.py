@@ -11,6 +11,7 @@ import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -25,6 +26,9 @@ from graph.errors import (
     UnknownConceptError,
 )
 from graph.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from api.engine import Engine
 
 # Most specific first: the first matching class decides the status.
 ERROR_STATUS: tuple[tuple[type[KgdxError], int], ...] = (
@@ -42,6 +46,19 @@ ERROR_STATUS: tuple[tuple[type[KgdxError], int], ...] = (
 def error_status(exc: KgdxError) -> int:
     """HTTP status for one of the project's errors."""
     return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
+
+
+def _warm_extractor(engine: Engine) -> threading.Thread | None:
+    """Read the concepts now and make the report extractor (or read it from its cache) in a
+    background thread, so /health answers at once and the first report does not wait for it;
+    a store that cannot be read leaves the build to the first report (which reports the error)."""
+    from graph.log import logger
+
+    try:
+        return engine.warm_extractor()
+    except KgdxError as exc:
+        logger.warning("report extractor not warmed at startup: %s", exc)
+        return None
 
 
 def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
@@ -70,6 +87,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
+        app.state.extractor_warmup = (
+            _warm_extractor(engine) if app.state.settings.extract_warmup else None
+        )
         app.state.model_slot = ModelSlot(engine, directory)
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).

@@ -56,19 +56,29 @@ def _read_report(report: str | None, text: str | None) -> tuple[str | bytes, str
         raise InputError(f"cannot read the report file {report}: {exc.strerror}") from None
 
 
-def build_extractor(kg: str = "auto", *, lexicon: bool = True) -> ReportExtractor:
-    """An extractor over the chosen vocabulary.
+def build_extractor(
+    kg: str = "auto", *, lexicon: bool = True, progress: bool = True
+) -> ReportExtractor:
+    """An extractor over the chosen vocabulary, read from the extractor cache when it holds one.
+
+    The matcher and linker are built once per KG content hash and kept under
+    ``Settings.resolved_extract_cache_dir`` (:mod:`extractors.text.cache`); a build shows its
+    progress on stderr.
 
     Args:
         kg: ``store`` (the configured graph store's concepts), ``seed`` (the shipped chest seed
             KG), ``lexicon`` (the label map's radiology lexicon only) or ``auto`` (the store when
             its database exists and holds concepts, else the seed KG).
         lexicon: add the ChestX-ray14 label map's radiology lexicon to the vocabulary.
+        progress: show a progress bar when the extractor must be built.
 
     Raises:
         ConfigError: unknown ``kg``, or ``store`` with no built store.
     """
-    from extractors.text import ReportExtractor
+    from extractors.text.light_imports import light_nlp_imports
+
+    light_nlp_imports()  # before spaCy loads: no torch, NLTK deferred (the command then exits)
+    from extractors.text.cache import extractor_for_concepts, extractor_for_table
     from extractors.text.labels import LabelMap
     from graph.errors import ConfigError
     from graph.settings import get_settings
@@ -77,21 +87,25 @@ def build_extractor(kg: str = "auto", *, lexicon: bool = True) -> ReportExtracto
         raise ConfigError(f"unknown --kg {kg!r}; expected one of {KG_CHOICES}")
     extra = LabelMap.load().extra_synonyms() if lexicon else None
     settings = get_settings()
+    options = {"settings": settings, "extra_synonyms": extra, "progress": progress}
     use_store = kg == "store" or (kg == "auto" and settings.resolved_db_path.exists())
     if kg in ("store", "auto") and use_store:
+        from graph.kg_hash import read_concept_table
         from graph.stores import open_store
 
+        # One read gives the KG's content hash and, when the cache misses, its concepts; the
+        # store is closed before anything is built.
         with open_store(settings=settings) as store:
-            concepts = list(store.iter_concepts())
-        if concepts or kg == "store":
-            if not concepts:
+            table = read_concept_table(store)
+        if table.num_rows or kg == "store":
+            if not table.num_rows:
                 raise ConfigError("the graph store holds no concepts; run `kgdx kg build` first")
-            return ReportExtractor.from_concepts(concepts, extra_synonyms=extra)
+            return extractor_for_table(table, what="KG store", **options)
     if kg == "lexicon":
-        return ReportExtractor.from_concepts((), extra_synonyms=extra)
+        return extractor_for_concepts((), what="radiology lexicon", **options)
     from kg_loaders.seed import read_seed_concepts
 
-    return ReportExtractor.from_concepts(read_seed_concepts(), extra_synonyms=extra)
+    return extractor_for_concepts(read_seed_concepts(), what="seed KG", **options)
 
 
 def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, object]:
@@ -100,7 +114,6 @@ def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, obje
     return {
         "concept_id": finding.concept_id,
         "name": extractor.concept_name(finding.concept_id),
-        "assertion": finding.assertion.status,
         **finding.assertion.model_dump(mode="json"),
         "confidence": finding.confidence,
         "section": span.section,
