@@ -114,6 +114,7 @@ def _finding_row(finding: Finding, extractor: ReportExtractor) -> dict[str, obje
     return {
         "concept_id": finding.concept_id,
         "name": extractor.concept_name(finding.concept_id),
+        "assertion": finding.assertion.status,
         **finding.assertion.model_dump(mode="json"),
         "confidence": finding.confidence,
         "section": span.section,
