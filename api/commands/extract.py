@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -22,14 +23,18 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["eval"].command("text")(eval_text)
 
 
-def _read_report(report: str | None, text: str | None) -> tuple[str | bytes, str]:
+def _read_report(report: str | None, text: str | None, max_chars: int) -> tuple[str | bytes, str]:
     """The report to extract from and its doc id: a file's bytes, stdin's (``-``) or ``--text``.
 
     A path is only ever a path: a mistyped name must not be read as a report that has no
-    findings, so it fails with a message that says how to pass literal text.
+    findings, so it fails with a message that says how to pass literal text. Only a regular
+    file is read (``/dev/zero`` or a FIFO would never end), and no more than a report of
+    ``max_chars`` characters can take (4 bytes a character in UTF-8), so a huge input fails at
+    once instead of filling memory.
 
     Raises:
-        InputError: both or neither given; a path that is missing, a directory or unreadable.
+        InputError: both or neither given; a path that is missing, a directory, not a regular
+            file or unreadable; a report longer than ``max_chars`` (``KGDX_MAX_REPORT_CHARS``).
     """
     from graph.errors import InputError
 
@@ -37,23 +42,43 @@ def _read_report(report: str | None, text: str | None) -> tuple[str | bytes, str
         raise InputError(
             "give one report: a file path, '-' to read stdin, or --text 'the report text'"
         )
+    too_long = (
+        f"the report is longer than {max_chars:,} characters (KGDX_MAX_REPORT_CHARS); "
+        "split it, or raise the limit"
+    )
     if text is not None:
+        if len(text) > max_chars:
+            raise InputError(too_long)
         return text, "text"
     assert report is not None
+    max_bytes = 4 * max_chars
     if report == "-":
-        return sys.stdin.buffer.read(), "stdin"
-    path = Path(report)
-    if path.is_dir():
-        raise InputError(f"{report} is a directory, not a report file; give the file in it")
-    try:
-        return path.read_bytes(), path.stem
-    except FileNotFoundError:
-        raise InputError(
-            f"{report}: no such report file; to extract from literal text use "
-            "--text 'the report text' (or '-' to read stdin)"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the report file {report}: {exc.strerror}") from None
+        data = sys.stdin.buffer.read(max_bytes + 1)
+        doc_id = "stdin"
+    else:
+        path = Path(report)
+        try:
+            mode = path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise InputError(f"{report} is a directory, not a report file; give the file in it")
+            if not stat.S_ISREG(mode):
+                raise InputError(
+                    f"{report} is not a regular file (a device, pipe or socket); give a report "
+                    "file, or '-' to read stdin"
+                )
+            with path.open("rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except FileNotFoundError:
+            raise InputError(
+                f"{report}: no such report file; to extract from literal text use "
+                "--text 'the report text' (or '-' to read stdin)"
+            ) from None
+        except OSError as exc:
+            raise InputError(f"cannot read the report file {report}: {exc.strerror}") from None
+        doc_id = path.stem
+    if len(data) > max_bytes or len(data.decode("utf-8", "ignore")) > max_chars:
+        raise InputError(too_long)
+    return data, doc_id
 
 
 def build_extractor(
@@ -153,8 +178,9 @@ def extract_report(
     sections to read.
     """
     from api.commands.table import console, human_number, make_table
+    from graph.settings import get_settings
 
-    content, doc_id = _read_report(report, text)
+    content, doc_id = _read_report(report, text, get_settings().max_report_chars)
     extractor = build_extractor(kg)
     findings = extractor.extract(content, doc_id)
     rows = [_finding_row(finding, extractor) for finding in findings]

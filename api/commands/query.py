@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +27,18 @@ def parse_param(text: str) -> tuple[str, Any]:
         return name, json.loads(value)
     except json.JSONDecodeError:
         return name, value
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity as ``None``: JSON has no spelling for them
+    (``json.dumps`` would print ``Infinity``, which no JSON parser reads)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def query_command(
@@ -55,7 +68,8 @@ def query_command(
             "rows": [list(row) for row in result.rows],
             "truncated": result.truncated,
         }
-        typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
+        text = json.dumps(finite(payload), default=str, ensure_ascii=False, allow_nan=False)
+        typer.echo(text)
         return
     cells = [[human_cell(value) for value in row] for row in result.rows]
     numeric = [

@@ -201,3 +201,31 @@ def test_entry_point_reads_the_store_while_it_is_held(home):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_query_json_has_no_infinity(env, home):
+    result = runner.invoke(
+        app, ["query", "--db", str(home / "demo.lbug"), "--json", "RETURN 1e309 AS x, 0.5 AS y"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout
+    assert json.loads(result.stdout)["rows"] == [[None, 0.5]]
+
+
+def test_extract_report_refuses_a_device_and_an_oversized_report(env, tmp_path, monkeypatch):
+    from graph.errors import InputError
+
+    device = runner.invoke(app, ["extract", "report", "--kg", "seed", "/dev/zero"])
+    assert isinstance(device.exception, InputError), device.output
+    assert "not a regular file" in str(device.exception)
+    monkeypatch.setenv("KGDX_MAX_REPORT_CHARS", "100")
+    big = tmp_path / "big.txt"
+    big.write_text("No pleural effusion. " * 50)
+    for args, stdin in (
+        ([str(big)], None),
+        (["-"], big.read_text()),
+        (["--text", "x" * 101], None),
+    ):
+        result = runner.invoke(app, ["extract", "report", "--kg", "seed", *args], input=stdin)
+        assert isinstance(result.exception, InputError), result.output
+        assert "KGDX_MAX_REPORT_CHARS" in str(result.exception)
