@@ -7,6 +7,7 @@ import pytest
 from api.engine import Engine
 from data.cohort import load_cohort
 from graph.errors import InputError, ModelError
+from kg_loaders.seed import read_seed_concepts, read_seed_relations
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,8 @@ def _one_torch_thread():
 def test_engine_end_to_end(store, tmp_path):
     engine = Engine(store=store)
     counts = engine.build_seed_kg()
-    assert counts.nodes["Concept"] == 81 and counts.total_relations == 184
+    seed = (len(read_seed_concepts()), len(read_seed_relations()))
+    assert (counts.nodes["Concept"], counts.total_relations) == seed
     with pytest.raises(ModelError, match="no model"):
         engine.diagnose("P001")
 

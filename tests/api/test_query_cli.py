@@ -14,6 +14,7 @@ from api.commands.query import parse_param
 from graph.errors import QueryError
 from graph.settings import Settings
 from graph.stores import open_store
+from kg_loaders.seed import read_seed_concepts
 from tests.docs.conftest import load_guide_graph
 
 runner = CliRunner()
@@ -93,7 +94,7 @@ def test_query_refuses_writes(env) -> None:
     result = runner.invoke(app, ["query", "MATCH (n) DETACH DELETE n"])
     assert isinstance(result.exception, QueryError)
     with open_store("embedded", settings=Settings(db_path=env["KGDX_DB_PATH"])) as store:
-        assert store.counts().nodes["Concept"] == 81
+        assert store.counts().nodes["Concept"] == len(read_seed_concepts())
 
 
 def test_entry_point_prints_one_line_error_and_exit_code_2(env) -> None:
@@ -142,7 +143,7 @@ def test_export_neo4j_cli_copies_the_embedded_store_through_the_driver(env, monk
     concept_rows = [
         len(c.params["rows"]) for c in writes if c.statement == neo4j_cypher.UPSERT_CONCEPTS
     ]
-    assert sum(concept_rows) == 81 and max(concept_rows) <= 40
+    assert sum(concept_rows) == len(read_seed_concepts()) and max(concept_rows) <= 40
     assert len([c for c in writes if c.statement == neo4j_patients.MERGE_PATIENT]) == 5
     assert driver.closed, "the command closes the driver it opened"
 

@@ -11,6 +11,7 @@ from api.rest import create_app
 from graph.records import Patient
 from graph.settings import Settings
 from graph.stores import open_store
+from kg_loaders.seed import read_seed_concepts
 from tests.docs.conftest import GUIDE_PATIENTS, load_guide_graph
 
 
@@ -33,7 +34,7 @@ def client(settings):
 def test_health_reports_counts(client) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["store"] == "embedded"
-    assert body["nodes"]["Concept"] == 81 and body["nodes"]["Patient"] == 5
+    assert body["nodes"]["Concept"] == len(read_seed_concepts()) and body["nodes"]["Patient"] == 5
 
 
 def test_concept_lookup_and_404(client) -> None:
@@ -118,7 +119,7 @@ def test_query_runs_read_only_with_parameters_and_caps(client) -> None:
 def test_query_rejects_writes_and_bad_syntax(client, cypher) -> None:
     response = client.post("/query", json={"cypher": cypher})
     assert response.status_code == 400 and response.json()["error"] == "QueryError"
-    assert client.get("/health").json()["nodes"]["Concept"] == 81
+    assert client.get("/health").json()["nodes"]["Concept"] == len(read_seed_concepts())
 
 
 def test_app_factory_builds_nothing_at_import() -> None:

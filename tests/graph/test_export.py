@@ -20,6 +20,7 @@ from graph.schema import KG_RELATIONS, NODE_PROPERTIES, PATIENT_RELATIONS
 from graph.settings import Settings
 from graph.stores import neo4j_cypher, neo4j_patients
 from graph.stores.neo4j import Neo4jStore
+from kg_loaders.seed import read_seed_concepts
 from tests.docs.conftest import GUIDE_PATIENTS, load_guide_graph
 from tests.graph.neo4j_fakes import FakeDriver
 
@@ -124,7 +125,10 @@ def test_online_copy_writes_everything_in_batches(loaded) -> None:
     concept_batches = [
         c.params["rows"] for c in writes if c.statement == neo4j_cypher.UPSERT_CONCEPTS
     ]
-    assert sum(map(len, concept_batches)) == 81 and max(map(len, concept_batches)) <= 25
+    assert (
+        sum(map(len, concept_batches)) == len(read_seed_concepts())
+        and max(map(len, concept_batches)) <= 25
+    )
     counts = loaded.counts().relations
     patient_findings = loaded.query("MATCH (:Patient)-[r:HAS_FINDING]->(:Concept) RETURN count(r)")
     for rel_type in KG_RELATIONS:

@@ -101,7 +101,8 @@ def test_default_build_meets_size_and_merges_chest_findings(settings):
     assert result.concepts >= 30_000 and result.relations >= 300_000
     assert result.crosswalk["merged_nodes"] > 500
     seeds = {c.name: c for c in read_seed_concepts()}
-    names = [n for n in seeds if n in CHEST_FINDINGS or n.split(" ", 1)[-1] in CHEST_FINDINGS]
+    lung = {f"{organ} {name}" for organ in ("lung", "pulmonary") for name in CHEST_FINDINGS}
+    names = [n for n in seeds if n in CHEST_FINDINGS or n in lung]
     assert len(names) == len(CHEST_FINDINGS), names
     with open_store("embedded", settings=settings) as store:
         for name in names:

@@ -23,7 +23,7 @@ def test_shipped_seed_kg_loads_with_sources():
     concepts = read_seed_concepts()
     relations = read_seed_relations()
     by_id = {c.id: c for c in concepts}
-    assert 50 <= len(concepts) <= 100
+    assert 100 <= len(concepts) <= 150
     kinds = Counter(c.kind for c in concepts)
     for kind in (
         ConceptKind.FINDING,
@@ -94,6 +94,61 @@ def test_cuis_said_to_come_from_hpo_match_hp_obo(shared_data):
         cui = row["id"].removeprefix("UMLS:")
         hp_ids = [x for x in row["xrefs"].split("|") if x.startswith("HP:")]
         assert any(cui in xrefs.get(hp, set()) for hp in hp_ids), row["name"]
+
+
+@pytest.mark.shared_data
+def test_cuis_said_to_come_from_do_or_hetionet_are_there(shared_data):
+    """A 'DO xref' CUI is a UMLS_CUI xref of the row's DOID in allXREFinDO.tsv; a 'Hetionet
+    SIDER' CUI is a Hetionet side-effect node."""
+    do_cuis: dict[str, set[str]] = {}
+    with (shared_data / "kg/do/allXREFinDO.tsv").open() as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            xref = row["xref"].strip('"')
+            if xref.startswith("UMLS_CUI:"):
+                do_cuis.setdefault(row["id"].strip('"'), set()).add(xref.removeprefix("UMLS_CUI:"))
+    with (shared_data / "kg/hetionet/hetionet-v1.0-nodes.tsv").open() as handle:
+        sider = {
+            row["id"].removeprefix("Side Effect::")
+            for row in csv.DictReader(handle, delimiter="\t")
+            if row["kind"] == "Side Effect"
+        }
+    with SEED_CONCEPTS.open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    checked = 0
+    for row in rows:
+        cui = row["id"].removeprefix("UMLS:")
+        if "DO xref" in row["cui_check"]:
+            doids = [x for x in row["xrefs"].split("|") if x.startswith("DOID:")]
+            assert any(cui in do_cuis.get(doid, set()) for doid in doids), row["name"]
+            checked += 1
+        if "Hetionet SIDER" in row["cui_check"]:
+            assert cui in sider, row["name"]
+            checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.shared_data
+def test_relations_credited_to_hpo_are_hp_obo_is_a_edges(shared_data):
+    parents: dict[str, set[str]] = {}
+    for stanza in (shared_data / "kg/hpo/hp.obo").read_text().split("\n\n"):
+        match = re.search(r"^id: (HP:\d+)$", stanza, re.M)
+        if match:
+            parents[match.group(1)] = set(re.findall(r"^is_a: (HP:\d+)", stanza, re.M))
+    by_id = {c.id: c for c in read_seed_concepts()}
+
+    def hp_ids(concept_id: str) -> list[str]:
+        concept = by_id[concept_id]
+        return [x for x in (concept.id, *concept.xrefs) if x.startswith("HP:")]
+
+    relations = [r for r in read_seed_relations() if r.sources[0].startswith("HPO:hp.obo is_a")]
+    assert len(relations) >= 3
+    for relation in relations:
+        assert relation.type == "IS_A"
+        assert any(
+            parent in parents.get(child, set())
+            for child in hp_ids(relation.src)
+            for parent in hp_ids(relation.dst)
+        ), relation
 
 
 def test_bad_seed_files_raise_input_errors(tmp_path):
