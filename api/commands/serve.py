@@ -34,7 +34,10 @@ def serve_command(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (Neo4j store only)")] = 1,
 ) -> None:
-    """Serve the REST API: /health, /concepts, /patients, /patients/{id}/diagnoses, /query."""
+    """Serve the REST API: /health, /concepts, /patients, /patients/{id}/diagnoses, /query.
+
+    While it runs, `kgdx query`, `kgdx kg stats` and `kgdx export` still read the store.
+    """
     import uvicorn
 
     from graph.errors import ConfigError
