@@ -7,6 +7,11 @@ time per model, and the GNN / baseline ratio.
 
     .venv/bin/python bench/gnn_diagnosis.py            # 5 seeds, hgt + rgcn + sage
     .venv/bin/python bench/gnn_diagnosis.py --quick    # 2 seeds, rgcn only, fewer epochs
+    .venv/bin/python bench/gnn_diagnosis.py --sections all   # the impression in the input too
+
+The model reads the findings of every report section but the impression by default
+(graph.sections.FEATURE_SECTIONS): the impression often names the diagnosis, and reading it
+measures how well the model reads the label back. ``--sections all`` shows that gap.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized run")
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument(
+        "--sections", default="default", help="report sections the models read (default, all, ...)"
+    )
     args = parser.parse_args()
 
     from data.cohort import load_cohort
@@ -31,6 +39,7 @@ def main() -> None:
     from gnn.baseline import logistic_baseline
     from gnn.dataset import candidate_diagnoses, patient_labels, stratified_split
     from gnn.train import train
+    from graph.sections import parse_sections
     from graph.subgraph import build_patient_graph
     from kg_loaders.seed import read_seed_concepts, read_seed_relations
 
@@ -45,7 +54,8 @@ def main() -> None:
         report = case.patient.reports[0]
         findings = tuple(extractor.extract(report.text, report.id))
         patients.append(case.patient.model_copy(update={"findings": findings}))
-    graph = build_patient_graph(patients, concepts, relations)
+    sections = parse_sections(args.sections)
+    graph = build_patient_graph(patients, concepts, relations, sections=sections)
     labels = patient_labels(patients, graph, candidate_diagnoses(patients, graph))
 
     scores: dict[str, dict[str, list[float]]] = {}
@@ -71,7 +81,7 @@ def main() -> None:
     baseline_auroc = statistics.mean(scores["baseline (logistic regression)"]["auroc"])
     print(
         f"demo cohort: {len(patients)} patients, {labels.y.size(1)} diagnoses, {seeds} seeds, "
-        f"{epochs} epochs, held-out test split per seed"
+        f"{epochs} epochs, held-out test split per seed; input: {sections.describe()}"
     )
     header = f"{'model':32} {'AUROC mean [min-max]':>24} {'top-1 mean':>11} {'fit s':>7} {'AUROC / baseline':>17}"
     print(header)
