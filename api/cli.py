@@ -78,6 +78,7 @@ COMMAND_MODULES = (
     "api.commands.serve",
     "api.commands.ingest",
     "api.commands.keys",
+    "api.commands.reasoning",
 )
 for _module in COMMAND_MODULES:
     if importlib.util.find_spec(_module) is not None:

@@ -1,0 +1,354 @@
+"""The phenotype part of the KG as arrays: HPO terms, their IS_A DAG, and disease annotations.
+
+Read from the graph store (the same KG that ``kgdx kg build`` wrote), never from a parallel
+copy of the ontology files. After the crosswalk a store node may carry a UMLS id (``UMLS:C0036572``
+for HPO's *Seizure*) with the HPO ids it stands for in its ``xrefs`` (alternative ids included),
+so terms and diseases are looked up through those: a patient's ``HP:0001250`` and a candidate's
+``OMIM:143100`` are resolved to nodes here.
+
+- terms: every node that is the source or target of an HPO ``IS_A`` or the target of a
+  ``HAS_PHENOTYPE``; only HPO's own ``IS_A`` edges form the DAG (another ontology's IS_A merged
+  onto the same nodes could close a cycle).
+- diseases (the candidates): every node with phenotype annotations that carries an OMIM id.
+- annotation frequencies: the relation weight when the release gives a frequency, else
+  :data:`UNKNOWN_FREQUENCY`; ``NOT`` annotations are kept apart as evidence against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from graph.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from graph.store import GraphStore
+
+UNKNOWN_FREQUENCY = 0.5  # an annotation without frequency: as likely as not
+MIN_FREQUENCY = 0.01  # a "very rare" or 0/n annotation still annotates (0 would erase it)
+HPO_SOURCE = "HPO:"
+
+_EDGES = (
+    "MATCH (a:Concept)-[r:{type}]->(b:Concept) RETURN a.id AS src, b.id AS dst, "
+    "r.weight AS weight, r.negated AS negated, r.sources AS sources, r.attributes AS attributes"
+)
+_CONCEPTS = "MATCH (c:Concept) RETURN c.id AS id, c.name AS name, c.xrefs AS xrefs"
+
+
+@dataclass
+class PhenotypeKG:
+    """Terms, IS_A DAG and disease annotations of one KG, indexed ``0..T-1`` / ``0..C-1``.
+
+    Attributes:
+        term_ids: store node id of each term.
+        term_names: name of each term.
+        parents: ``[T, T]`` CSR, ``parents[i, j] = 1`` when ``i IS_A j``.
+        disease_ids: store node id of each candidate disease.
+        disease_names: name of each candidate.
+        disease_omim: the OMIM ids each candidate node carries (first: the one it is shown as).
+        annotations: ``[C, T]`` CSR of annotation frequencies in (0, 1].
+        negated: ``[C, T]`` CSR, 1 where the disease is annotated NOT to show the term.
+        hpo_index: HPO id (alternative ids included) -> term index.
+        omim_index: OMIM id -> candidate index.
+        sources: KG sources (releases) the arrays came from.
+        content_hash: the store's KG content hash (:func:`graph.kg_hash.kg_content_hash`).
+    """
+
+    term_ids: list[str]
+    term_names: list[str]
+    parents: sp.csr_matrix
+    disease_ids: list[str]
+    disease_names: list[str]
+    disease_omim: list[tuple[str, ...]]
+    annotations: sp.csr_matrix
+    negated: sp.csr_matrix
+    hpo_index: dict[str, int]
+    omim_index: dict[str, int]
+    sources: list[str] = field(default_factory=list)
+    content_hash: str = ""
+    obsolete: dict[str, str] = field(default_factory=dict)  # obsolete HP id -> replacement
+    read_seconds: float = 0.0
+
+    @property
+    def num_terms(self) -> int:
+        return len(self.term_ids)
+
+    @property
+    def num_diseases(self) -> int:
+        return len(self.disease_ids)
+
+    def disease_label(self, index: int) -> str:
+        """The id a candidate is shown as: its first OMIM id."""
+        return self.disease_omim[index][0]
+
+    def resolve_terms(self, hpo_ids: list[str]) -> tuple[list[int], list[str], dict[str, str]]:
+        """Term indices of ``hpo_ids``; obsolete ids go through ``replaced_by``.
+
+        Returns:
+            ``(indices, unknown ids, {obsolete id: replacement used})``, indices deduplicated
+            in input order.
+        """
+        indices, unknown, replaced = [], [], {}
+        seen: set[int] = set()
+        for hpo_id in hpo_ids:
+            index = self.hpo_index.get(hpo_id)
+            if index is None and hpo_id in self.obsolete:
+                replacement = self.obsolete[hpo_id]
+                index = self.hpo_index.get(replacement)
+                if index is not None:
+                    replaced[hpo_id] = replacement
+            if index is None:
+                unknown.append(hpo_id)
+            elif index not in seen:
+                seen.add(index)
+                indices.append(index)
+        return indices, unknown, replaced
+
+    def resolve_disease(self, disease_id: str) -> int:
+        """Candidate index of an OMIM id (or of a store node id).
+
+        Raises:
+            UnknownConceptError: not a candidate disease of this KG.
+        """
+        from graph.errors import UnknownConceptError
+
+        if disease_id in self.omim_index:
+            return self.omim_index[disease_id]
+        try:
+            return self.disease_ids.index(disease_id)
+        except ValueError:
+            raise UnknownConceptError(
+                f"{disease_id} is not a candidate disease of this KG (an OMIM disease with HPO "
+                "annotations); check the id, or rebuild the KG with `kgdx kg build --sources "
+                "default`"
+            ) from None
+
+    @classmethod
+    def from_store(
+        cls, store: GraphStore, *, obsolete: dict[str, str] | None = None
+    ) -> PhenotypeKG:
+        """Read the phenotype KG from ``store``.
+
+        Args:
+            obsolete: obsolete HPO id -> replacement (``replaced_by``); by default read from the
+                ``hp.obo`` the store was built from (its ``kg_build.json``), when it is there.
+
+        Raises:
+            StoreError: the store holds no HPO annotations (build it with the default sources).
+        """
+        from graph.kg_hash import kg_content_hash
+
+        started = time.perf_counter()
+        concepts = _read_table(store, _CONCEPTS, "concepts")
+        is_a = _read_table(store, _EDGES.format(type="IS_A"), "IS_A")
+        annotated = _read_table(store, _EDGES.format(type="HAS_PHENOTYPE"), "HAS_PHENOTYPE")
+        is_a = is_a.filter(pc.match_substring(is_a["sources"], HPO_SOURCE))
+        if annotated.num_rows == 0:
+            raise StoreError(
+                "the KG holds no HPO disease annotations; build it with "
+                "`kgdx kg build --sources default` (HPO + phenotype.hpoa)"
+            )
+        view = _assemble(concepts, is_a, annotated)
+        view.content_hash = kg_content_hash(store)
+        view.sources = _store_sources(store)
+        view.obsolete = obsolete if obsolete is not None else _obsolete_from_build(store)
+        view.read_seconds = time.perf_counter() - started
+        return view
+
+    def fingerprint(self) -> str:
+        """A hash of the arrays themselves (what the models were trained on)."""
+        digest = hashlib.sha256()
+        for matrix in (self.parents, self.annotations, self.negated):
+            for part in (matrix.indptr, matrix.indices, matrix.data):
+                digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update("\n".join(self.term_ids + self.disease_ids).encode())
+        return digest.hexdigest()
+
+
+def _read_table(store: GraphStore, cypher: str, what: str) -> pa.Table:
+    if store.name == "embedded":
+        try:
+            return store.connection.execute(cypher).get_as_arrow()  # type: ignore[attr-defined]
+        except RuntimeError as exc:
+            raise StoreError(f"cannot read the KG's {what}: {exc}") from None
+    return _generic_table(store, what)
+
+
+def _generic_table(store: GraphStore, what: str) -> pa.Table:
+    """The same columns through the backend-neutral interface (Neo4j)."""
+    import json
+
+    if what == "concepts":
+        rows = [(c.id, c.name, list(c.xrefs)) for c in store.iter_concepts()]
+        return pa.table(
+            {k: [r[i] for r in rows] for i, k in enumerate(("id", "name", "xrefs"))},
+        )
+    relations = list(store.iter_relations(types=[what]))
+    return pa.table(
+        {
+            "src": [r.src for r in relations],
+            "dst": [r.dst for r in relations],
+            "weight": [float(r.weight) for r in relations],
+            "negated": [bool(getattr(r, "negated", False)) for r in relations],
+            "sources": [json.dumps(list(r.sources)) for r in relations],
+            "attributes": [json.dumps(dict(getattr(r, "attributes", {}) or {})) for r in relations],
+        }
+    )
+
+
+def _assemble(concepts: pa.Table, is_a: pa.Table, annotated: pa.Table) -> PhenotypeKG:
+    ids = concepts["id"].to_pylist()
+    names = dict(zip(ids, concepts["name"].to_pylist(), strict=True))
+    xrefs = dict(zip(ids, concepts["xrefs"].to_pylist(), strict=True))
+    term_set = set(is_a["src"].to_pylist()) | set(is_a["dst"].to_pylist())
+    term_set |= set(annotated["dst"].to_pylist())
+    term_ids = sorted(term_set)
+    term_of = {t: i for i, t in enumerate(term_ids)}
+    hpo_index: dict[str, int] = {}
+    for t, i in term_of.items():
+        for code in [t, *(xrefs.get(t) or [])]:
+            if code.startswith("HP:"):
+                hpo_index.setdefault(code, i)
+    n = len(term_ids)
+    src = np.array([term_of[s] for s in is_a["src"].to_pylist()], dtype=np.int64)
+    dst = np.array([term_of[d] for d in is_a["dst"].to_pylist()], dtype=np.int64)
+    keep = src != dst
+    parents = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (src[keep], dst[keep])), shape=(n, n)
+    )
+    parents.data[:] = 1.0  # duplicates summed
+    # candidates: annotated nodes that carry an OMIM id
+    disease_ids, disease_omim = [], []
+    for d in sorted(set(annotated["src"].to_pylist())):
+        omim = [d] if d.startswith("OMIM:") else []
+        omim += sorted(x for x in (xrefs.get(d) or []) if x.startswith("OMIM:") and x != d)
+        if omim:
+            disease_ids.append(d)
+            disease_omim.append(tuple(omim))
+    disease_of = {d: i for i, d in enumerate(disease_ids)}
+    omim_index = {o: i for i, codes in enumerate(disease_omim) for o in codes}
+    rows = annotated.filter(pc.is_in(annotated["src"], pa.array(disease_ids)))
+    d_idx = np.array([disease_of[s] for s in rows["src"].to_pylist()], dtype=np.int64)
+    t_idx = np.array([term_of[t] for t in rows["dst"].to_pylist()], dtype=np.int64)
+    has_frequency = pc.fill_null(pc.match_substring(rows["attributes"], '"frequency"'), False)
+    weight = np.asarray(rows["weight"].to_numpy(zero_copy_only=False), np.float64)
+    weight = np.where(has_frequency.to_numpy(zero_copy_only=False), weight, UNKNOWN_FREQUENCY)
+    negated = np.asarray(pc.fill_null(rows["negated"], False).to_numpy(zero_copy_only=False))
+    # an explicit frequency of 0 ("excluded", 0/n) says the disease does not show the term
+    negated = negated | (weight <= 0.0)
+    positive = ~negated
+    weight = np.clip(weight, MIN_FREQUENCY, 1.0)
+    shape = (len(disease_ids), n)
+    annotations = _max_matrix(d_idx[positive], t_idx[positive], weight[positive], shape)
+    negated_matrix = _max_matrix(d_idx[negated], t_idx[negated], np.ones(int(negated.sum())), shape)
+    # a term both annotated and NOT-annotated (different sources) stays annotated
+    negated_matrix = negated_matrix - negated_matrix.multiply(annotations > 0)
+    negated_matrix.eliminate_zeros()
+    return PhenotypeKG(
+        term_ids=term_ids,
+        term_names=[names.get(t) or t for t in term_ids],
+        parents=parents,
+        disease_ids=disease_ids,
+        disease_names=[names.get(d) or d for d in disease_ids],
+        disease_omim=disease_omim,
+        annotations=annotations,
+        negated=sp.csr_matrix(negated_matrix),
+        hpo_index=hpo_index,
+        omim_index=omim_index,
+    )
+
+
+def _max_matrix(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape) -> sp.csr_matrix:
+    """A CSR matrix keeping the largest of duplicate entries."""
+    if len(rows) == 0:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    key = rows * shape[1] + cols
+    order = np.lexsort((-values, key))
+    key, values = key[order], values[order]
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    key, values = key[first], values[first]
+    return sp.csr_matrix(
+        (values.astype(np.float32), (key // shape[1], key % shape[1])), shape=shape
+    )
+
+
+def _store_sources(store: GraphStore) -> list[str]:
+    """The source releases of the store's HPO/KG relations (``HPO:2025-01-16``, ...)."""
+    try:
+        if store.name == "embedded":
+            table = store.connection.execute(  # type: ignore[attr-defined]
+                "MATCH (c:Concept) UNWIND c.sources AS s RETURN DISTINCT s"
+            ).get_as_arrow()
+            return sorted(str(s) for s in table.column(0).to_pylist())
+        return sorted({s for c in store.iter_concepts() for s in c.sources})
+    except RuntimeError:
+        return []
+
+
+def _obsolete_from_build(store: GraphStore) -> dict[str, str]:
+    """``replaced_by`` of obsolete terms in the ``hp.obo`` named by the store's build record."""
+    import json
+    from pathlib import Path
+
+    path = getattr(store, "path", None)
+    if path is None:
+        return {}
+    record = Path(path).parent / "kg_build.json"
+    try:
+        sources = json.loads(record.read_text()).get("sources", [])
+    except (OSError, ValueError):
+        return {}
+    for source in sources:
+        name, _, file = str(source).partition("=")
+        if name == "hpo" and Path(file).is_file():
+            return read_replaced_by(Path(file))
+    return {}
+
+
+def read_replaced_by(path) -> dict[str, str]:
+    """Obsolete term id -> its ``replaced_by`` in an OBO file (``.gz`` too)."""
+    from kg_loaders.base import open_text
+
+    mapping: dict[str, str] = {}
+    term_id, obsolete, replaced = None, False, None
+    with open_text(path) as handle:
+        for line in handle:
+            if line.startswith("["):
+                if term_id and obsolete and replaced:
+                    mapping[term_id] = replaced
+                term_id, obsolete, replaced = None, False, None
+            elif line.startswith("id: "):
+                term_id = line[4:].strip()
+            elif line.startswith("is_obsolete: true"):
+                obsolete = True
+            elif line.startswith("replaced_by: "):
+                replaced = line[13:].strip()
+    if term_id and obsolete and replaced:
+        mapping[term_id] = replaced
+    return mapping
+
+
+def require_terms(kg: PhenotypeKG, observed: list[str], excluded: list[str]):
+    """Resolve a patient's findings for diagnosis.
+
+    Raises:
+        InputError: no finding resolves to a term of the KG (the unknown ones are named).
+    """
+    obs, unknown_obs, _ = kg.resolve_terms(observed)
+    exc, unknown_exc, _ = kg.resolve_terms(excluded)
+    if not obs and not exc:
+        unknown = unknown_obs + unknown_exc
+        detail = f" (unknown: {', '.join(unknown[:10])})" if unknown else ""
+        raise InputError(
+            "the patient has no finding that is an HPO term of the KG" + detail + "; give "
+            "HPO ids such as HP:0001250"
+        )
+    return obs, exc, unknown_obs + unknown_exc

@@ -1,0 +1,435 @@
+"""One keyword-only ``train_reasoner(...)``: kgdx's model and every baseline on one split.
+
+Methods (all rank every candidate disease of the KG, same cases, same evaluator):
+
+- ``kgdx``: :class:`~gnn.models.kgdx.KGDiagnosisModel` (GNN encoder by name) trained with a
+  listwise softmax loss over hard + random candidates, on the training cases plus patients
+  simulated from every candidate's annotations (:mod:`gnn.reasoning.simulate`);
+- ``phenomizer``: one-way Resnik best-match average (our implementation,
+  :meth:`~gnn.reasoning.similarity.Similarity.resnik`), baseline (a);
+- ``no_kg``: :class:`~gnn.models.free.FreeEmbeddingModel`, training cases only, baseline (b);
+- ``knn``: best cosine to a disease's training cases (:class:`~gnn.reasoning.memory.CaseMemory`),
+  baseline (c).
+
+Model selection (epoch) and the softmax temperature use a validation part carved from training,
+never the test part.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from gnn.models import PatientBatch, kg_graph, resolve_model
+from gnn.reasoning.knowledge import PhenotypeKG
+from gnn.reasoning.memory import CaseMemory
+from gnn.reasoning.similarity import FEATURES, Similarity
+from gnn.reasoning.simulate import SimulationConfig, simulate_patient
+from gnn.tasks import Case, RankingEvaluator, ranks_of
+from graph.errors import InputError
+
+log = logging.getLogger("kgdx")
+METHODS = ("kgdx", "phenomizer", "no_kg", "knn")
+NUM_FEATURES = len(FEATURES) + 1  # + similarity to the disease's training cases
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train_reasoner` (saved in the model card)."""
+
+    model: str = "sage"
+    hidden: int = 32
+    num_layers: int = 2
+    dropout: float = 0.1
+    heads: int = 2
+    epochs: int = 6  # stage 1: evidence scorer alone
+    batch_size: int = 128
+    joint_epochs: int = 2  # stage 2: scorer + GNN encoder
+    joint_batch_size: int = 1024
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    simulated_per_disease: int = 1
+    hard_negatives: int = 48
+    random_negatives: int = 32
+    unseen_rate: float = 0.5  # a training case sees its own disease's memory dropped this often
+    max_simulated: int | None = None  # quick mode: fewer simulated patients
+    no_kg_epochs: int = 30
+    threads: int = 2
+
+
+@dataclass
+class Patient:
+    """A case resolved to term and candidate indices."""
+
+    id: str
+    observed: list[int]
+    excluded: list[int]
+    disease: int  # -1: unknown to the KG
+
+
+def resolve_cases(kg: PhenotypeKG, cases: Sequence[Case]) -> tuple[list[Patient], dict[str, int]]:
+    """Cases as term / candidate indices, with counts of what did not resolve."""
+    patients, report = [], {"unknown_terms": 0, "replaced_terms": 0, "unknown_diseases": 0}
+    unknown: set[str] = set()
+    for case in cases:
+        observed, u1, r1 = kg.resolve_terms(list(case.observed))
+        excluded, u2, r2 = kg.resolve_terms(list(case.excluded))
+        excluded = [t for t in excluded if t not in observed]
+        unknown.update(u1 + u2)
+        report["unknown_terms"] += len(u1) + len(u2)
+        report["replaced_terms"] += len(r1) + len(r2)
+        disease = next((kg.omim_index[d] for d in case.diseases if d in kg.omim_index), -1)
+        report["unknown_diseases"] += disease < 0
+        patients.append(Patient(case.id, observed, excluded, disease))
+    report["distinct_unknown_terms"] = len(unknown)
+    return patients, report
+
+
+class Reasoner:
+    """Everything needed to score a new patient: KG similarity, case memory, trained models.
+
+    Scores of one patient depend on that patient and the trained state only (inductive).
+    """
+
+    def __init__(self, kg: PhenotypeKG, sim: Similarity, memory: CaseMemory, config: TrainConfig):
+        self.kg, self.sim, self.memory, self.config = kg, sim, memory, config
+        self.graph = kg_graph(kg)
+        common = {"num_terms": kg.num_terms, "num_diseases": kg.num_diseases}
+        self.model = resolve_model(
+            config.model,
+            num_features=NUM_FEATURES,
+            hidden=config.hidden,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            heads=config.heads,
+            **common,
+        )
+        self.no_kg = resolve_model("free", hidden=config.hidden, **common)
+        self.temperature = 1.0
+        self._embeddings: dict[str, torch.Tensor] | None = None
+
+    def evidence(
+        self, patient: Patient, *, drop_case: int = -1, drop_disease: int = -1
+    ) -> np.ndarray:
+        """``[C, NUM_FEATURES]`` KG + memory evidence of one patient."""
+        features = self.sim.features(patient.observed, patient.excluded)
+        memory = self.memory.similarity(
+            patient.observed, drop_case=drop_case, drop_disease=drop_disease
+        )
+        return np.concatenate([features, memory[:, None]], axis=1)
+
+    def embeddings(self) -> dict[str, torch.Tensor]:
+        if self._embeddings is None:
+            self.model.eval()
+            with torch.no_grad():
+                self._embeddings = self.model.encode(self.graph)
+        return self._embeddings
+
+    @torch.no_grad()
+    def scores(
+        self, method: str, patient: Patient, evidence: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``[C]`` scores of ``method`` for one patient (higher = more likely)."""
+        if method == "phenomizer":
+            return self.sim.resnik(patient.observed)
+        if method == "knn":
+            return self.memory.similarity(patient.observed)
+        batch = _batch([patient], None)
+        candidates = torch.arange(self.kg.num_diseases).unsqueeze(0)
+        if method == "no_kg":
+            self.no_kg.eval()
+            return self.no_kg.score(self.no_kg.encode(), batch, candidates)[0].numpy()
+        if method != "kgdx":
+            raise InputError(f"unknown method {method!r}; expected one of {METHODS}")
+        evidence = self.evidence(patient) if evidence is None else evidence
+        batch.features = torch.as_tensor(evidence).unsqueeze(0)
+        self.model.eval()
+        return self.model.score(self.embeddings(), batch, candidates)[0].numpy()
+
+    def probabilities(self, patient: Patient) -> np.ndarray:
+        """Calibrated ``[C]`` probabilities (softmax with the validation temperature)."""
+        logits = self.scores("kgdx", patient) / self.temperature
+        logits = logits - logits.max()
+        p = np.exp(logits)
+        return p / p.sum()
+
+    def rank_all(
+        self,
+        patients: Sequence[Patient],
+        methods: Sequence[str] = METHODS,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Pessimistic rank of each patient's disease under each method."""
+        ranks = {m: np.zeros(len(patients), np.int64) for m in methods}
+        for i, patient in enumerate(patients):
+            evidence = self.evidence(patient) if "kgdx" in methods else None
+            for m in methods:
+                s = self.scores(m, patient, evidence)
+                ranks[m][i] = ranks_of(np.array([patient.disease]), s[None, :])[0]
+            if progress:
+                progress(i + 1)
+        return ranks
+
+
+def _pad(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    width = max([len(r) for r in rows] + [1])
+    out = torch.full((len(rows), width), -1, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+    return out
+
+
+def _batch(patients: Sequence[Patient], features: torch.Tensor | None) -> PatientBatch:
+    return PatientBatch(
+        observed=_pad([p.observed for p in patients]),
+        excluded=_pad([p.excluded for p in patients]),
+        features=features if features is not None else torch.zeros(0),
+    )
+
+
+def train_reasoner(
+    *,
+    kg: PhenotypeKG,
+    train_cases: Sequence[Case],
+    val_cases: Sequence[Case],
+    config: TrainConfig | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[Reasoner, dict]:
+    """Train kgdx's model and the baselines on ``train_cases``; select on ``val_cases``.
+
+    Returns:
+        ``(reasoner, report)``: the report holds timings, counts and validation metrics.
+
+    Raises:
+        InputError: no training case resolves to a candidate disease of the KG.
+    """
+    config = config or TrainConfig()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(kg, train_cases, val_cases, config, rng, progress or (lambda *_: None))
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(kg, train_cases, val_cases, config, rng, progress):
+    started = time.perf_counter()
+    sim = Similarity(kg)
+    train, train_report = resolve_cases(kg, train_cases)
+    train = [p for p in train if p.disease >= 0 and p.observed]
+    if not train:
+        raise InputError(
+            "no training case has an observed finding and a candidate disease of the KG"
+        )
+    val, _ = resolve_cases(kg, val_cases)
+    val = [p for p in val if p.disease >= 0 and (p.observed or p.excluded)]
+    memory = CaseMemory(sim, [p.observed for p in train], [p.disease for p in train])
+    reasoner = Reasoner(kg, sim, memory, config)
+    timings = {"similarity_s": time.perf_counter() - started}
+
+    # training instances: real cases (memory left out for themselves) + simulated patients
+    instances: list[tuple[Patient, int, int]] = []
+    for i, p in enumerate(train):
+        drop_disease = p.disease if rng.random() < config.unseen_rate else -1
+        instances.append((p, i, drop_disease))
+    simulation = SimulationConfig()
+    diseases = np.repeat(np.arange(kg.num_diseases), config.simulated_per_disease)
+    if config.max_simulated is not None and len(diseases) > config.max_simulated:
+        diseases = rng.choice(diseases, size=config.max_simulated, replace=False)
+    for d in diseases:
+        observed, excluded = simulate_patient(sim, int(d), rng, simulation)
+        if observed:
+            instances.append((Patient(f"sim-{d}", observed, excluded, int(d)), -1, -1))
+    k = 1 + config.hard_negatives + config.random_negatives
+    features = np.zeros((len(instances), k, NUM_FEATURES), np.float32)
+    candidates = np.zeros((len(instances), k), np.int64)
+    t0 = time.perf_counter()
+    for n, (p, case, drop_disease) in enumerate(instances):
+        evidence = reasoner.evidence(p, drop_case=case, drop_disease=drop_disease)
+        candidates[n] = _candidates(evidence, p.disease, config, rng)
+        features[n] = evidence[candidates[n]]
+        if n % 500 == 0:
+            progress("evidence", n, len(instances))
+    timings["evidence_s"] = time.perf_counter() - t0
+    progress("evidence", len(instances), len(instances))
+    flat = features.reshape(-1, NUM_FEATURES)
+    reasoner.model.feature_mean.copy_(torch.as_tensor(flat.mean(axis=0)))
+    reasoner.model.feature_std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
+
+    val_evidence = [reasoner.evidence(p) for p in val]
+    t0 = time.perf_counter()
+    history = _fit_kgdx(
+        reasoner, instances, features, candidates, val, val_evidence, config, rng, progress
+    )
+    timings["kgdx_fit_s"] = time.perf_counter() - t0
+    reasoner.temperature = _fit_temperature(reasoner, val, val_evidence)
+    t0 = time.perf_counter()
+    _fit_no_kg(reasoner, train, config, rng)
+    timings["no_kg_fit_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - started
+    report = {
+        "config": asdict(config),
+        "timings": timings,
+        "counts": {
+            "train_cases": len(train),
+            "val_cases": len(val),
+            "simulated": len(instances) - len(train),
+            "candidates": kg.num_diseases,
+        },
+        "resolution": train_report,
+        "history": history,
+    }
+    return reasoner, report
+
+
+def _candidates(evidence: np.ndarray, disease: int, config: TrainConfig, rng) -> np.ndarray:
+    """The right disease first, then the hardest by Phenomizer + memory, then random ones."""
+    hardness = evidence[:, 0] + evidence[:, -1] * 3.0 + evidence[:, 1]
+    hardness[disease] = -np.inf
+    hard = np.argpartition(-hardness, config.hard_negatives)[: config.hard_negatives]
+    pool = np.setdiff1d(np.arange(len(evidence)), np.append(hard, disease))
+    random = rng.choice(pool, size=config.random_negatives, replace=False)
+    return np.concatenate([[disease], hard, random])
+
+
+def _fit_kgdx(reasoner, instances, features, candidates, val, val_evidence, config, rng, progress):
+    """Stage 1: the evidence scorer alone (cheap steps, embedding term held at zero);
+    stage 2: jointly with the GNN encoder in large batches (one full-graph pass per step).
+    The epoch kept is the one with the best validation MRR."""
+    model = reasoner.model
+    patients = [p for p, _, _ in instances]
+    feats, cands = torch.as_tensor(features), torch.as_tensor(candidates)
+    zero = {
+        "term": torch.zeros(reasoner.kg.num_terms, config.hidden),
+        "disease": torch.zeros(reasoner.kg.num_diseases, config.hidden),
+    }
+    scorer = [
+        p
+        for n, p in model.named_parameters()
+        if not n.startswith(("encoder", "observed_map", "excluded_map"))
+    ]
+    history: list[dict] = []
+    best = {"mrr": -1.0, "state": None}
+
+    def keep_best(stage: str, epoch: int, loss: float) -> None:
+        reasoner._embeddings = None
+        mrr = _val_mrr(reasoner, val, val_evidence)
+        history.append({"stage": stage, "epoch": epoch, "train_loss": loss, "val_mrr": mrr})
+        log.info("kgdx %s epoch %d: loss %.4f, validation MRR %.4f", stage, epoch, loss, mrr)
+        if mrr > best["mrr"]:
+            best.update(
+                mrr=mrr, state={k: v.detach().clone() for k, v in model.state_dict().items()}
+            )
+
+    optimiser = torch.optim.AdamW(scorer, lr=config.lr, weight_decay=config.weight_decay)
+    for epoch in range(config.epochs):
+        model.train()
+        order, total = rng.permutation(len(instances)), 0.0
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = _batch([patients[i] for i in idx], feats[idx])
+            loss = torch.nn.functional.cross_entropy(
+                model.score(zero, batch, cands[idx]), torch.zeros(len(idx), dtype=torch.long)
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        progress("scorer epoch", epoch + 1, config.epochs)
+        keep_best("scorer", epoch, total / len(order))
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    for epoch in range(config.joint_epochs):
+        model.train()
+        order, total = rng.permutation(len(instances)), 0.0
+        for start in range(0, len(order), config.joint_batch_size):
+            idx = order[start : start + config.joint_batch_size]
+            batch = _batch([patients[i] for i in idx], feats[idx])
+            logits = model(reasoner.graph, batch, cands[idx])
+            loss = torch.nn.functional.cross_entropy(
+                logits, torch.zeros(len(idx), dtype=torch.long)
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        progress("joint epoch", epoch + 1, config.joint_epochs)
+        keep_best("joint", epoch, total / len(order))
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    reasoner._embeddings = None
+    return history
+
+
+def _val_mrr(reasoner: Reasoner, val, val_evidence) -> float:
+    if not val:
+        return 0.0
+    ranks = [
+        ranks_of(np.array([p.disease]), reasoner.scores("kgdx", p, e)[None, :])[0]
+        for p, e in zip(val, val_evidence, strict=True)
+    ]
+    return float(np.mean(1.0 / np.asarray(ranks, dtype=float)))
+
+
+def _fit_temperature(reasoner: Reasoner, val, val_evidence) -> float:
+    """The softmax temperature that minimises the validation NLL (Guo et al., ICML 2017)."""
+    if not val:
+        return 1.0
+    logits = np.stack(
+        [reasoner.scores("kgdx", p, e) for p, e in zip(val, val_evidence, strict=True)]
+    )
+    right = logits[np.arange(len(val)), [p.disease for p in val]]
+    best_t, best_nll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.1), np.log(10.0), 61)):
+        z = logits / t
+        m = z.max(axis=1)
+        nll = float(np.mean(m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - right / t))
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+def _fit_no_kg(reasoner: Reasoner, train: list[Patient], config: TrainConfig, rng) -> None:
+    """Softmax over the diseases of the training cases: the others never get a gradient
+    and keep their random embeddings (the ablation has no other way to know them)."""
+    model = reasoner.no_kg
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=config.weight_decay)
+    seen = sorted({p.disease for p in train})
+    column = {d: j for j, d in enumerate(seen)}
+    candidates = torch.as_tensor(seen)
+    for _ in range(config.no_kg_epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        for start in range(0, len(order), 256):
+            idx = order[start : start + 256]
+            batch = _batch([train[i] for i in idx], None)
+            logits = model.score(model.encode(), batch, candidates.expand(len(idx), -1))
+            target = torch.as_tensor([column[train[i].disease] for i in idx])
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+
+
+def evaluate_methods(
+    reasoner: Reasoner,
+    patients: Sequence[Patient],
+    *,
+    seen: np.ndarray,
+    methods: Sequence[str] = METHODS,
+    progress=None,
+) -> dict[str, dict]:
+    """Metrics of every method (overall / seen / unseen) through :class:`RankingEvaluator`."""
+    evaluator = RankingEvaluator(reasoner.kg.num_diseases)
+    ranks = reasoner.rank_all(patients, methods, progress)
+    y_true = np.array([p.disease for p in patients], dtype=np.int64)
+    return {m: evaluator.eval({"y_true": y_true, "rank": ranks[m], "seen": seen}) for m in methods}
