@@ -52,8 +52,10 @@ def _warm_extractor(engine: Engine) -> threading.Thread | None:
     """Read the concepts now and make the report extractor (or read it from its cache) in a
     background thread, so /health answers at once and the first report does not wait for it;
     a store that cannot be read leaves the build to the first report (which reports the error)."""
+    from extractors.text.light_imports import light_nlp_imports
     from graph.log import logger
 
+    light_nlp_imports()  # here, before any request can import torch (see its docstring)
     try:
         return engine.warm_extractor()
     except KgdxError as exc:

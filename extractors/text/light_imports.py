@@ -12,8 +12,10 @@ are pure overhead there (measured with ``python -X importtime``):
   QuickUMLS matcher is built. NLTK is replaced by a module that imports the real NLTK on first
   use, so a caller that does use it gets it.
 
-Only the CLI calls it (a command that reads a report and exits); a long-running service keeps
-the plain imports.
+The CLI calls it before a report command, and the REST service at startup, before it starts
+making the extractor in the background (and before any request runs: while ``thinc.compat`` is
+imported, ``import torch`` fails in every thread). torch, imported later for a diagnosis, works
+as usual; only thinc's PyTorch wrappers (spaCy transformer models) are off in that process.
 """
 
 from __future__ import annotations
