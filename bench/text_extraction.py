@@ -10,16 +10,30 @@ the machine's load average (the machine may be shared). Secondary: disease-menti
 and overlapping spans) on the NCBI-disease devel split, with the KG vocabulary given by the
 corpus' own training-split mentions (a dictionary baseline of the matcher + linker).
 
-    .venv/bin/python bench/text_extraction.py            # all 3,080 reports
-    .venv/bin/python bench/text_extraction.py --quick    # 300 reports, CI size
+Cold start (no ``../shared/data`` needed): seconds to the first report of ``kgdx extract report``
+in a fresh process, with an empty extractor cache (it builds and saves) and with a warm one
+(it reads the cache), for the seed KG and a full KG, beside the steady state; and the REST
+service's time to /health and the latency of its first POST /patients, on a real ``kgdx serve``.
+The full default KG is built into a temporary folder unless ``--kg-home`` names a built one.
+
+    .venv/bin/python bench/text_extraction.py            # all 3,080 reports, full KG built
+    .venv/bin/python bench/text_extraction.py --quick    # 300 reports, CI size, seed KG only
+    .venv/bin/python bench/text_extraction.py --cold-only --kg-home /tmp/kgdx/fullkg
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +42,11 @@ SHARED = ROOT.parent / "shared" / "data"
 REPORTS = SHARED / "reports" / "iu_xray" / "indiana_reports.csv"
 LABELS = SHARED / "reports" / "iu_xray" / "openi_gld_std14.csv"
 NCBI = SHARED / "nlp" / "ncbi_disease"
+COLD_REPORT = (
+    "FINDINGS: Small right-sided pleural effusion. No pneumothorax. Mild cardiomegaly.\n"
+    "IMPRESSION: Cannot exclude early pneumonia in the left lower lobe."
+)
+COLD_RUNS = 3  # warm-cache starts timed (the median is shown)
 
 
 def _print_rows(rows: list[list[str]]) -> None:
@@ -149,14 +168,163 @@ def ncbi_disease() -> None:
     )
 
 
+# ---------------------------------------------------------------- cold start
+def _env(home: Path, cache: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGDX_")}
+    env.update(KGDX_HOME=str(home), KGDX_EXTRACT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    return {**env, **extra}
+
+
+def _timed_cli(env: dict[str, str], kg: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``kgdx extract report`` in a fresh process."""
+    command = [sys.executable, "-m", "api.cli", "extract", "report", "--json", "--kg", kg]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    run = subprocess.run(
+        [*command, "--text", COLD_REPORT], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if run.returncode != 0 or not json.loads(run.stdout)["findings"]:
+        raise SystemExit(f"kgdx extract report failed:\n{run.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def cold_start(kg_homes: dict[str, Path]) -> None:
+    """First report of ``kgdx extract report`` in a fresh process: empty vs warm cache."""
+    rows = [["KG", "cache", "wall s", "cpu s", "x empty", "load avg"]]
+    for label, home in kg_homes.items():
+        kg = "store" if (home / "kg.lbug").exists() else "seed"
+        with tempfile.TemporaryDirectory(prefix="kgdx-cold-") as folder:
+            env = _env(home, Path(folder) / "cache")
+            load = os.getloadavg()[0]
+            empty_wall, empty_cpu = _timed_cli(env, kg)
+            warm = sorted(_timed_cli(env, kg) for _ in range(COLD_RUNS))
+            warm_wall, warm_cpu = warm[len(warm) // 2]
+            rows.append(
+                [label, "empty", f"{empty_wall:.2f}", f"{empty_cpu:.2f}", "1.00", f"{load:.1f}"]
+            )
+            rows.append(
+                [
+                    label,
+                    f"warm (median of {COLD_RUNS})",
+                    f"{warm_wall:.2f}",
+                    f"{warm_cpu:.2f}",
+                    f"{empty_wall / warm_wall:.1f}",
+                    f"{os.getloadavg()[0]:.1f}",
+                ]
+            )
+    print("\n== cold start: kgdx extract report, first report in a fresh process ==")
+    _print_rows(rows)
+    print("(cpu = user+sys of the process: what the wall time is on an idle machine)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _request(url: str, body: dict | None = None, timeout: float = 600) -> int:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status
+
+
+def service_cold_start(kg_homes: dict[str, Path]) -> None:
+    """A real ``kgdx serve``: time to /health, then the latency of the first POST /patients
+    sent as soon as /health answers (the warm-up may still run) and of a later one."""
+    rows = [["KG", "cache", "to /health s", "1st POST s", "POST after warm-up s"]]
+    for label, home in kg_homes.items():
+        if not (home / "kg.lbug").exists():
+            continue
+        with tempfile.TemporaryDirectory(prefix="kgdx-serve-") as folder:
+            served = Path(folder) / "home"
+            served.mkdir()
+            shutil.copy2(home / "kg.lbug", served / "kg.lbug")  # the POSTs write patients
+            cache = Path(folder) / "cache"
+            for state in ("empty", "warm"):
+                rows.append([label, state, *_serve_once(_env(served, cache), state)])
+    if len(rows) > 1:
+        print("\n== cold start: kgdx serve, first POST /patients ==")
+        _print_rows(rows)
+
+
+def _serve_once(env: dict[str, str], state: str) -> list[str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
+    with tempfile.TemporaryFile("w+") as log:
+        started = time.perf_counter()
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, text=True)
+        try:
+            while True:
+                try:
+                    _request(f"{base}/health", timeout=5)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.perf_counter() - started > 300:
+                        log.seek(0)
+                        raise SystemExit(
+                            f"kgdx serve did not start:\n{log.read()[-2000:]}"
+                        ) from None
+                    time.sleep(0.05)
+            to_health = time.perf_counter() - started
+            posted = time.perf_counter()
+            _request(f"{base}/patients", {"id": f"COLD-{state}", "reports": [COLD_REPORT]})
+            first_post = time.perf_counter() - posted
+            posted = time.perf_counter()
+            _request(f"{base}/patients", {"id": f"COLD-{state}-2", "reports": [COLD_REPORT]})
+            later_post = time.perf_counter() - posted
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return [f"{to_health:.2f}", f"{first_post:.2f}", f"{later_post:.3f}"]
+
+
+def _full_kg(kg_home: Path | None, keep: list[tempfile.TemporaryDirectory]) -> Path | None:
+    """A built full default KG: ``kg_home``, or one built now into a temporary folder."""
+    if kg_home is not None:
+        return kg_home
+    folder = tempfile.TemporaryDirectory(prefix="kgdx-fullkg-")
+    keep.append(folder)
+    started = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "api.cli", "kg", "build", "--sources", "default", "--json"],
+        cwd=ROOT,
+        env=_env(Path(folder.name), Path(folder.name) / "cache"),
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        print(f"(full KG build failed; cold start on the seed only)\n{run.stderr[-1000:]}")
+        return None
+    print(f"(full default KG built in {time.perf_counter() - started:.0f} s for the cold start)")
+    return Path(folder.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 reports (CI size)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N reports")
     parser.add_argument("--skip-ncbi", action="store_true", help="skip the NCBI-disease part")
+    parser.add_argument("--kg-home", type=Path, help="a KGDX_HOME with a built full KG")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-start part")
     args = parser.parse_args()
+    keep: list[tempfile.TemporaryDirectory] = []
+    with tempfile.TemporaryDirectory(prefix="kgdx-seed-") as seed_home:
+        homes = {"seed": Path(seed_home)}
+        full = args.kg_home if args.quick else _full_kg(args.kg_home, keep)
+        if full is not None:
+            homes["full default"] = full
+        cold_start(homes)
+        service_cold_start(homes)
+    if args.cold_only:
+        return
     if not REPORTS.is_file():
-        print(f"{REPORTS} not found: this benchmark needs ../shared/data")
+        print(f"{REPORTS} not found: the accuracy and throughput parts need ../shared/data")
         return
     accuracy_and_speed(300 if args.quick else args.limit)
     if not args.skip_ncbi:
