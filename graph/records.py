@@ -263,13 +263,32 @@ class TextSpan(Record):
     text: Text
 
 
+ImageScope = Literal["in_scope", "unverified", "out_of_scope", ""]
+
+
 class ImageEvidence(Record):
-    """Which image and model produced a finding, and with what probability."""
+    """Which image and model produced a finding, with what probability, and whether the image
+    was inside the model's scope (see ``extractors.image.scope``).
+
+    ``scope``: ``in_scope`` (every check agrees with the model card), ``unverified`` (something
+    could not be checked or looks unusual: scored, flagged), ``out_of_scope`` (the header says it
+    is not what the model reads, scored only when forced; left out of diagnoses) or ``""`` (not
+    checked: scored before the checks existed). ``scope_reason`` says why, ``ood_score`` is the
+    pixel out-of-distribution score over its flag threshold (above 1: flagged).
+    """
 
     kind: Literal["image"] = "image"
     image_id: Text
     model_id: Text
     probability: float = Field(ge=0.0, le=1.0)
+    scope: ImageScope = ""
+    scope_reason: Text = ""
+    ood_score: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+
+    @property
+    def in_scope(self) -> bool | None:
+        """True in scope, False flagged or out of scope, None not checked."""
+        return None if not self.scope else self.scope == "in_scope"
 
 
 Provenance = Annotated[TextSpan | ImageEvidence, Field(discriminator="kind")]

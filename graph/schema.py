@@ -151,7 +151,18 @@ PATIENT_RELATIONS: dict[str, PatientRelationType] = {
             "SHOWS",
             "Image",
             "Concept",
-            FINDING_PROPERTIES + (("probability", "DOUBLE"), ("model_id", "STRING")),
+            # ``scope`` in_scope / unverified / out_of_scope ("" or null: scored before the
+            # checks); ``in_scope`` true only for in_scope (null when unchecked), for filtering;
+            # ``scope_reason`` why; ``ood_score`` pixel OOD score / threshold (> 1 flagged).
+            FINDING_PROPERTIES
+            + (
+                ("probability", "DOUBLE"),
+                ("model_id", "STRING"),
+                ("scope", "STRING"),
+                ("in_scope", "BOOLEAN"),
+                ("scope_reason", "STRING"),
+                ("ood_score", "DOUBLE"),
+            ),
         ),
         # Shares the name (and, in LadybugDB, the table) with the KG's disease HAS_FINDING
         # relation: queries that walk KG paths must keep to Concept nodes (see ``concept_only``).

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     max_patient_findings: int = Field(
         default=2_000, gt=0, description="Most findings one stored patient may have."
     )
+    # Images outside the image model's scope (an MR, a CT, a knee, a lateral view: see
+    # docs/image-scope.md): "refuse" them (InputError, nothing scored) or "force" scoring, their
+    # findings marked out_of_scope and left out of diagnoses. ``--force`` on the CLI is "force".
+    image_out_of_scope: Literal["refuse", "force"] = Field(
+        default="refuse", description="What image commands do with out-of-scope images."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     seed: int = 0
     # KGDX_API_KEYS is JSON ('[{"name": ..., "role": ..., "sha256": ...}]'; empty: none), or

@@ -156,7 +156,11 @@ CREATE_MENTIONS = (
 )
 CREATE_SHOWS = (
     "UNWIND $rows AS row MATCH (d:Image {id: row.doc}), (c:Concept {id: row.concept}) "
-    f"CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id}}]->(c)"
+    f"CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id, "
+    # in_scope follows scope (null when unchecked); the casts type an all-null column
+    "scope: row.scope, in_scope: CASE WHEN row.scope = '' THEN CAST(NULL AS BOOL) "
+    "ELSE row.scope = 'in_scope' END, scope_reason: row.scope_reason, "
+    "ood_score: CAST(row.ood_score AS DOUBLE)}]->(c)"
 )
 CREATE_PATIENT_FINDINGS = (
     "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept}) "
@@ -180,7 +184,8 @@ GET_MENTIONS = (
 )
 GET_SHOWS = (
     "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(d:Image)-[m:SHOWS]->(c:Concept) "
-    f"RETURN d.id, c.id, {_ASSERTION_FIELDS}, m.probability, m.model_id ORDER BY d.id, c.id"
+    f"RETURN d.id, c.id, {_ASSERTION_FIELDS}, m.probability, m.model_id, m.scope, "
+    "m.scope_reason, m.ood_score ORDER BY d.id, c.id"
 )
 GET_LABELS = "MATCH (p:Patient {id: $pid})-[:DIAGNOSED_WITH]->(c:Concept) RETURN c.id ORDER BY c.id"
 PATIENT_IDS = "MATCH (p:Patient) RETURN p.id ORDER BY p.id"

@@ -54,7 +54,19 @@ class PatientHooks:
                 cy.GET_MENTIONS,
                 ("doc", "concept", *assertion, "section", "sentence", "start", "end"),
             ),
-            shows=rows(cy.GET_SHOWS, ("doc", "concept", *assertion, "probability", "model_id")),
+            shows=rows(
+                cy.GET_SHOWS,
+                (
+                    "doc",
+                    "concept",
+                    *assertion,
+                    "probability",
+                    "model_id",
+                    "scope",
+                    "scope_reason",
+                    "ood_score",
+                ),
+            ),
             labels=[row[0] for row in self._rows(cy.GET_LABELS, {"pid": patient_id})],
         )
 

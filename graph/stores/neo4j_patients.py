@@ -64,7 +64,10 @@ CREATE_SHOWS = f"""
 UNWIND $rows AS row
 MATCH (d:Image {{id: row.doc}})
 MATCH (c:Concept {{id: row.concept}})
-CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id}}]->(c)
+CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id,
+                     scope: row.scope,
+                     in_scope: CASE WHEN row.scope = '' THEN null ELSE row.scope = 'in_scope' END,
+                     scope_reason: row.scope_reason, ood_score: row.ood_score}}]->(c)
 """
 CREATE_PATIENT_FINDINGS = f"""
 MATCH (p:Patient {{id: $pid}})
@@ -123,7 +126,8 @@ ORDER BY doc, start, concept
 GET_SHOWS = f"""
 MATCH (:Patient {{id: $pid}})-[:HAS_IMAGE]->(d:Image)-[m:SHOWS]->(c:Concept)
 RETURN d.id AS doc, c.id AS concept, {_ASSERTION_FIELDS}, m.probability AS probability,
-       m.model_id AS model_id
+       m.model_id AS model_id, m.scope AS scope, m.scope_reason AS scope_reason,
+       m.ood_score AS ood_score
 ORDER BY doc, concept
 """
 GET_LABELS = """

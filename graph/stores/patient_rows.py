@@ -93,6 +93,9 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
                     "doc": prefix + provenance.image_id,
                     "probability": provenance.probability,
                     "model_id": provenance.model_id,
+                    "scope": provenance.scope,  # in_scope is derived from it in Cypher
+                    "scope_reason": provenance.scope_reason,
+                    "ood_score": provenance.ood_score,
                 }
             )
         key = tuple(
@@ -221,6 +224,10 @@ def patient_from_rows(
                 image_id=r["doc"].removeprefix(prefix),
                 model_id=r["model_id"],
                 probability=r["probability"],
+                # null in rows stored before the scope checks (graph.stores.ladybug_layout)
+                scope=r.get("scope") or "",
+                scope_reason=r.get("scope_reason") or "",
+                ood_score=r.get("ood_score"),
             ),
         )
         for r in shows
