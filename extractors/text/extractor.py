@@ -240,7 +240,9 @@ class ReportExtractor:
 
         A section implies an assertion only where the rule file says so (``section_assertion``
         rows: past medical history and comparison are historical, family history is a
-        relative's); a ``HISTORY:`` or ``INDICATION:`` header is the presenting problem.
+        relative's); a ``HISTORY:`` or ``INDICATION:`` header is the presenting problem. A
+        relative's finding is never historical: temporality is the patient's timeline, and a
+        family history is past by nature ("father with history of COPD" is the father's COPD).
         """
         from extractors.text.rules import load_assertion_rules
 
@@ -251,15 +253,15 @@ class ReportExtractor:
             historical, family = span._.is_historical, span._.is_family
         elif self.config.assertion == "negex":
             negated = bool(span._.negex)
+        family = family or section_effect.get(section) == "FAMILY"
+        historical = historical or section_effect.get(section) == "HISTORICAL"
         return Assertion(
             polarity=Polarity.ABSENT if negated else Polarity.PRESENT,
             certainty=Certainty.POSSIBLE if uncertain else Certainty.DEFINITE,
             temporality=Temporality.HISTORICAL
-            if historical or section_effect.get(section) == "HISTORICAL"
+            if historical and not family
             else Temporality.CURRENT,
-            experiencer=Experiencer.FAMILY
-            if family or section_effect.get(section) == "FAMILY"
-            else Experiencer.PATIENT,
+            experiencer=Experiencer.FAMILY if family else Experiencer.PATIENT,
         )
 
     def concept_name(self, concept_id: str) -> str:

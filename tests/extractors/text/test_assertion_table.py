@@ -1,4 +1,4 @@
-"""The assertion table (``assertion_sentences.tsv``): 231 sentences of our own, run through the
+"""The assertion table (``assertion_sentences.tsv``): 265 sentences of our own, run through the
 extractor ``kgdx extract report`` uses without a store (seed KG + label lexicon).
 
 Each row names the concept it mentions, the assertion word (``Assertion.status``: present,
