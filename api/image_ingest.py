@@ -163,7 +163,8 @@ def ingest_images(
         The patient as stored.
 
     Raises:
-        InputError: no files, an unreadable or unsupported file (nothing is written), images
+        InputError: no files, an unreadable or unsupported file, an image outside the model's
+            scope while the extractor's policy is ``refuse`` (nothing is written for any), images
             of several patients, or images without PatientID and no ``patient_id``.
         UnknownConceptError: the model's concepts are not in the KG (build it first).
     """
@@ -174,7 +175,7 @@ def ingest_images(
     if not files:
         raise InputError("no image files given")
     known = stored_dicom_ids(store)
-    extractor = extractor or ImageExtractor()
+    extractor = extractor or ImageExtractor(policy=settings.image_out_of_scope)
     deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=known)
     extractor.deidentifier = deidentifier
     predictions = extractor.predict_files(files)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from extractors.image.ood import OodStatistics
+    from extractors.image.scope import ModelScope
     from extractors.image.train import TrainResult
 
 
@@ -15,9 +17,49 @@ def _row(split: str, metrics: dict[str, float]) -> str:
     )
 
 
+def render_scope_section(scope: ModelScope, ood: OodStatistics | None, name: str) -> str:
+    """The model card's "Scope" section: what the model may be given and how that is checked."""
+    if ood is None:
+        pixels = "no OOD statistics were saved: every image is `unverified` (pixels not checked)."
+    else:
+        info = ood.info
+        pixels = (
+            f"`{info.get('method')}` (`{name}.ood.safetensors`): Mahalanobis distance of the "
+            f"three conv stages' pooled features to Gaussians fitted on the {info.get('n_fit')} "
+            f"`fit` images; the flag threshold ({ood.threshold:.4f}) is the "
+            f"{float(info.get('quantile', 0)):.0%} quantile of the {info.get('n_calibration')} "
+            "`calibration` images, so about 1 in 100 images like the training ones is flagged. "
+            "`ood_score` is the score over that threshold."
+        )
+    return f"""## Scope
+
+In scope: {scope.description} of {scope.population}, the only images it was trained on. Every
+image is checked before it is scored (`extractors/image/scope.py`; how to read the verdict:
+`docs/image-scope.md`):
+
+| check | in scope | out of scope: refused, unless `--force` | unverified: scored and flagged |
+|---|---|---|---|
+| `Modality` (else the SOP class) | {", ".join(scope.modalities)} | CT, MR, US, NM, PT, MG, XA, RF, IO, ... | missing, `OT`, unrecognised |
+| `BodyPartExamined`, `AnatomicRegionSequence` | {", ".join(scope.body_parts[:3])}, ... | another part (HEAD, KNEE, SPINE, ...) | missing, unrecognised, chest and more |
+| `ViewPosition`, `ViewCodeSequence`, `PatientOrientation` | {", ".join(scope.views)}; rows left-right | lateral, oblique, decubitus | missing, rotated, unrecognised |
+| `ImageType` | | | `LOCALIZER`, `SECONDARY` |
+| `PhotometricInterpretation`; PNG/JPEG colour | monochrome, grey | | colour |
+| rows x columns | aspect ratio up to 2.5 | | longer strips |
+| patient's age (DICOM) | under {scope.max_age_years:.0f} | | {scope.max_age_years:.0f} or older |
+| pixels (every image) | OOD score up to 1 | | above 1 |
+
+A PNG or JPEG has no header: its pixels, shape and colour are all that is checked. Pixel OOD
+score: {pixels} Out-of-scope findings, when forced, carry `scope = out_of_scope` and are left
+out of diagnoses; unverified ones are used, flagged.
+"""
+
+
 def render_model_card(result: TrainResult, name: str) -> str:
     """Markdown model card for ``result`` saved as ``name``."""
+    from extractors.image.scope import CHEST_XRAY_SCOPE
+
     config, settings = result.config, result.settings
+    scope = render_scope_section(CHEST_XRAY_SCOPE, result.ood, name)
     c1, c2, c3 = config.channels
     rows = "\n".join(_row(split, metrics) for split, metrics in result.metrics.items())
     return f"""# Model card: `{config.model_id}` (`{name}.safetensors`)
@@ -74,10 +116,13 @@ Trained on CPU with torch {settings["torch"]} ({settings.get("threads", 2)} thre
 {settings["train_seconds"]} s on a shared 2-core machine. The same seed and thread count give the
 same weights on the same machine (a different CPU or thread count can change the last bits).
 
+{scope}
 ## Limits
 
 28x28 pediatric chest X-rays (Guangzhou Women and Children's Medical Center) are all it has seen:
-on adult radiographs, CT slices or other body parts its probabilities are not meaningful, and a
-DICOM of another modality is read and scored all the same. It is a finding detector for the
-knowledge graph, not a diagnostic device.
+on adult radiographs, CT slices or other body parts its probabilities are not meaningful. The
+checks above refuse what a DICOM header says is something else and flag what they cannot verify,
+but a PNG of an adult chest often passes the pixel check (about two in three did), and the
+pixel check cannot see disease-specific shift. It is a finding detector for the knowledge graph,
+not a diagnostic device.
 """

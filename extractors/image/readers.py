@@ -20,6 +20,7 @@ from extractors.image.dicom import (
     decode_pixels,
     read_dataset,
 )
+from extractors.image.scope import ScopeCheck, check_dicom_header, check_raster, colourfulness
 from graph.errors import InputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,6 +38,8 @@ class LoadedImage:
         patient_id: kgdx patient id that replaced the DICOM PatientID (``""`` if none).
         study_uid: remapped Study Instance UID (``""`` for PNG/JPEG).
         header: the de-identified dataset without its pixel data (``None`` for PNG/JPEG).
+        scope: what the header (modality, body part, view...) or, for PNG/JPEG, the shape and
+            colour say about the model's scope; the pixel check is added by the extractor.
     """
 
     image_id: str
@@ -45,6 +48,7 @@ class LoadedImage:
     patient_id: str = ""
     study_uid: str = ""
     header: object | None = None
+    scope: ScopeCheck = ScopeCheck()
 
     @property
     def frames(self) -> int:
@@ -84,6 +88,7 @@ def read_dicom(
     """Validate, decode and de-identify one DICOM image (see :mod:`extractors.image.dicom`)."""
     dataset = read_dataset(path)
     shape = check_image_dataset(dataset, str(path), max_pixels)
+    scope = check_dicom_header(dataset)  # before de-identification removes Patient's Age
     pixels = decode_pixels(dataset, str(path), shape)
     del dataset.PixelData  # the header copy keeps no pixels
     clean = (deidentifier or Deidentifier())(dataset, in_place=True)
@@ -95,6 +100,7 @@ def read_dicom(
         patient_id=str(clean.get("PatientID") or ""),
         study_uid=str(clean.get("StudyInstanceUID") or ""),
         header=clean,
+        scope=scope,
     )
 
 
@@ -115,10 +121,13 @@ def read_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
                     f"{path}: {height}x{width} exceeds the limit of {max_pixels:,} pixels "
                     "(decompression-bomb guard); raise max_pixels if it is genuine"
                 )
+            colour = 0.0
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 pixels = np.asarray(image, dtype=np.float32)
                 scale = 65535.0 if image.mode.startswith("I;16") else max(float(pixels.max()), 1.0)
             else:
+                if image.mode not in ("L", "LA", "1", "F"):
+                    colour = colourfulness(np.asarray(image.convert("RGB")) / 255.0)
                 pixels = np.asarray(image.convert("L"), dtype=np.float32)
                 scale = 255.0
     except InputError:
@@ -127,7 +136,11 @@ def read_raster(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
         raise InputError(f"{path}: {exc} (decompression-bomb guard); not read") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
-    return LoadedImage(image_id=_content_id(path), pixels=(pixels / scale)[None])
+    return LoadedImage(
+        image_id=_content_id(path),
+        pixels=(pixels / scale)[None],
+        scope=check_raster(height, width, colour),
+    )
 
 
 def _content_id(path: Path) -> str:

@@ -1,8 +1,9 @@
 """Train the compact CNN, fit its temperature on a held-out slice of train, report on val.
 
-Splits (no data is used twice): ``train`` minus a stratified 10% -> fitting; that 10% ->
-temperature scaling; the ``val`` split -> the reported metrics only (never for choices made in
-code). One call with one seed gives the same weights on the same machine.
+Splits (no data is used twice): ``train`` minus a stratified 10% -> fitting (and the Gaussians
+of the OOD score, :mod:`extractors.image.ood`); that 10% -> temperature scaling and the OOD flag
+threshold; the ``val`` split -> the reported metrics only (never for choices made in code). One
+call with one seed gives the same weights on the same machine.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from extractors.image.calibration import binary_metrics, fit_temperature, sigmoi
 from extractors.image.datasets import load_csv_dataset, load_npz_split, stratified_holdout
 from extractors.image.labels import LabelMap, load_label_map
 from extractors.image.model import CompactCNN, ModelConfig, save_model
+from extractors.image.ood import OodStatistics, file_sha256, fit_ood, ood_path_for
 from extractors.image.transforms import training_augmentation
 from graph.errors import InputError
 
@@ -37,12 +39,17 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     history: list[dict[str, float]] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
+    ood: OodStatistics | None = None
 
     def save_to_directory(self, directory: Path, name: str = "pneumonia_cnn") -> Path:
-        """Write ``<name>.safetensors``, ``<name>.labels.tsv`` and ``<name>.metrics.json``."""
+        """Write ``<name>.safetensors``, ``<name>.labels.tsv``, ``<name>.metrics.json``, the
+        model card ``<name>.md`` and the OOD statistics ``<name>.ood.safetensors``."""
         directory.mkdir(parents=True, exist_ok=True)
         weights = directory / f"{name}.safetensors"
         save_model(self.model, self.config, weights)
+        if self.ood is not None:
+            self.ood.info["weights_sha256"] = file_sha256(weights)
+            self.ood.save(ood_path_for(weights))
         labels_target = directory / f"{name}.labels.tsv"
         if labels_target.resolve() != self.label_map_path.resolve():
             labels_target.write_text(self.label_map_path.read_text(encoding="utf-8"))
@@ -159,6 +166,8 @@ def train(
     temperature = fit_temperature(calib_logits, targets[calib_index])
     config = ModelConfig(**{**asdict(config), "temperature": temperature})
     val_logits = predict_logits(model, val_images)
+    ood = fit_ood(model, fit_images, images[calib_index])
+    ood.info.update(data=data.name, seed=seed, calibration_fraction=calibration_fraction)
     metrics = {
         "calibration": binary_metrics(sigmoid(calib_logits, temperature), targets[calib_index]),
         "val_uncalibrated": binary_metrics(sigmoid(val_logits), val_targets),
@@ -179,4 +188,4 @@ def train(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-    return TrainResult(model, config, label_map_path, metrics, history, settings)
+    return TrainResult(model, config, label_map_path, metrics, history, settings, ood)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.engine import Engine
 from extractors.image.predict import ImageExtractor
 from graph.errors import InputError
-from graph.records import ImageEvidence, Patient, Report
+from graph.records import Finding, Image, ImageEvidence, Patient, Report
 
 pydicom_data = pytest.importorskip("pydicom.data")
 
@@ -42,7 +42,9 @@ def _pseudonym(settings, path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def extractor() -> ImageExtractor:
-    return ImageExtractor()  # the shipped CNN, loaded once for the module
+    # The shipped CNN, loaded once for the module. Most tests here are about the PatientID
+    # mapping and use pydicom's CT_small.dcm, which is out of the model's scope: forced.
+    return ImageExtractor(policy="force")
 
 
 @pytest.fixture()
@@ -56,6 +58,15 @@ def _shows(store, patient_id: str) -> list[tuple]:
     rows = store.query(
         "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(i:Image)-[s:SHOWS]->(c:Concept) "
         "RETURN i.id, i.modality, c.id, s.probability, s.model_id ORDER BY i.id",
+        {"pid": patient_id},
+    ).rows
+    return [tuple(row) for row in rows]
+
+
+def _scope(store, patient_id: str) -> list[tuple]:
+    rows = store.query(
+        "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(i:Image)-[s:SHOWS]->(:Concept) "
+        "RETURN i.modality, s.scope, s.in_scope, s.scope_reason, s.ood_score ORDER BY i.id",
         {"pid": patient_id},
     ).rows
     return [tuple(row) for row in rows]
@@ -83,6 +94,55 @@ def test_ct_image_creates_patient_with_shows_edge(engine, extractor):
     # the stored probability is the model's: predicting the file again gives the same number
     [again] = extractor.predict_files([ct])
     assert again.probabilities[PNEUMONIA] == pytest.approx(probability, abs=1e-6)
+
+
+def test_out_of_scope_images_are_refused_and_nothing_is_stored(engine):
+    before = engine.store.counts()
+    with pytest.raises(InputError, match="(?s)outside the scope.*CT_small.dcm: modality CT"):
+        engine.ingest_images([_testdata("CT_small.dcm")], extractor=ImageExtractor())
+    assert engine.store.counts() == before and engine.store.patient_ids() == []
+
+
+def test_forced_images_carry_their_scope_onto_the_shows_edge(engine, extractor):
+    ct, cr = _testdata("CT_small.dcm"), _testdata("RG1_UNCR.dcm")
+    forced = engine.ingest_images([ct], extractor=extractor)
+    chest = engine.ingest_images([cr], extractor=extractor)
+    [(modality, scope, in_scope, reason, ood)] = _scope(engine.store, forced.id)
+    assert (modality, scope, in_scope) == ("CT", "out_of_scope", False)
+    assert reason.startswith("modality CT (computed tomography) is not a radiograph")
+    assert ood > 1.0
+    [(modality, scope, in_scope, reason, _)] = _scope(engine.store, chest.id)
+    assert (modality, scope, in_scope) == ("CR", "unverified", False)
+    assert "an adult patient" in reason
+    # the record read back is the record written
+    for patient in (forced, chest):
+        stored = engine.store.get_patient(patient.id)
+        [evidence] = [f.provenance for f in stored.findings]
+        [written] = [f.provenance for f in patient.findings]
+        assert evidence == written
+    # researchers filter in Cypher: nothing here is in scope, both are flagged
+    rows = engine.store.query(
+        "MATCH (:Image)-[s:SHOWS]->(:Concept) WHERE s.in_scope RETURN count(*)"
+    ).rows
+    assert [list(row) for row in rows] == [[0]]
+    flagged = engine.store.query(
+        "MATCH (i:Image)-[s:SHOWS]->(:Concept) WHERE s.scope IN ['unverified', 'out_of_scope'] "
+        "RETURN i.modality, s.scope ORDER BY i.modality"
+    ).rows
+    assert [list(row) for row in flagged] == [["CR", "unverified"], ["CT", "out_of_scope"]]
+
+
+def test_findings_stored_without_a_scope_read_back_unchecked(engine):
+    finding = Finding(
+        concept_id=PNEUMONIA,
+        provenance=ImageEvidence(image_id="i1", model_id="m", probability=0.7),
+    )
+    engine.store.upsert_patient(
+        Patient(id="P010", images=(Image(id="i1", modality="CR"),), findings=(finding,))
+    )
+    assert _scope(engine.store, "P010") == [("CR", "", None, "", None)]
+    [back] = engine.store.get_patient("P010").findings
+    assert back.provenance.scope == "" and back.provenance.in_scope is None
 
 
 def test_reports_are_kept_and_reingest_is_idempotent(engine, extractor):
@@ -183,6 +243,8 @@ def test_shared_chest_cr_through_the_cli(shared_data, settings, tmp_path, monkey
     shutil.copyfile(source, copy)
 
     runner = CliRunner()
+    refused = runner.invoke(app, ["ingest", "image", str(_testdata("MR_small.dcm"))])
+    assert refused.exit_code != 0 and "--force" in str(refused.exception)
     result = runner.invoke(app, ["ingest", "image", str(copy)])
     assert result.exit_code == 0, result.output
     original = _original_id(copy)
@@ -196,6 +258,10 @@ def test_shared_chest_cr_through_the_cli(shared_data, settings, tmp_path, monkey
         [(_, modality, concept, probability, _)] = _shows(engine.store, patient_id)
         assert modality == "CR" and concept == PNEUMONIA
         assert f"{probability:.3f}" in result.output
+        # an adult CR: scored, flagged in the table, its note and the store
+        [(_, scope, _, reason, _)] = _scope(engine.store, patient_id)
+        assert scope == "unverified" and "an adult patient" in reason
+        assert "unverified" in result.output and "an adult patient" in result.output
         assert engine.store.get_patient(patient_id).attributes["source_ids"] == {
             "dicom": [_pseudonym(settings, copy)]
         }

@@ -147,3 +147,14 @@ def test_training_is_reproducible_with_a_seed(shared_data, tmp_path):
     assert not torch.equal(other.model.head[-1].weight, runs[0].model.head[-1].weight)
     saved = runs[0].save_to_directory(tmp_path / "out", "m")
     assert Path(saved).is_file() and (tmp_path / "out" / "m.labels.tsv").is_file()
+
+
+def test_shipped_model_card_states_the_checked_scope():
+    from extractors.image.model_card import render_scope_section
+    from extractors.image.ood import load_ood, ood_path_for
+    from extractors.image.scope import CHEST_XRAY_SCOPE
+
+    card = DEFAULT_WEIGHTS.with_name("pneumonia_cnn.md").read_text()
+    stats = load_ood(ood_path_for(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS)
+    assert render_scope_section(CHEST_XRAY_SCOPE, stats, "pneumonia_cnn") in card
+    assert f"{stats.threshold:.4f}" in card
