@@ -318,3 +318,26 @@ def test_statistics_of_other_weights_are_refused(tmp_path):
         handle.write(b"\x00\x00\x80\x3f")
     with pytest.raises(ModelError, match="fitted for other weights.*kgdx image fit-ood"):
         ImageExtractor(weights)
+
+
+def test_forced_out_of_scope_findings_never_feed_a_diagnosis():
+    from graph.records import Finding, ImageEvidence
+    from graph.sections import ALL_SECTIONS, FEATURE_SECTIONS, select_findings
+
+    def finding(scope: str) -> Finding:
+        evidence = ImageEvidence(image_id="i", model_id="m", probability=0.9, scope=scope)
+        return Finding(concept_id="UMLS:C0032285", provenance=evidence)
+
+    out, flagged, fine, unchecked = map(finding, ("out_of_scope", "unverified", "in_scope", ""))
+    for sections in (FEATURE_SECTIONS, ALL_SECTIONS):
+        assert select_findings([out, flagged, fine, unchecked], sections) == (
+            flagged,
+            fine,
+            unchecked,
+        )
+    assert [f.provenance.in_scope for f in (out, flagged, fine, unchecked)] == [
+        False,
+        False,
+        True,
+        None,
+    ]
