@@ -4,16 +4,10 @@ Starting an extractor on the full default KG took 20-40 s, nearly all of it deri
 things from the same concepts: the vocabulary, the matcher's term patterns and the fuzzy linker's
 TF-IDF index. They are saved in one ``.npz`` file per key under
 ``Settings.resolved_extract_cache_dir`` (``<home>/cache/text-extractor/``) and read back in a
-fraction of a second. The key (:func:`cache_key`) hashes everything they are derived from:
-
-- the KG's content hash (:mod:`graph.kg_hash`: every concept's id, name, kind, synonyms, xrefs and
-  sources; the seed KG and the lexicon-only vocabulary are hashed the same way);
-- the extra synonyms (the label map's radiology lexicon), the kinds kept or left out and the
-  :class:`~extractors.text.pipeline.PipelineConfig`;
-- every file of the ``extractors/text`` package and of ``data/nlp`` (code, the assertion and
-  section rule file, data files), the contents of a rule file named by
-  ``PipelineConfig.assertion_rules``, ``VOCABULARY_VERSION``, and the versions of kgdx, spaCy,
-  scispaCy, scikit-learn and NumPy.
+fraction of a second. The key (:mod:`extractors.text.cache_key`) hashes everything they are
+derived from: the KG's content hash, the extractor's options, the code and rule files of
+``extractors/text`` and ``data/nlp``, and library versions; the entry layout is
+:mod:`extractors.text.cache_entry`.
 
 So a new KG release, a rule change or an upgrade builds a new entry (the oldest entries beyond
 ``keep`` are removed). Files are written to a temporary name and renamed into place, so readers
@@ -31,18 +25,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
-import json
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from extractors.text.cache_key import (
+    DEFAULT_EXCLUDE,
+    HASHED_DIRS,
+    PACKAGE_DIR,
+    CacheKey,
+    cache_key,
+    code_fingerprint,
+)
 from extractors.text.pipeline import PipelineConfig
 from extractors.text.vocabulary import Vocabulary
 from graph.errors import ConfigError
@@ -50,7 +48,6 @@ from graph.log import logger
 from graph.records import Concept, ConceptKind
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
 
     from extractors.text.extractor import ReportExtractor
@@ -58,72 +55,20 @@ if TYPE_CHECKING:
     from graph.settings import Settings
     from graph.store import GraphStore
 
-CACHE_FORMAT = "2"  # bump when the entry layout changes
+__all__ = [
+    "HASHED_DIRS",
+    "PACKAGE_DIR",
+    "CacheKey",
+    "ExtractorCache",
+    "cache_key",
+    "code_fingerprint",
+    "extractor_for_concepts",
+    "extractor_for_store",
+    "extractor_for_table",
+    "load_extractor",
+]
 SUBDIR = "text-extractor"
-PACKAGE_DIR = Path(__file__).resolve().parent
-# Folders whose files are part of every key: the text package and its rule/data files.
-HASHED_DIRS = (PACKAGE_DIR, PACKAGE_DIR.parents[1] / "data" / "nlp")
-VERSIONED = ("kgdx", "spacy", "scispacy", "scikit-learn", "numpy")
 LOCK_WAIT_S = 600.0  # longest wait for another process building the same entry
-DEFAULT_EXCLUDE = (ConceptKind.ANATOMY,)
-
-
-@dataclass(frozen=True)
-class CacheKey:
-    """A cache key and what went into it (written into the entry, for a reader to check)."""
-
-    digest: str
-    parts: dict[str, str]
-
-
-@lru_cache(maxsize=4)
-def code_fingerprint(directories: tuple[Path, ...] = HASHED_DIRS) -> str:
-    """SHA-256 of every file under ``directories`` and of the library versions."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    digest = hashlib.sha256()
-    for directory in directories:
-        for path in sorted(directory.rglob("*")):
-            relative = path.relative_to(directory)
-            if not path.is_file() or any(
-                p.startswith((".", "__pycache__")) for p in relative.parts
-            ):
-                continue
-            digest.update(f"{directory.name}/{relative}".encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-    for name in VERSIONED:
-        try:
-            digest.update(f"{name}={version(name)};".encode())
-        except PackageNotFoundError:
-            digest.update(f"{name}=?;".encode())
-    return digest.hexdigest()
-
-
-def cache_key(
-    *,
-    kg_hash: str,
-    extra_synonyms: Mapping[str, Iterable[str]] | None = None,
-    kinds: Iterable[ConceptKind | str] | None = None,
-    exclude_kinds: Iterable[ConceptKind | str] = DEFAULT_EXCLUDE,
-    config: PipelineConfig | None = None,
-) -> CacheKey:
-    """The key of the extractor built from a KG (``kg_hash``) with these options."""
-    from extractors.text import vocabulary
-
-    config = config or PipelineConfig()
-    extra = [[cid, list(forms)] for cid, forms in (extra_synonyms or {}).items()]
-    parts = {
-        "format": CACHE_FORMAT,
-        "kg": kg_hash,
-        "extra_synonyms": _sha(json.dumps(extra, ensure_ascii=False)),
-        "kinds": json.dumps(None if kinds is None else sorted(ConceptKind(k).value for k in kinds)),
-        "exclude_kinds": json.dumps(sorted(ConceptKind(k).value for k in exclude_kinds)),
-        "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
-        "rule_file": _file_sha(getattr(config, "assertion_rules", None)),
-        "vocabulary_version": str(getattr(vocabulary, "VOCABULARY_VERSION", "")),
-        "code": code_fingerprint(),
-    }
-    return CacheKey(digest=_sha(json.dumps(parts, sort_keys=True))[:40], parts=parts)
 
 
 class ExtractorCache:
@@ -151,11 +96,13 @@ class ExtractorCache:
     def load(self, key: CacheKey) -> tuple[Vocabulary, PipelineState] | None:
         """The entry of ``key``, or ``None`` when there is none or it cannot be read (then it
         is removed, with a warning, so that it is rebuilt)."""
+        from extractors.text.cache_entry import read_entry
+
         path = self.path(key)
         if not path.is_file():
             return None
         try:
-            found = _read_entry(path, key)
+            found = read_entry(path, key)
         except Exception as exc:  # any unreadable entry is rebuilt, never fatal
             logger.warning("extractor cache %s is unreadable (%s); rebuilding it", path, exc)
             with contextlib.suppress(OSError):
@@ -168,16 +115,14 @@ class ExtractorCache:
     def save(self, key: CacheKey, vocabulary: Vocabulary, state: PipelineState) -> Path | None:
         """Write the entry of ``key`` atomically; ``None`` (with a warning) when it cannot be
         written: the extractor still works, it is only built again next time."""
-        import numpy as np
+        from extractors.text.cache_entry import write_entry
 
         path = self.path(key)
         temporary = self.directory / f".{key.digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        meta = {"key": key.digest, "parts": key.parts, "created": time.time()}
         try:
-            arrays = {"meta": _json_array(meta), **_vocabulary_arrays(vocabulary), **state.arrays()}
             self.directory.mkdir(parents=True, exist_ok=True)
             with open(temporary, "wb") as handle:
-                np.savez(handle, **arrays)
+                write_entry(handle, key, vocabulary, state, created=time.time())
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
@@ -447,112 +392,3 @@ class _BuildProgress:
                 self._progress.update(task, completed=count)
             yield item
         self._progress.update(task, completed=total)
-
-
-# ---------------------------------------------------------------- entry format
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _file_sha(path: str | Path | None) -> str:
-    """SHA-256 of a file's bytes ("" for none, "missing" for a path that is not a file)."""
-    if path is None:
-        return ""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
-
-
-def _json_array(value: Any) -> np.ndarray:
-    import numpy as np
-
-    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode(), dtype=np.uint8)
-
-
-def _from_json_array(array: np.ndarray) -> Any:
-    return json.loads(array.tobytes().decode())
-
-
-# A vocabulary is dicts of strings (str -> str, str -> tuple of str). Each is written as
-# NUL-joined UTF-8 strings plus counts: read back with one decode and one split per column, 10x
-# faster than JSON for the full KG's 63k terms.
-_VOCAB = "vocabulary."
-
-
-def _vocabulary_arrays(vocabulary: Vocabulary) -> dict[str, np.ndarray]:
-    """Raises ValueError when a string holds a NUL (it is then not cached)."""
-    import numpy as np
-
-    arrays = {}
-    for field in dataclasses.fields(Vocabulary):
-        mapping: dict[str, Any] = getattr(vocabulary, field.name)
-        prefix = f"{_VOCAB}{field.name}."
-        arrays[prefix + "keys"] = _strings_array(list(mapping))
-        values = list(mapping.values())
-        if values and isinstance(values[0], tuple):
-            arrays[prefix + "lengths"] = np.fromiter(map(len, values), np.int64, len(values))
-            arrays[prefix + "items"] = _strings_array([item for value in values for item in value])
-        else:
-            arrays[prefix + "values"] = _strings_array(values)
-    return arrays
-
-
-def _vocabulary_of(arrays: dict[str, np.ndarray]) -> Vocabulary:
-    """The vocabulary that :func:`_vocabulary_arrays` wrote (its arrays are popped)."""
-    import numpy as np
-
-    fields: dict[str, dict[str, Any]] = {}
-    for field in dataclasses.fields(Vocabulary):
-        prefix = f"{_VOCAB}{field.name}."
-        keys = _strings_of(arrays.pop(prefix + "keys"))
-        if prefix + "lengths" in arrays:
-            lengths = arrays.pop(prefix + "lengths")
-            items = _strings_of(arrays.pop(prefix + "items"))
-            if len(lengths) != len(keys) or int(lengths.sum()) != len(items):
-                raise ValueError(f"vocabulary {field.name}: lengths do not match the items")
-            ends = np.cumsum(lengths).tolist()
-            values: list[Any] = [tuple(items[a:b]) for a, b in zip([0, *ends], ends, strict=False)]
-        else:
-            values = _strings_of(arrays.pop(prefix + "values"))
-        if len(values) != len(keys):
-            raise ValueError(f"vocabulary {field.name}: {len(keys)} keys, {len(values)} values")
-        fields[field.name] = dict(zip(keys, values, strict=True))
-    if leftover := sorted(name for name in arrays if name.startswith(_VOCAB)):
-        raise ValueError(f"unknown vocabulary arrays {leftover}")
-    return Vocabulary(**fields)
-
-
-def _strings_array(values: list[str]) -> np.ndarray:
-    """A count (8 bytes) then the NUL-joined UTF-8 strings."""
-    import numpy as np
-
-    text = "\0".join(values)
-    if text.count("\0") != max(len(values) - 1, 0):
-        raise ValueError("a vocabulary string holds a NUL character")
-    count = np.array([len(values)], np.int64).view(np.uint8)
-    return np.concatenate([count, np.frombuffer(text.encode(), np.uint8)])
-
-
-def _strings_of(array: np.ndarray) -> list[str]:
-    import numpy as np
-
-    count = int(np.frombuffer(array[:8].tobytes(), np.int64)[0])
-    strings = array[8:].tobytes().decode().split("\0") if count else []
-    if len(strings) != count:
-        raise ValueError(f"{len(strings)} strings where {count} were written")
-    return strings
-
-
-def _read_entry(path: Path, key: CacheKey) -> tuple[Vocabulary, PipelineState]:
-    import numpy as np
-
-    from extractors.text.state import PipelineState
-
-    with np.load(path, allow_pickle=False) as entry:
-        arrays = {name: entry[name] for name in entry.files}
-    meta = _from_json_array(arrays.pop("meta"))
-    if meta.get("key") != key.digest or meta.get("parts") != key.parts:
-        raise ValueError("it was written for another key")
-    vocabulary = _vocabulary_of(arrays)
-    return vocabulary, PipelineState.from_arrays(arrays, terms=len(vocabulary))
