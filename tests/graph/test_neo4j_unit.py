@@ -217,3 +217,13 @@ def test_predictions_replace_per_model_and_link_path_concepts() -> None:
     steps = writes[-1].params["rows"]
     assert [(s["concept"], s["step"]) for s in steps] == [("UMLS:C0018800", 1), ("DOID:6000", 2)]
     assert writes[1].params["rows"][0]["id"] == "P1/hgt/DOID:6000"
+
+
+def test_a_read_only_store_creates_no_schema_and_refuses_writes() -> None:
+    driver = FakeDriver()
+    settings = Settings(neo4j_uri="bolt://fake:7687", neo4j_database="kgdx")
+    store = Neo4jStore(settings, driver=driver, read_only=True)
+    assert driver.statements("execute_query") == []  # constraints need a write
+    with pytest.raises(StoreError, match="read-only"):
+        store.upsert_concepts(concepts(2))
+    assert driver.statements("execute_write") == []
