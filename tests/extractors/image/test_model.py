@@ -147,6 +147,13 @@ def test_training_is_reproducible_with_a_seed(shared_data, tmp_path):
     assert not torch.equal(other.model.head[-1].weight, runs[0].model.head[-1].weight)
     saved = runs[0].save_to_directory(tmp_path / "out", "m")
     assert Path(saved).is_file() and (tmp_path / "out" / "m.labels.tsv").is_file()
+    # the OOD statistics come with the weights, tied to their bytes, and the card states them
+    from extractors.image.ood import load_ood, ood_path_for
+
+    stats = load_ood(ood_path_for(Path(saved)), Path(saved))
+    assert stats.info["n_fit"] + stats.info["n_calibration"] == len(source["train_images"][::8])
+    assert runs[0].ood.threshold == runs[1].ood.threshold  # reproducible too
+    assert "## Scope" in (tmp_path / "out" / "m.md").read_text()
 
 
 def test_shipped_model_card_states_the_checked_scope():
