@@ -120,7 +120,7 @@ def build_extractor(
 
         # One read gives the KG's content hash and, when the cache misses, its concepts; the
         # store is closed before anything is built.
-        with open_store(settings=settings) as store:
+        with open_store(settings=settings, read_only=True) as store:  # works beside a server
             table = read_concept_table(store)
         if table.num_rows or kg == "store":
             if not table.num_rows:

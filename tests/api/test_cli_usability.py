@@ -229,3 +229,20 @@ def test_extract_report_refuses_a_device_and_an_oversized_report(env, tmp_path, 
         result = runner.invoke(app, ["extract", "report", "--kg", "seed", *args], input=stdin)
         assert isinstance(result.exception, InputError), result.output
         assert "KGDX_MAX_REPORT_CHARS" in str(result.exception)
+
+
+def test_extract_report_reads_the_store_while_another_process_writes_to_it(env, home, monkeypatch):
+    db = home / "demo.lbug"
+    monkeypatch.setenv("KGDX_DB_PATH", str(db))
+    holder = _holder(db)
+    try:
+        result = runner.invoke(
+            app,
+            ["extract", "report", "--kg", "store", "--json", "--text", "FINDINGS: Cardiomegaly."],
+        )
+        assert result.exit_code == 0, result.output
+        found = json.loads(result.stdout)["findings"]
+        assert [(f["concept_id"], f["section"]) for f in found] == [("UMLS:C0018800", "findings")]
+    finally:
+        holder.kill()
+        holder.wait()
