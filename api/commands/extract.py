@@ -235,7 +235,7 @@ def eval_text(
     if kg == "store":
         from graph.stores import open_store
 
-        store = open_store()
+        store = open_store(read_only=True)  # reads concepts only: works beside a server
     try:
         result = evaluate_text(
             reports_csv=reports,
