@@ -246,3 +246,21 @@ def test_extract_report_reads_the_store_while_another_process_writes_to_it(env, 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_eval_text_on_the_store_while_another_process_writes_to_it(env, home, monkeypatch):
+    fixtures = ROOT / "tests" / "fixtures" / "text"
+    db = home / "demo.lbug"
+    monkeypatch.setenv("KGDX_DB_PATH", str(db))
+    holder = _holder(db)
+    try:
+        result = runner.invoke(
+            app,
+            ["eval", "text", "--kg", "store", "--reports", str(fixtures / "reports.csv"),
+             "--labels", str(fixtures / "labels.csv")],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "negation_blind" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
