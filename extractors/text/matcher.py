@@ -9,8 +9,8 @@ the term's (the vocabulary orders them best first); the other concepts the term 
 
 A pattern is the tuple of its tokens' NORM hashes (:func:`term_patterns`, cached on disk by
 :mod:`extractors.text.cache`), and matching looks token runs up in the dict of patterns, from
-each token that starts one up to the longest pattern starting with it: every match, as spaCy's
-``PhraseMatcher`` finds them, from a structure built in a few hundredths of a second for a
+each token that starts one, at the lengths of the patterns starting with it: every match, as
+spaCy's ``PhraseMatcher`` finds them, from a structure built in a few hundredths of a second for a
 60k-term KG (``PhraseMatcher.add`` took 9 s with a key per term, as it makes a lexeme per key,
 and 0.7 s with one key).
 """
@@ -89,7 +89,7 @@ class ConceptMatcher:
         self.nlp = nlp
         self.name = name
         self.concepts_by_pattern: dict[Pattern, tuple[str, ...]] = {}
-        self._longest: dict[int, int] = {}  # first NORM -> longest pattern starting with it
+        self._lengths: dict[int, tuple[int, ...]] = {}  # first NORM -> its patterns' lengths
 
     def set_vocabulary(self, vocabulary: Vocabulary) -> None:
         """Replace the patterns with the terms of ``vocabulary``."""
@@ -108,24 +108,23 @@ class ConceptMatcher:
             ids = vocabulary.terms[key]
             known = by_pattern.get(pattern)
             by_pattern[pattern] = ids if known is None else tuple(dict.fromkeys(known + ids))
-        longest: dict[int, int] = {}
+        lengths: dict[int, set[int]] = {}
         for pattern in by_pattern:
-            if len(pattern) > longest.get(pattern[0], 0):
-                longest[pattern[0]] = len(pattern)
-        self.concepts_by_pattern, self._longest = by_pattern, longest
+            lengths.setdefault(pattern[0], set()).add(len(pattern))
+        self.concepts_by_pattern = by_pattern
+        self._lengths = {first: tuple(sorted(sizes)) for first, sizes in lengths.items()}
 
     def matches(self, doc: Doc) -> list[tuple[int, int]]:
         """``(start, end)`` of every token run whose NORMs are a pattern (overlaps included)."""
         norms = [token.norm for token in doc]
-        patterns, longest = self.concepts_by_pattern, self._longest
+        patterns, lengths, count = self.concepts_by_pattern, self._lengths, len(norms)
         found = []
         for start, norm in enumerate(norms):
-            size = longest.get(norm)
-            if size is None:
-                continue
-            for end in range(start + 1, min(start + size, len(norms)) + 1):
-                if tuple(norms[start:end]) in patterns:
-                    found.append((start, end))
+            for size in lengths.get(norm, ()):
+                if start + size > count:
+                    break
+                if size == 1 or tuple(norms[start : start + size]) in patterns:
+                    found.append((start, start + size))
         return found
 
     def concepts_of(self, span: Span) -> tuple[str, ...]:
