@@ -157,9 +157,8 @@ CREATE_MENTIONS = (
 CREATE_SHOWS = (
     "UNWIND $rows AS row MATCH (d:Image {id: row.doc}), (c:Concept {id: row.concept}) "
     f"CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id, "
-    # in_scope follows scope (null when unchecked); the casts type an all-null column
-    "scope: row.scope, in_scope: CASE WHEN row.scope = '' THEN CAST(NULL AS BOOL) "
-    "ELSE row.scope = 'in_scope' END, scope_reason: row.scope_reason, "
+    # the casts type a column whose values are all null (findings stored unchecked)
+    "scope: row.scope, in_scope: CAST(row.in_scope AS BOOL), scope_reason: row.scope_reason, "
     "ood_score: CAST(row.ood_score AS DOUBLE)}]->(c)"
 )
 CREATE_PATIENT_FINDINGS = (

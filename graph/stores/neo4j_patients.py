@@ -65,8 +65,7 @@ UNWIND $rows AS row
 MATCH (d:Image {{id: row.doc}})
 MATCH (c:Concept {{id: row.concept}})
 CREATE (d)-[:SHOWS {{{_ASSERTION}, probability: row.probability, model_id: row.model_id,
-                     scope: row.scope,
-                     in_scope: CASE WHEN row.scope = '' THEN null ELSE row.scope = 'in_scope' END,
+                     scope: row.scope, in_scope: row.in_scope,
                      scope_reason: row.scope_reason, ood_score: row.ood_score}}]->(c)
 """
 CREATE_PATIENT_FINDINGS = f"""

@@ -93,7 +93,8 @@ def patient_rows(patient: Patient) -> dict[str, list[dict[str, Any]]]:
                     "doc": prefix + provenance.image_id,
                     "probability": provenance.probability,
                     "model_id": provenance.model_id,
-                    "scope": provenance.scope,  # in_scope is derived from it in Cypher
+                    "scope": provenance.scope,
+                    "in_scope": provenance.in_scope,  # from scope; None when unchecked
                     "scope_reason": provenance.scope_reason,
                     "ood_score": provenance.ood_score,
                 }
