@@ -17,9 +17,11 @@ def setup_logging(level: str = "INFO") -> None:
         logger.setLevel(level)
         return
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(show_path=False)
+        # stderr: Rich's default console is stdout, which `--json` output must have to itself
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False)
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -31,9 +33,16 @@ def setup_logging(level: str = "INFO") -> None:
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a Rich progress bar on a terminal; log every 10% (or 100k items) otherwise."""
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import track as rich_track
 
-        yield from rich_track(items, description=description, total=total, transient=True)
+        yield from rich_track(
+            items,
+            description=description,
+            total=total,
+            transient=True,
+            console=Console(stderr=True),
+        )
         return
     step = max(1, total // 10) if total else 100_000
     count = 0

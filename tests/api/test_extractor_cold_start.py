@@ -112,3 +112,46 @@ def test_the_warm_up_can_be_turned_off(seeded) -> None:
         assert app.state.extractor_warmup is None
         assert client.get("/health").status_code == 200
     assert not seeded.resolved_extract_cache_dir.exists()
+
+
+@pytest.mark.slow
+def test_on_a_terminal_progress_and_logs_go_to_stderr_and_stdout_stays_json(tmp_path) -> None:
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()  # stderr is a terminal: Rich progress bar and log lines
+    shown: list[bytes] = []
+
+    def drain() -> None:  # read while the command runs, so a full terminal never blocks it
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {**os.environ, "KGDX_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("KGDX_DB_PATH", None)
+    command = [sys.executable, "-m", "api.cli", "extract", "report", "--kg", "seed", "--json"]
+    try:
+        run = subprocess.run(
+            [*command, "--text", REPORT],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert run.returncode == 0
+    assert json.loads(run.stdout)["findings"]  # nothing but the JSON on stdout
+    terminal = b"".join(shown)
+    assert b"tokenizing terms" in terminal and b"built in" in terminal
