@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import os
 import sys
@@ -153,7 +154,9 @@ class ExtractorCache:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except OSError:
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                        break  # a file system without locks: build without one
                     if time.monotonic() > deadline:
                         logger.warning(
                             "extractor cache lock %s held too long; building", key.digest
