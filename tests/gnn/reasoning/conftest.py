@@ -6,18 +6,25 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def hpo_kg(shared_data, tmp_path_factory):
-    """A :class:`PhenotypeKG` read from a real embedded store built from the shared HPO files."""
-    from gnn.reasoning.knowledge import PhenotypeKG
+def hpo_home(shared_data, tmp_path_factory):
+    """A real embedded store built from the shared HPO files (``hp.obo`` + annotations)."""
     from graph.settings import Settings
-    from graph.stores import open_store
     from kg_loaders.build import build_kg
 
     home = tmp_path_factory.mktemp("hpo_kg")
     settings = Settings(home=home, db_path=home / "kg.lbug")
     hpo = shared_data / "kg" / "hpo"
     build_kg(sources=[f"hpo={hpo / 'hp.obo'}", f"hpoa={hpo / 'phenotype.hpoa'}"], settings=settings)
-    store = open_store(settings=settings, read_only=True)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def hpo_kg(hpo_home):
+    """The :class:`PhenotypeKG` read from that store."""
+    from gnn.reasoning.knowledge import PhenotypeKG
+    from graph.stores import open_store
+
+    store = open_store(settings=hpo_home, read_only=True)
     try:
         yield PhenotypeKG.from_store(store, obsolete=None)
     finally:
