@@ -253,7 +253,9 @@ def test_cli_still_runs_reads(cli_settings) -> None:
 
 @pytest.fixture(scope="module")
 def client(settings, kg):
-    with TestClient(create_app(settings, store=kg)) as test_client:
+    # no extractor warm-up: its cache files in home/ would look like files the query wrote
+    quiet = settings.model_copy(update={"extract_warmup": False})
+    with TestClient(create_app(quiet, store=kg)) as test_client:
         yield test_client
 
 
