@@ -20,8 +20,14 @@ from gnn.reasoning.pipeline import Patient, Reasoner
 def _hpo_names(reasoner: Reasoner) -> list[str]:
     kg = reasoner.kg
     labels = list(kg.term_ids)
-    for code, index in sorted(kg.hpo_index.items(), reverse=True):
-        labels[index] = code  # the smallest HP id of a node
+    # a node's primary HP id: not an alt_id, then the smallest
+    best: dict[int, tuple[bool, str]] = {}
+    for code, index in kg.hpo_index.items():
+        key = (code in kg.alt_ids, code)
+        if index not in best or key < best[index]:
+            best[index] = key
+    for index, (_, code) in best.items():
+        labels[index] = code
     return labels
 
 
@@ -73,7 +79,7 @@ def disease_paths(
             common = [a for a in sim.ancestors_of(d).tolist() if a in anc_q]
             if common:
                 a = max(common, key=lambda t: sim.ic[t])
-                if sim.ic[a] > best[0]:
+                if (float(sim.ic[a]), f) > (best[0], best[3]):
                     best = (float(sim.ic[a]), a, d, f)
         ic, a, d, f = best
         if a < 0:

@@ -74,6 +74,7 @@ class PhenotypeKG:
     sources: list[str] = field(default_factory=list)
     content_hash: str = ""
     obsolete: dict[str, str] = field(default_factory=dict)  # obsolete HP id -> replacement
+    alt_ids: set[str] = field(default_factory=set)  # secondary HP ids (shown by their primary)
     read_seconds: float = 0.0
 
     @property
@@ -158,7 +159,11 @@ class PhenotypeKG:
         view = _assemble(concepts, is_a, annotated)
         view.content_hash = kg_content_hash(store)
         view.sources = _store_sources(store)
-        view.obsolete = obsolete if obsolete is not None else _obsolete_from_build(store)
+        hp_obo = _hp_obo_of_build(store)
+        view.obsolete = (
+            obsolete if obsolete is not None else (read_replaced_by(hp_obo) if hp_obo else {})
+        )
+        view.alt_ids = read_alt_ids(hp_obo) if hp_obo else set()
         view.read_seconds = time.perf_counter() - started
         return view
 
@@ -293,24 +298,24 @@ def _store_sources(store: GraphStore) -> list[str]:
         return []
 
 
-def _obsolete_from_build(store: GraphStore) -> dict[str, str]:
-    """``replaced_by`` of obsolete terms in the ``hp.obo`` named by the store's build record."""
+def _hp_obo_of_build(store: GraphStore):
+    """The ``hp.obo`` named by the store's build record (``kg_build.json``), if it is there."""
     import json
     from pathlib import Path
 
     path = getattr(store, "path", None)
     if path is None:
-        return {}
+        return None
     record = Path(path).parent / "kg_build.json"
     try:
         sources = json.loads(record.read_text()).get("sources", [])
     except (OSError, ValueError):
-        return {}
+        return None
     for source in sources:
         name, _, file = str(source).partition("=")
         if name == "hpo" and Path(file).is_file():
-            return read_replaced_by(Path(file))
-    return {}
+            return Path(file)
+    return None
 
 
 def read_replaced_by(path) -> dict[str, str]:
@@ -334,6 +339,14 @@ def read_replaced_by(path) -> dict[str, str]:
     if term_id and obsolete and replaced:
         mapping[term_id] = replaced
     return mapping
+
+
+def read_alt_ids(path) -> set[str]:
+    """Every ``alt_id`` of an OBO file (secondary ids of a term)."""
+    from kg_loaders.base import open_text
+
+    with open_text(path) as handle:
+        return {line[8:].strip() for line in handle if line.startswith("alt_id: ")}
 
 
 def require_terms(kg: PhenotypeKG, observed: list[str], excluded: list[str]):
