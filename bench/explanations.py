@@ -1,0 +1,128 @@
+"""Faithfulness of ``kgdx diagnose``'s explanation paths under kgdx's trained model.
+
+``python bench/explanations.py --run RUN --db KG.lbug [--patients 200]`` measures a trained run
+on its KG over the run's own test patients (the split in its ``card.json``); with ``--quick``
+(what ``python -m bench`` runs) it builds the HPO KG from ``../shared/data`` in a temporary
+folder, trains a quick run on a slice and measures patients outside that slice. Prints, per k,
+mean fidelity+ of the top-k paths' findings against as many random findings (seeded draws), the
+ratio (target >= 3) and fidelity- (see :mod:`gnn.reasoning.fidelity`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", type=Path, help="run folder from `kgdx train`")
+    parser.add_argument("--db", type=Path, help="embedded KG database the run was trained on")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--draws", type=int, default=10, help="random removals per patient")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the summary here")
+    args = parser.parse_args()
+    if not (SHARED / "phenopackets").is_dir():
+        print("../shared/data is not available: skipped")
+        return 0
+    if not args.quick and (args.run is None or args.db is None):
+        parser.error("--run and --db are needed unless --quick")
+    import torch
+
+    from gnn.reasoning.fidelity import FidelityConfig, measure_fidelity
+    from gnn.reasoning.knowledge import PhenotypeKG
+    from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
+    from gnn.reasoning.run import load_run
+    from gnn.tasks import get_task
+    from graph.settings import Settings
+    from graph.stores import open_store
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    cases = get_task("phenopackets").read(SHARED / "phenopackets")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.quick:
+            from kg_loaders.build import build_kg
+
+            settings = Settings(home=Path(tmp), db_path=Path(tmp) / "kg.lbug")
+            hpo = SHARED / "kg" / "hpo"
+            build_kg(
+                sources=[f"hpo={hpo / 'hp.obo'}", f"hpoa={hpo / 'phenotype.hpoa'}"],
+                settings=settings,
+            )
+        else:
+            settings = Settings(home=args.db.parent, db_path=args.db)
+        store = open_store(settings=settings, read_only=True)
+        kg = PhenotypeKG.from_store(store)
+        store.close()
+        if args.quick:
+            config = TrainConfig(
+                epochs=1,
+                joint_epochs=1,
+                joint_batch_size=512,
+                max_simulated=300,
+                hard_negatives=16,
+                random_negatives=16,
+                no_kg_epochs=3,
+                threads=1,
+            )
+            train = cases[::10]
+            reasoner, _ = train_reasoner(
+                kg=kg, train_cases=train, val_cases=cases[1::50], config=config
+            )
+            used = {c.id for c in train} | {c.id for c in cases[1::50]}
+            pool = [c for c in cases[3::7] if c.id not in used]
+            source = "quick run (HPO-only KG, 1/10 of the cases); patients outside its training"
+            patients_n = min(args.patients, 40)
+        else:
+            reasoner, card = load_run(args.run, kg)
+            test = set(card.get("split", {}).get("test") or [])
+            pool = [c for c in cases if c.id in test]
+            source = f"{args.run} ({card['split'].get('kind')} split), its test part"
+            patients_n = args.patients
+    step = max(len(pool) // patients_n, 1)
+    patients, _ = resolve_cases(kg, pool[::step][:patients_n])
+    patients = [p for p in patients if p.observed or p.excluded]
+    reasoner.embeddings()
+    fidelity_config = FidelityConfig(ks=(1, 3), draws=args.draws, seed=args.seed)
+    t0 = time.perf_counter()
+    summary = measure_fidelity(reasoner, patients, config=fidelity_config)
+    elapsed = time.perf_counter() - t0
+    command = "python bench/explanations.py " + " ".join(sys.argv[1:])
+    print(f"command: {command.strip()}")
+    print(f"source: {source}; candidates: {kg.num_diseases}")
+    print(
+        f"patients: {summary['n']} measured, {summary['skipped']} skipped (< 2 findings or no "
+        f"path); top diagnosis right for {summary['top1_correct']:.3f}; score: calibrated "
+        f"p(top diagnosis); {args.draws} random draws, seed {args.seed}"
+    )
+    header = "| k paths | n | fidelity+ (top-k) | fidelity+ (random) | ratio (>= 3) | fidelity- |"
+    print(header)
+    print("|---|---|---|---|---|---|")
+    for k in fidelity_config.ks:
+        print(
+            f"| {k} | {summary['n']} | {summary['plus'][k]:.4f} | "
+            f"{summary['plus_random'][k]:.4f} | {summary['ratio'][k]:.2f} | "
+            f"{summary['minus'][k]:.3f} |"
+        )
+    print(f"measure: {elapsed:.1f} s; total {time.perf_counter() - started:.1f} s")
+    if args.json:
+        out = {k: v for k, v in summary.items() if k != "patients"}
+        out["command"] = command
+        out["source"] = source
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
