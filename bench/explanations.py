@@ -106,14 +106,19 @@ def main() -> int:
         f"path); top diagnosis right for {summary['top1_correct']:.3f}; score: calibrated "
         f"p(top diagnosis); {args.draws} random draws, seed {args.seed}"
     )
-    header = "| k paths | n | fidelity+ (top-k) | fidelity+ (random) | ratio (>= 3) | fidelity- |"
+    header = (
+        "| k paths | n | fidelity+ (top-k) | fidelity+ (random) | ratio (>= 3) | top-k > random "
+        "| fidelity- mean | fidelity- median | fidelity- mean, capped at 1 | ratio on the logit |"
+    )
     print(header)
-    print("|---|---|---|---|---|---|")
+    print("|---" * 10 + "|")
     for k in fidelity_config.ks:
         print(
             f"| {k} | {summary['n']} | {summary['plus'][k]:.4f} | "
             f"{summary['plus_random'][k]:.4f} | {summary['ratio'][k]:.2f} | "
-            f"{summary['minus'][k]:.3f} |"
+            f"{summary['wins'][k]:.3f} | {summary['minus'][k]:.3f} | "
+            f"{summary['minus_median'][k]:.3f} | {summary['minus_capped'][k]:.3f} | "
+            f"{summary['ratio_logit'][k]:.2f} |"
         )
     print(f"measure: {elapsed:.1f} s; total {time.perf_counter() - started:.1f} s")
     if args.json:

@@ -53,10 +53,18 @@ class PatientFidelity:
     plus: dict[int, float] = field(default_factory=dict)  # k -> drop, top-k path findings removed
     plus_random: dict[int, float] = field(default_factory=dict)  # k -> mean drop, random removal
     minus: dict[int, float] = field(default_factory=dict)  # k -> share kept, top-k paths only
+    # the same drops measured on D's (temperature-scaled) logit instead of its probability
+    plus_logit: dict[int, float] = field(default_factory=dict)
+    plus_logit_random: dict[int, float] = field(default_factory=dict)
 
 
-def _probability(reasoner: Reasoner, patient: Patient, disease: int) -> float:
-    return float(reasoner.probabilities(patient)[disease])
+def _score(reasoner: Reasoner, patient: Patient, disease: int) -> tuple[float, float]:
+    """``(p(D), logit(D))`` of kgdx's model: the calibrated probability is
+    :meth:`Reasoner.probabilities`' softmax of these logits."""
+    logits = reasoner.scores("kgdx", patient) / reasoner.temperature
+    z = logits - logits.max()
+    p = np.exp(z)
+    return float(p[disease] / p.sum()), float(logits[disease])
 
 
 def _with(patient: Patient, keep: set[int]) -> Patient:
@@ -97,7 +105,7 @@ def patient_fidelity(
         return None
     probabilities = reasoner.probabilities(patient)
     disease = int(np.argmax(probabilities))
-    full = float(probabilities[disease])
+    full, full_logit = _score(reasoner, patient, disease)
     ranked = path_findings(reasoner, patient, disease, labels)
     if not ranked:
         return None
@@ -109,15 +117,17 @@ def patient_fidelity(
     for k in config.ks:
         named = set(ranked[:k])
         m = len(named)
-        out.plus[k] = full - _probability(reasoner, _with(patient, everything - named), disease)
-        drops = []
+        p, logit = _score(reasoner, _with(patient, everything - named), disease)
+        out.plus[k], out.plus_logit[k] = full - p, full_logit - logit
+        drops, logit_drops = [], []
         for _ in range(config.draws):
             removed = set(rng.choice(findings, size=m, replace=False).tolist())
-            drops.append(
-                full - _probability(reasoner, _with(patient, everything - removed), disease)
-            )
+            p, logit = _score(reasoner, _with(patient, everything - removed), disease)
+            drops.append(full - p)
+            logit_drops.append(full_logit - logit)
         out.plus_random[k] = float(np.mean(drops))
-        out.minus[k] = _probability(reasoner, _with(patient, named), disease) / max(full, 1e-12)
+        out.plus_logit_random[k] = float(np.mean(logit_drops))
+        out.minus[k] = _score(reasoner, _with(patient, named), disease)[0] / max(full, 1e-12)
     return out
 
 
@@ -132,7 +142,12 @@ def measure_fidelity(
 
     Returns:
         ``{"n", "skipped", "top1_correct", "ks", "draws", "seed", "plus": {k}, "plus_random":
-        {k}, "ratio": {k}, "minus": {k}, "patients": [PatientFidelity]}``.
+        {k}, "ratio": {k}, "wins": {k}, "minus": {k}, "minus_median": {k}, "minus_capped": {k},
+        "ratio_logit": {k}, "patients": [PatientFidelity]}``: ``wins`` is the share of patients
+        whose top-k drop exceeds their mean random drop; ``minus`` is the mean share kept, which
+        a few patients with a small full probability can push above 1, so ``minus_median`` and
+        ``minus_capped`` (mean of ``min(1, share)``) are given too; ``ratio_logit`` is the
+        fidelity+ ratio on the top diagnosis's logit.
 
     Raises:
         InputError: no patient, or a k below 1 or draws below 1.
@@ -160,14 +175,28 @@ def measure_fidelity(
         "plus": {},
         "plus_random": {},
         "ratio": {},
+        "wins": {},
         "minus": {},
+        "minus_median": {},
+        "minus_capped": {},
+        "ratio_logit": {},
         "patients": measured,
     }
+    mean = lambda values: float(np.mean(values)) if measured else 0.0  # noqa: E731
+    ratio = lambda a, b: a / b if b > 0 else float("inf")  # noqa: E731
     for k in config.ks:
-        plus = float(np.mean([r.plus[k] for r in measured])) if measured else 0.0
-        rand = float(np.mean([r.plus_random[k] for r in measured])) if measured else 0.0
+        plus = mean([r.plus[k] for r in measured])
+        rand = mean([r.plus_random[k] for r in measured])
+        minus = np.array([r.minus[k] for r in measured])
         summary["plus"][k] = plus
         summary["plus_random"][k] = rand
-        summary["ratio"][k] = plus / rand if rand > 0 else float("inf")
-        summary["minus"][k] = float(np.mean([r.minus[k] for r in measured])) if measured else 0.0
+        summary["ratio"][k] = ratio(plus, rand)
+        summary["wins"][k] = mean([r.plus[k] > r.plus_random[k] for r in measured])
+        summary["minus"][k] = mean(minus)
+        summary["minus_median"][k] = float(np.median(minus)) if measured else 0.0
+        summary["minus_capped"][k] = mean(np.minimum(minus, 1.0))
+        summary["ratio_logit"][k] = ratio(
+            mean([r.plus_logit[k] for r in measured]),
+            mean([r.plus_logit_random[k] for r in measured]),
+        )
     return summary

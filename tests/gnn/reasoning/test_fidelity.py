@@ -41,6 +41,8 @@ def test_fidelity_is_the_trained_models_score_drop(small_run, test_patients):
     )
     dropped = reasoner.probabilities(without)[result.disease]
     assert result.plus[1] == pytest.approx(result.probability - dropped, abs=1e-6)
+    logit = (reasoner.scores("kgdx", patient) - reasoner.scores("kgdx", without))[result.disease]
+    assert result.plus_logit[1] == pytest.approx(logit / reasoner.temperature, rel=1e-4, abs=1e-5)
     # fidelity- (k=2): the top two paths' findings alone
     only = Patient(
         patient.id,
@@ -63,6 +65,11 @@ def test_fidelity_summary_is_seeded(small_run, test_patients):
         assert -1.0 <= first["plus"][k] <= 1.0 and -1.0 <= first["plus_random"][k] <= 1.0
         assert first["minus"][k] >= 0.0
     assert first["ratio"][1] == pytest.approx(first["plus"][1] / first["plus_random"][1])
+    capped = np.mean([min(r.minus[3], 1.0) for r in first["patients"]])
+    assert first["minus_capped"][3] == pytest.approx(capped)
+    assert first["minus_capped"][3] <= min(first["minus"][3], 1.0) + 1e-9
+    wins = np.mean([r.plus[1] > r.plus_random[1] for r in first["patients"]])
+    assert first["wins"][1] == pytest.approx(wins)
 
 
 def test_fidelity_skips_single_finding_patients_and_refuses_bad_settings(small_run, test_patients):
