@@ -1,7 +1,9 @@
 """Faithfulness of ``kgdx diagnose``'s explanation paths, measured on the trained model.
 
 For a patient, its top diagnosis ``D`` under kgdx's model and the paths of
-:func:`gnn.reasoning.explain_paths.disease_paths` to ``D`` (strongest first), with ``p(D | S)``
+:func:`gnn.reasoning.explain_paths.disease_paths` to ``D`` (strongest first: ranked by each
+finding's occlusion attribution on ``D``'s logit, so fidelity+ of the top path is close to the
+best single removal by construction; the random removal is the comparison), with ``p(D | S)``
 the calibrated probability :meth:`Reasoner.probabilities` gives ``D`` when the patient has only
 the findings ``S`` (observed and excluded terms):
 

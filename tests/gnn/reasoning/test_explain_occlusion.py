@@ -1,0 +1,86 @@
+"""Explanation paths ranked by occlusion on the trained kgdx model (session's quick run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gnn.reasoning.explain_paths import (
+    OCCLUDED,
+    _hpo_names,
+    diagnose,
+    disease_logits,
+    disease_paths,
+)
+from gnn.reasoning.pipeline import Patient, resolve_cases
+
+
+@pytest.fixture(scope="module")
+def explained(small_run, cases):
+    """Test patients with >= 2 findings, each with its top diagnosis and its ranked paths."""
+    reasoner, _, split = small_run
+    by_id = {c.id: c for c in cases}
+    patients, _ = resolve_cases(reasoner.kg, [by_id[i] for i in split.test[::80][:8]])
+    labels = _hpo_names(reasoner)
+    out = []
+    for p in patients:
+        if len(p.observed) + len(p.excluded) >= 2:
+            d = int(np.argmax(reasoner.probabilities(p)))
+            out.append((p, d, disease_paths(reasoner, p, d, labels)))
+    assert out
+    return out
+
+
+def _without(patient: Patient, term: int) -> Patient:
+    return Patient(
+        patient.id,
+        [t for t in patient.observed if t != term],
+        [t for t in patient.excluded if t != term],
+        patient.disease,
+    )
+
+
+def test_disease_logits_are_the_models_logits(small_run, explained):
+    reasoner, _, _ = small_run
+    patient, disease, _ = explained[0]
+    full = reasoner.scores("kgdx", patient) / reasoner.temperature
+    some = [disease, 0, reasoner.kg.num_diseases - 1]
+    assert np.allclose(disease_logits(reasoner, patient, some), full[some], atol=1e-5)
+
+
+def test_top_path_has_the_largest_occlusion_attribution(small_run, explained):
+    reasoner, _, _ = small_run
+    labels = _hpo_names(reasoner)
+    index_of = {labels[t]: t for p, _, _ in explained for t in (*p.observed, *p.excluded)}
+    for patient, disease, paths in explained:
+        assert paths
+        scored = [p for p in paths if p["attribution"] is not None]
+        assert 0 < len({p["finding"] for p in scored}) <= OCCLUDED
+        # the attribution is the model's own logit drop when that finding is left out, by hand
+        top = paths[0]
+        full = reasoner.scores("kgdx", patient)[disease]
+        drop = full - reasoner.scores("kgdx", _without(patient, index_of[top["finding"]]))[disease]
+        assert top["attribution"] == pytest.approx(drop / reasoner.temperature, abs=1e-4)
+        assert top["attribution"] >= max(p["attribution"] for p in scored) - 1e-4
+        attributions = [p["attribution"] for p in scored]
+        assert all(a >= b - 1e-4 for a, b in zip(attributions, attributions[1:], strict=False))
+        # occluded paths come before the ones that were not occluded
+        flags = [p["attribution"] is None for p in paths]
+        assert flags == sorted(flags)
+
+
+def test_paths_are_deterministic_and_say_what_counts_against(small_run, explained):
+    reasoner, _, _ = small_run
+    labels = _hpo_names(reasoner)
+    patient, disease, paths = explained[0]
+    assert disease_paths(reasoner, patient, disease, labels) == paths
+    result = diagnose(reasoner, ["HP:0001191", "HP:0001631"], ["HP:0001199"], top=3)
+    again = diagnose(reasoner, ["HP:0001191", "HP:0001631"], ["HP:0001199"], top=3)
+    assert result == again
+    for d in result["diagnoses"]:
+        for p in d["paths"]:
+            a = p["attribution"]
+            if a is not None and a < -1e-4:
+                assert "counts against" in p["text"]
+            if a is not None and a > 1e-4:
+                assert "supports" in p["text"]
