@@ -11,6 +11,7 @@ from gnn.reasoning.explain_paths import (
     diagnose,
     disease_logits,
     disease_paths,
+    evidence_rows,
 )
 from gnn.reasoning.pipeline import Patient, resolve_cases
 
@@ -46,6 +47,16 @@ def test_disease_logits_are_the_models_logits(small_run, explained):
     full = reasoner.scores("kgdx", patient) / reasoner.temperature
     some = [disease, 0, reasoner.kg.num_diseases - 1]
     assert np.allclose(disease_logits(reasoner, patient, some), full[some], atol=1e-5)
+
+
+def test_evidence_rows_are_the_full_evidence_rows(small_run, explained):
+    reasoner, _, _ = small_run
+    seen = int(reasoner.memory.diseases[0])  # a disease with a case in the memory
+    for patient, disease, _ in explained:
+        for p in (patient, Patient("x", patient.observed[:2], [patient.observed[-1]], -1)):
+            full = reasoner.evidence(p)
+            rows = [disease, seen, 0]
+            assert np.allclose(evidence_rows(reasoner, p, rows), full[rows], atol=1e-5)
 
 
 def test_top_path_has_the_largest_occlusion_attribution(small_run, explained):
