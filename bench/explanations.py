@@ -39,43 +39,19 @@ def main() -> int:
         parser.error("--run and --db are needed unless --quick")
     import torch
 
+    from bench.reasoning import phenotype_kg
     from gnn.reasoning.fidelity import FidelityConfig, measure_fidelity
-    from gnn.reasoning.knowledge import PhenotypeKG
     from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
     from gnn.reasoning.run import load_run
     from gnn.tasks import get_task
-    from graph.settings import Settings
-    from graph.stores import open_store
 
     torch.set_num_threads(1)
     started = time.perf_counter()
     cases = get_task("phenopackets").read(SHARED / "phenopackets")
     with tempfile.TemporaryDirectory() as tmp:
+        kg = phenotype_kg(None if args.quick else args.db, Path(tmp))
         if args.quick:
-            from kg_loaders.build import build_kg
-
-            settings = Settings(home=Path(tmp), db_path=Path(tmp) / "kg.lbug")
-            hpo = SHARED / "kg" / "hpo"
-            build_kg(
-                sources=[f"hpo={hpo / 'hp.obo'}", f"hpoa={hpo / 'phenotype.hpoa'}"],
-                settings=settings,
-            )
-        else:
-            settings = Settings(home=args.db.parent, db_path=args.db)
-        store = open_store(settings=settings, read_only=True)
-        kg = PhenotypeKG.from_store(store)
-        store.close()
-        if args.quick:
-            config = TrainConfig(
-                epochs=1,
-                joint_epochs=1,
-                joint_batch_size=512,
-                max_simulated=300,
-                hard_negatives=16,
-                random_negatives=16,
-                no_kg_epochs=3,
-                threads=1,
-            )
+            config = TrainConfig.quick()
             train = cases[::10]
             reasoner, _ = train_reasoner(
                 kg=kg, train_cases=train, val_cases=cases[1::50], config=config

@@ -21,6 +21,27 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
 
+def phenotype_kg(db: Path | None, work: Path):
+    """The phenotype KG of the embedded store ``db``, or (``db`` None) of an HPO-only KG built
+    from ``../shared/data`` into ``work``; read once, read-only."""
+    from gnn.reasoning.knowledge import PhenotypeKG
+    from graph.settings import Settings
+    from graph.stores import open_store
+
+    if db is None:
+        from kg_loaders.build import build_kg
+
+        settings = Settings(home=work, db_path=work / "kg.lbug")
+        hpo = SHARED / "kg" / "hpo"
+        build_kg(
+            sources=[f"hpo={hpo / 'hp.obo'}", f"hpoa={hpo / 'phenotype.hpoa'}"], settings=settings
+        )
+    else:
+        settings = Settings(home=db.parent, db_path=db)
+    with open_store(settings=settings, read_only=True) as store:
+        return PhenotypeKG.from_store(store)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", type=Path, help="run folder from `kgdx train`")
@@ -35,41 +56,16 @@ def main() -> int:
     import torch
 
     from gnn.reasoning.explain_paths import diagnose
-    from gnn.reasoning.knowledge import PhenotypeKG
     from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
     from gnn.reasoning.run import load_run
     from gnn.tasks import get_task
-    from graph.settings import Settings
-    from graph.stores import open_store
 
     torch.set_num_threads(1)
     cases = get_task("phenopackets").read(SHARED / "phenopackets")
     with tempfile.TemporaryDirectory() as tmp:
+        kg = phenotype_kg(None if args.run is None or args.quick else args.db, Path(tmp))
         if args.run is None or args.quick:
-            from kg_loaders.build import build_kg
-
-            settings = Settings(home=Path(tmp), db_path=Path(tmp) / "kg.lbug")
-            hpo = SHARED / "kg" / "hpo"
-            build_kg(
-                sources=[f"hpo={hpo / 'hp.obo'}", f"hpoa={hpo / 'phenotype.hpoa'}"],
-                settings=settings,
-            )
-        else:
-            settings = Settings(home=args.db.parent, db_path=args.db)
-        store = open_store(settings=settings, read_only=True)
-        kg = PhenotypeKG.from_store(store)
-        store.close()
-        if args.run is None or args.quick:
-            config = TrainConfig(
-                epochs=1,
-                joint_epochs=1,
-                joint_batch_size=512,
-                max_simulated=300,
-                hard_negatives=16,
-                random_negatives=16,
-                no_kg_epochs=3,
-                threads=1,
-            )
+            config = TrainConfig.quick()
             reasoner, _ = train_reasoner(
                 kg=kg, train_cases=cases[::10], val_cases=cases[1::50], config=config
             )

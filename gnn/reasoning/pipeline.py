@@ -62,6 +62,22 @@ class TrainConfig:
     no_kg_epochs: int = 30
     threads: int = 2
 
+    @classmethod
+    def quick(cls, **overrides) -> TrainConfig:
+        """Settings for a quick run on a slice (tests, benches, ``--quick``): one epoch per
+        stage, few simulated patients and negatives, one thread."""
+        settings = dict(
+            epochs=1,
+            joint_epochs=1,
+            joint_batch_size=512,
+            max_simulated=300,
+            hard_negatives=16,
+            random_negatives=16,
+            no_kg_epochs=3,
+            threads=1,
+        )
+        return cls(**{**settings, **overrides})
+
 
 @dataclass
 class Patient:

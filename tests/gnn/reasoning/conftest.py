@@ -55,15 +55,6 @@ def small_run(hpo_kg, cases):
     by_id = {c.id: c for c in cases}
     train = [by_id[i] for i in split.train[::10]]
     val = [by_id[i] for i in split.val[::10]]
-    config = TrainConfig(
-        epochs=2,
-        joint_epochs=1,
-        joint_batch_size=512,
-        max_simulated=300,
-        hard_negatives=16,
-        random_negatives=16,
-        no_kg_epochs=3,
-        threads=1,
-    )
+    config = TrainConfig.quick(epochs=2)
     reasoner, report = train_reasoner(kg=hpo_kg, train_cases=train, val_cases=val, config=config)
     return reasoner, report, split
