@@ -345,41 +345,37 @@ def _fit_kgdx(reasoner, instances, features, candidates, val, val_evidence, conf
                 mrr=mrr, state={k: v.detach().clone() for k, v in model.state_dict().items()}
             )
 
-    optimiser = torch.optim.AdamW(scorer, lr=config.lr, weight_decay=config.weight_decay)
-    for epoch in range(config.epochs):
+    def run_epoch(optimiser, batch_size: int, logits_of) -> float:
+        """One pass over the instances in a seeded order; the mean training loss."""
         model.train()
         order, total = rng.permutation(len(instances)), 0.0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
             batch = _batch([patients[i] for i in idx], feats[idx])
             loss = torch.nn.functional.cross_entropy(
-                model.score(zero, batch, cands[idx]), torch.zeros(len(idx), dtype=torch.long)
+                logits_of(batch, cands[idx]), torch.zeros(len(idx), dtype=torch.long)
             )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             total += loss.item() * len(idx)
+        return total / len(order)
+
+    # stage 1: the evidence scorer alone (no GNN: zero embeddings); stage 2: scorer + encoder
+    optimiser = torch.optim.AdamW(scorer, lr=config.lr, weight_decay=config.weight_decay)
+    for epoch in range(config.epochs):
+        loss = run_epoch(optimiser, config.batch_size, lambda b, c: model.score(zero, b, c))
         progress("scorer epoch", epoch + 1, config.epochs)
-        keep_best("scorer", epoch, total / len(order))
+        keep_best("scorer", epoch, loss)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     for epoch in range(config.joint_epochs):
-        model.train()
-        order, total = rng.permutation(len(instances)), 0.0
-        for start in range(0, len(order), config.joint_batch_size):
-            idx = order[start : start + config.joint_batch_size]
-            batch = _batch([patients[i] for i in idx], feats[idx])
-            logits = model(reasoner.graph, batch, cands[idx])
-            loss = torch.nn.functional.cross_entropy(
-                logits, torch.zeros(len(idx), dtype=torch.long)
-            )
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(idx)
+        loss = run_epoch(
+            optimiser, config.joint_batch_size, lambda b, c: model(reasoner.graph, b, c)
+        )
         progress("joint epoch", epoch + 1, config.joint_epochs)
-        keep_best("joint", epoch, total / len(order))
+        keep_best("joint", epoch, loss)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     reasoner._embeddings = None
