@@ -6,9 +6,13 @@ Usage::
     engine = Engine(store="embedded")
     engine.build_seed_kg()
     engine.ingest(patients)              # extracts findings from the reports, then stores
-    result = engine.train(model="rgcn")
-    diagnoses = engine.diagnose(patient_id="P007", top_k=3)
+    result = engine.train(domain="chest")  # the inductive reasoner over the chest seed KG
+    diagnoses = engine.diagnose("P007", top_k=3)
+    engine.diagnose_record(patient)      # a patient that is not stored
+    engine.explain("P007", "UMLS:C0032285")
 
+Diagnosis is inductive: a patient is read alone from the store as its subgraph and scored by
+the trained reasoner (:mod:`gnn.reasoning`); other stored patients never change its scores.
 It holds no domain logic: each step calls the layer that owns it.
 """
 
@@ -27,12 +31,13 @@ from graph.store import GraphStore, StoreCounts
 if TYPE_CHECKING:
     from extractors.image.predict import ImageExtractor
     from extractors.text import ReportExtractor
-    from gnn.train import TrainResult
-    from graph.subgraph import PatientGraph
+    from gnn.reasoning.knowledge import PhenotypeKG
+    from gnn.reasoning.patients import ReasoningRun
+    from gnn.reasoning.pipeline import TrainConfig
 
 
 class Engine:
-    """Build the KG, ingest patients, train a GNN and diagnose with explanations.
+    """Build the KG, ingest patients, train the reasoner and diagnose with explanations.
 
     Args:
         store: a store instance, class or registry name (``None``: ``settings.store``).
@@ -48,10 +53,13 @@ class Engine:
             store.settings if isinstance(store, GraphStore) else get_settings()
         )
         self.store = open_store(store, settings=self.settings)
-        self.result: TrainResult | None = None
+        self.result: ReasoningRun | None = None
         self._extractor: ReportExtractor | None = None
         self._extractor_lock = threading.Lock()  # one build, shared by a warm-up and requests
-        self._graph: PatientGraph | None = None
+        self._kgs: dict[str, PhenotypeKG] = {}  # KG views by domain, read once
+        # When set (the REST service's store lock), diagnose / diagnose_record / explain hold it
+        # around their store reads and writes only, never around extraction or the model.
+        self.store_lock: threading.Lock | None = None
 
     def __enter__(self) -> Engine:
         return self
@@ -74,7 +82,7 @@ class Engine:
         self.store.upsert_concepts(concepts)
         self.store.upsert_relations(relations)
         self._extractor = None
-        self._graph = None
+        self._kgs = {}
         return self.store.counts()
 
     @property
@@ -171,7 +179,6 @@ class Engine:
             stored.append(record)
             if progress is not None:
                 progress(record)
-        self._graph = None
         return stored
 
     def _keep_stored_images(self, record: Patient) -> Patient:
@@ -213,124 +220,244 @@ class Engine:
         """
         from api.image_ingest import ingest_images
 
-        patient = ingest_images(
+        return ingest_images(
             self.store, paths, settings=self.settings, patient_id=patient_id, extractor=extractor
         )
-        self._graph = None
-        return patient
 
     # ------------------------------------------------------------------ model
     def train(
         self,
         *,
-        model: str = "rgcn",
+        domain: str | None = None,
+        model: str = "sage",
         patient_ids: list[str] | None = None,
-        hops: int = 2,
         seed: int | None = None,
-        baseline: bool = True,
+        config: TrainConfig | None = None,
         save_to: str | Path | None = None,
         sections: SectionSelection | str | None = None,
-        **train_kwargs: Any,
-    ) -> TrainResult:
-        """Train a GNN on the stored patients (or ``patient_ids``) over their KG neighbourhood.
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> ReasoningRun:
+        """Train the inductive reasoner (kgdx's model and its baselines) on stored patients.
 
-        The graph holds the ``hops``-hop KG neighbourhood of the patients' findings and known
-        diagnoses (``store.subgraph``), so a large KG does not become a large model.
-
-        The logistic-regression baseline is fitted on the same split and its metrics are added
-        as ``result.metrics["baseline_<split>"]``.
+        Each patient is read alone as its subgraph (:func:`graph.subgraph.patient_subgraph`):
+        present findings are observed, absent ones excluded (possible and historical ones are
+        kept in the subgraph, not scored); its known diagnoses (``labels``) are the targets. The
+        patients are split by diagnosis, seeded (60/20/20: train, validation for the epoch and
+        temperature, held-out test), and every method is evaluated on the test part
+        (``result.evaluation``, ``result.metrics``).
 
         Args:
+            domain: the KG part scored: ``chest`` (the chest seed's diseases) or ``rare`` (HPO
+                + OMIM); ``None``: ``rare`` when a label is an OMIM id, else ``chest``.
+            model: the KG encoder (``sage``, ``rgcn``, ``hgt``), used when ``config`` is None.
+            patient_ids: which stored patients (all when ``None``).
+            seed: split and training seed (``settings.seed`` when ``None``).
+            config: training settings (:class:`gnn.reasoning.pipeline.TrainConfig`); the
+                chest domain's default is :func:`gnn.reasoning.patients.chest_config`.
+            save_to: write the run folder there (``load_model`` and ``kgdx serve`` read it).
             sections: which report sections' findings are the model's input, a
                 :class:`~graph.records.SectionSelection` or its spelling (``"-impression"``,
                 ``"findings,indication"``, ``"all"``; see :func:`graph.sections.parse_sections`).
                 ``None``: :data:`graph.sections.FEATURE_SECTIONS`, every section but the
                 impression, which often names the diagnosis the model is asked for. Saved with
                 the model and used again by :meth:`diagnose`.
+            progress: called with ``(stage, done, total)`` while training.
 
         Raises:
-            InputError: no stored patients, or a section name that is not known.
+            InputError: no stored patients, none with a candidate diagnosis, or a section name
+                that is not known.
+            StoreError: the store holds no KG of the domain.
         """
-        from gnn.baseline import logistic_baseline
-        from gnn.dataset import patient_labels
-        from gnn.train import train
-        from graph.sections import select_patient
-        from graph.subgraph import build_patient_graph
+        from gnn.reasoning.patients import check_domain, chest_config, train_on_subgraphs
+        from gnn.reasoning.pipeline import TrainConfig
+        from graph.subgraph import subgraph_of
 
         ids = patient_ids if patient_ids is not None else self.store.patient_ids()
         if not ids:
             raise InputError("no stored patients to train on; ingest a cohort first")
         patients = [self.store.get_patient(pid) for pid in ids]
         selection = _sections(sections, patients)
-        seeds = {f.concept_id for p in patients for f in select_patient(p, selection).findings}
-        seeds |= {label for p in patients for label in p.labels}
-        neighbourhood = self.store.subgraph(seeds, hops=hops)
-        graph = build_patient_graph(
-            patients, neighbourhood.concepts, neighbourhood.relations, sections=selection
+        domain = check_domain(domain, [label for p in patients for label in p.labels])
+        kg = self.knowledge(domain)
+        seed = self.settings.seed if seed is None else seed
+        if config is None:
+            config = (
+                chest_config(kg.num_diseases, model=model)
+                if domain == "chest"
+                else TrainConfig(model=model)
+            )
+        subgraphs = [subgraph_of(self.store, p, sections=selection) for p in patients]
+        result = train_on_subgraphs(
+            subgraphs, kg=kg, config=config, sections=selection, seed=seed, progress=progress
         )
-        result = train(
-            graph=graph,
-            patients=patients,
-            model=model,
-            seed=self.settings.seed if seed is None else seed,
-            **train_kwargs,
-        )
-        if baseline:
-            labels = patient_labels(patients, graph, result.candidate_ids)
-            masks = _masks(graph.patient_ids, result.splits)
-            for split, metrics in logistic_baseline(graph, labels, masks).items():
-                result.metrics[f"baseline_{split}"] = metrics
         if save_to is not None:
             result.save(save_to)
-        self.result, self._graph = result, graph
+        self.result = result
         return result
 
-    def load_model(self, directory: str | Path) -> TrainResult:
-        """Use a model saved by :meth:`TrainResult.save`."""
-        from gnn.train import TrainResult
+    def load_model(self, directory: str | Path, *, force: bool = False) -> ReasoningRun:
+        """Use a saved run: one of :meth:`train` (``save_to``) or of ``kgdx train``.
 
-        self.result = TrainResult.load(directory)
-        self._graph = None
+        Raises:
+            ModelError: no run in ``directory``, a damaged one, or one trained on another KG
+                release (unless ``force``).
+        """
+        from gnn.reasoning.patients import ReasoningRun
+
+        self.result = ReasoningRun.load(directory, self.store, force=force, kg_cache=self._kgs)
         return self.result
 
-    def patient_graph(self) -> PatientGraph:
-        """The graph of every stored patient in the trained model's vocabulary (cached)."""
-        from graph.subgraph import patient_graph_from_store
+    def knowledge(self, domain: str = "rare") -> PhenotypeKG:
+        """The store's KG view of ``domain`` (read once, until the KG changes)."""
+        from gnn.reasoning.knowledge import PhenotypeKG
 
+        if domain not in self._kgs:
+            self._kgs[domain] = PhenotypeKG.from_store(self.store, domain=domain)
+        return self._kgs[domain]
+
+    @property
+    def kg_release(self) -> str:
+        """The KG release the loaded model was trained on: its sources and content hash
+        (``kgdx-chest-seed:2026-11 sha256:dd858b7ad0c1``); ``""`` without a model."""
+        if self.result is None:
+            return ""
+        pinned = self.result.card.get("kg", {})
+        sources = ", ".join(pinned.get("sources", []))
+        return f"{sources} sha256:{pinned.get('content_hash', '')[:12]}".strip()
+
+    def _store_held(self):
+        from contextlib import nullcontext
+
+        return self.store_lock if self.store_lock is not None else nullcontext()
+
+    def _require_model(self) -> ReasoningRun:
         if self.result is None:
             raise ModelError("no model: call train(...) or load_model(...) first")
-        if self._graph is None:
-            self._graph = patient_graph_from_store(
-                self.store, vocabulary=self.result.vocabulary, sections=self.result.sections
-            )
-        return self._graph
+        return self.result
 
     def diagnose(
         self, patient_id: str, *, top_k: int = 3, paths_per_diagnosis: int = 2
     ) -> list[Diagnosis]:
         """Top diagnoses of a stored patient with explanation paths; also saved to the store.
 
-        The model reads the patient's findings of the report sections it was trained on; each
+        Only this patient's record is read (inductive: other stored patients never change its
+        scores). The model reads its findings of the report sections it was trained on; each
         diagnosis names them (``Diagnosis.input_sections``).
 
         Raises:
             ModelError: no trained or loaded model.
-            InputError: the patient is not stored.
+            InputError: the patient is not stored, or has no finding that is a term of the
+                model's KG.
         """
-        from gnn.predict import diagnose_patient
+        run = self._require_model()
+        from graph.subgraph import patient_subgraph
 
-        if self.result is None:
-            raise ModelError("no model: call train(...) or load_model(...) first")
-        self.store.get_patient(patient_id)
-        graph = self.patient_graph()
-        if patient_id not in graph.patient_ids:  # stored after the graph was built
-            self._graph = None
-            graph = self.patient_graph()
-        diagnoses = diagnose_patient(
-            self.result, graph, patient_id, top_k=top_k, paths_per_diagnosis=paths_per_diagnosis
-        )
-        self.store.save_predictions(patient_id, diagnoses)
+        with self._store_held():
+            subgraph = patient_subgraph(self.store, patient_id, sections=run.sections)
+        diagnoses = self._diagnose_subgraph(run, subgraph, top_k, paths_per_diagnosis)
+        with self._store_held():
+            self.store.save_predictions(patient_id, diagnoses)
         return diagnoses
+
+    def diagnose_record(
+        self,
+        patient: Patient,
+        *,
+        top_k: int = 3,
+        paths_per_diagnosis: int = 2,
+        extract: bool = True,
+    ) -> list[Diagnosis]:
+        """Top diagnoses of a patient that is not stored (nothing is written).
+
+        Args:
+            patient: a record with reports (their findings are extracted when ``extract``)
+                and/or findings, e.g. :func:`graph.subgraph.patient_from_terms` for HPO ids.
+            extract: run the text extractor on the reports (image findings are kept); ``False``
+                or a record without reports uses the findings as given.
+
+        Raises:
+            ModelError: no trained or loaded model.
+            InputError: no finding is a term of the model's KG (the unknown ones are named).
+        """
+        run = self._require_model()
+        subgraph = self._record_subgraph(run, patient, extract)
+        return self._diagnose_subgraph(run, subgraph, top_k, paths_per_diagnosis)
+
+    def explain(self, patient: str | Patient, disease_id: str, *, k: int = 3) -> Diagnosis:
+        """One named disease for a patient (a stored id or a record): its probability and its
+        ``k`` best KG paths (``.paths``), whatever its rank. Nothing is written.
+
+        Raises:
+            ModelError: no trained or loaded model.
+            InputError: the patient is not stored, ``disease_id`` is not a candidate disease of
+                the model's KG, or no finding is a term of it.
+        """
+        from gnn.reasoning.diagnoses import explain_subgraph
+        from graph.subgraph import patient_subgraph
+
+        run = self._require_model()
+        if isinstance(patient, Patient):
+            subgraph = self._record_subgraph(run, patient, True)
+        else:
+            with self._store_held():
+                subgraph = patient_subgraph(self.store, patient, sections=run.sections)
+        diagnosis = explain_subgraph(
+            run.reasoner,
+            subgraph,
+            disease_id,
+            index=run.index,
+            labels=run.labels,
+            store=self._locked_store(),
+            model_id=run.model_id,
+            sections=run.sections,
+            k=k,
+        )
+        return self._with_release(diagnosis)
+
+    def _record_subgraph(self, run: ReasoningRun, patient: Patient, extract: bool):
+        from graph.subgraph import subgraph_of
+
+        record = self.extract(patient) if extract and patient.reports else patient
+        _check_finding_count(record, self.settings.max_patient_findings)
+        with self._store_held():
+            return subgraph_of(self.store, record, sections=run.sections)
+
+    def _locked_store(self):
+        """The store, or a view of it whose reads hold :attr:`store_lock`."""
+        return self.store if self.store_lock is None else _LockedReads(self.store, self.store_lock)
+
+    def _diagnose_subgraph(self, run, subgraph, top_k, paths_per_diagnosis) -> list[Diagnosis]:
+        from gnn.reasoning.diagnoses import diagnose_subgraph
+
+        diagnoses = diagnose_subgraph(
+            run.reasoner,
+            subgraph,
+            index=run.index,
+            labels=run.labels,
+            store=self._locked_store(),
+            model_id=run.model_id,
+            sections=run.sections,
+            top_k=top_k,
+            paths_per_diagnosis=paths_per_diagnosis,
+        )
+        return [self._with_release(d) for d in diagnoses]
+
+    def _with_release(self, diagnosis: Diagnosis) -> Diagnosis:
+        """The diagnosis naming the model's KG release, where the record has the field."""
+        if "kg_release" not in Diagnosis.model_fields:
+            return diagnosis
+        return diagnosis.model_copy(update={"kg_release": self.kg_release})
+
+
+class _LockedReads:
+    """The one store read the path evidence makes (``subgraph``), holding a lock."""
+
+    def __init__(self, store: GraphStore, lock: threading.Lock) -> None:
+        self._store, self._lock = store, lock
+
+    def subgraph(self, *args: Any, **kwargs: Any):
+        with self._lock:
+            return self._store.subgraph(*args, **kwargs)
 
 
 def _sections(
@@ -353,18 +480,6 @@ def _sections(
     }
     written = {rule.category for rule in section_rules()}  # what the extractor names
     return check_known_sections(selection, written | stored)
-
-
-def _masks(patient_ids: list[str], splits: dict[str, list[str]]) -> dict[str, Any]:
-    import torch
-
-    position = {pid: i for i, pid in enumerate(patient_ids)}
-    masks = {}
-    for name, members in splits.items():
-        mask = torch.zeros(len(patient_ids), dtype=torch.bool)
-        mask[[position[pid] for pid in members]] = True
-        masks[name] = mask
-    return masks
 
 
 def _check_finding_count(patient: Patient, limit: int) -> None:

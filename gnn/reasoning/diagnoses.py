@@ -1,0 +1,313 @@
+"""Diagnosis records of one patient subgraph: the reasoner's ranking with its KG paths.
+
+The ranking and the paths are those of ``kgdx diagnose`` (:mod:`gnn.reasoning.explain_paths`:
+calibrated probabilities, paths ranked by occlusion on the trained model); this module turns them
+into :class:`graph.records.Diagnosis` / :class:`~graph.records.ExplanationPath` records whose
+evidence names where each step came from:
+
+- the finding: the report sentence (with its section) or image probability behind the patient's
+  edge, and whether it was observed or excluded;
+- each KG step: the relation and its sources as stored (one ``store.subgraph(..., hops=0)`` read
+  per diagnosis), the annotation frequency, and the model's attribution;
+- an excluded finding that lowers the disease's score is shown as counting against it (negative
+  path score, ``HAS_FINDING_ABSENT`` step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from graph.errors import InputError
+from graph.records import Diagnosis, ExplanationPath, Finding, ImageEvidence, SectionSelection
+from graph.schema import inverse_name
+from graph.subgraph import PatientSubgraph, TermIndex, batch
+
+if TYPE_CHECKING:
+    from gnn.reasoning.pipeline import Patient, Reasoner
+    from graph.records import Relation
+    from graph.store import GraphStore
+
+ANNOTATION_TYPES = ("HAS_PHENOTYPE", "HAS_FINDING", "HAS_SYMPTOM")
+
+
+class PathLabels:
+    """A reasoner's term labels (as ``explain_paths`` names them) and their way back to terms."""
+
+    def __init__(self, reasoner: Reasoner) -> None:
+        from gnn.reasoning.explain_paths import _hpo_names
+
+        self.labels = _hpo_names(reasoner)
+        self.term_of = {label: i for i, label in enumerate(self.labels)}
+
+
+def resolve_subgraph(
+    reasoner: Reasoner, index: TermIndex, subgraph: PatientSubgraph
+) -> tuple[Patient, list[str]]:
+    """The reasoner's patient (term indices) of one subgraph, and its unknown concept ids.
+
+    Raises:
+        InputError: no observed or excluded finding is a term of the model's KG.
+    """
+    from gnn.reasoning.pipeline import Patient
+
+    rows = batch([subgraph], index)
+    observed, excluded = rows.scored("observed")[0], rows.scored("excluded")[0]
+    if not observed and not excluded:
+        detail = ", ".join((list(subgraph.unlinked) + rows.unknown[0])[:10])
+        raise InputError(
+            f"patient {subgraph.patient_id!r} has no present or absent finding that is a term of "
+            f"the model's KG ({reasoner.kg.domain} domain, {reasoner.kg.num_terms} terms)"
+            + (f"; not terms: {detail}" if detail else "")
+            + " (possible and historical findings are not scored); add findings or reports"
+        )
+    return Patient(subgraph.patient_id, observed, excluded, -1), rows.unknown[0]
+
+
+def diagnose_subgraph(
+    reasoner: Reasoner,
+    subgraph: PatientSubgraph,
+    *,
+    index: TermIndex,
+    labels: PathLabels,
+    store: GraphStore | None,
+    model_id: str,
+    sections: SectionSelection | None,
+    top_k: int = 3,
+    paths_per_diagnosis: int = 2,
+) -> list[Diagnosis]:
+    """The ``top_k`` most probable candidates of the patient, each with its paths.
+
+    Raises:
+        InputError: no finding is a term of the model's KG; ``top_k`` < 1.
+    """
+    if top_k < 1:
+        raise InputError("top_k must be at least 1")
+    patient, _ = resolve_subgraph(reasoner, index, subgraph)
+    probabilities = reasoner.probabilities(patient)
+    order = np.argsort(-probabilities, kind="stable")[:top_k].tolist()
+    return [
+        _diagnosis(
+            reasoner,
+            subgraph,
+            patient,
+            d,
+            float(probabilities[d]),
+            labels=labels,
+            store=store,
+            model_id=model_id,
+            sections=sections,
+            k=paths_per_diagnosis,
+        )
+        for d in order
+    ]
+
+
+def explain_subgraph(
+    reasoner: Reasoner,
+    subgraph: PatientSubgraph,
+    disease_id: str,
+    *,
+    index: TermIndex,
+    labels: PathLabels,
+    store: GraphStore | None,
+    model_id: str,
+    sections: SectionSelection | None,
+    k: int = 3,
+) -> Diagnosis:
+    """One named candidate of the patient with its probability and ``k`` paths.
+
+    Raises:
+        InputError: ``disease_id`` is not a candidate of the model's KG (the message says how to
+            find one), or no finding is a term of it.
+    """
+    kg = reasoner.kg
+    try:
+        d = kg.resolve_disease(disease_id)
+    except InputError:
+        examples = ", ".join(kg.disease_label(i) for i in range(min(3, kg.num_diseases)))
+        raise InputError(
+            f"{disease_id} is not a candidate disease of the model's KG ({kg.domain} domain, "
+            f"{kg.num_diseases} candidates such as {examples}); check the id, or list the "
+            "patient's top diagnoses first"
+        ) from None
+    patient, _ = resolve_subgraph(reasoner, index, subgraph)
+    probability = float(reasoner.probabilities(patient)[d])
+    return _diagnosis(
+        reasoner,
+        subgraph,
+        patient,
+        d,
+        probability,
+        labels=labels,
+        store=store,
+        model_id=model_id,
+        sections=sections,
+        k=k,
+    )
+
+
+def _diagnosis(
+    reasoner, subgraph, patient, d, probability, *, labels, store, model_id, sections, k
+) -> Diagnosis:
+    from gnn.reasoning.explain_paths import disease_paths
+
+    kg = reasoner.kg
+    found = disease_paths(reasoner, patient, d, labels.labels)[:k] if k > 0 else []
+    concept_of = _concepts_of_terms(subgraph, patient, TermIndex.from_kg(kg))
+    steps = [_steps(reasoner, labels, concept_of, path, d) for path in found]
+    relations = _relations(store, {n for nodes, *_ in steps for n in nodes[1:]})
+    paths = [
+        _path(reasoner, subgraph, path, nodes, kinds, relations)
+        for path, (nodes, kinds) in zip(found, steps, strict=True)
+    ]
+    return Diagnosis(
+        concept_id=kg.disease_ids[d],
+        name=kg.disease_names[d],
+        probability=min(max(probability, 0.0), 1.0),
+        paths=tuple(paths),
+        model_id=model_id,
+        input_sections=sections,
+    )
+
+
+def _concepts_of_terms(
+    subgraph: PatientSubgraph, patient: Patient, index: TermIndex
+) -> dict[int, str]:
+    """Term index -> the patient's concept id whose edge maps to it (first in report order)."""
+    out: dict[int, str] = {}
+    for concept_id in subgraph.observed + subgraph.excluded:
+        t = index.index(concept_id)
+        if t is not None:
+            out.setdefault(t, concept_id)
+    return out
+
+
+def _steps(reasoner, labels, concept_of, path: dict, d: int) -> tuple[list[str], list[str]]:
+    """Path nodes (patient, finding, ..., disease) and the kind of each step."""
+    kg, sim = reasoner.kg, reasoner.sim
+    q = labels.term_of[path["finding"]]
+    finding = concept_of.get(q, kg.term_ids[q])
+    nodes, kinds = ["", finding], []
+    if path["polarity"] == "absent":
+        kinds.append("absent")
+        annotation = _annotation_below(sim, d, q, path["frequency"])
+        if annotation is not None and annotation != q:
+            nodes.append(kg.term_ids[annotation])
+            kinds.append("down")
+    else:
+        kinds.append("present")
+        via = labels.term_of[path["via"]]
+        annotation = labels.term_of[path["annotation"]]
+        if via != q:
+            nodes.append(kg.term_ids[via])
+            kinds.append("up")
+        if annotation != via:
+            nodes.append(kg.term_ids[annotation])
+            kinds.append("down")
+    nodes.append(kg.disease_ids[d])
+    kinds.append("annotation")
+    return nodes, kinds
+
+
+def _annotation_below(sim, d: int, e: int, frequency: float) -> int | None:
+    """The disease's annotation at or below excluded term ``e`` with the given frequency."""
+    row = sim.frequency.getrow(d)
+    best = None
+    for t, f in zip(row.indices.tolist(), row.data.tolist(), strict=True):
+        if e in set(sim.ancestors_of(t).tolist()) and abs(f - frequency) < 1e-6:
+            if best is None or t == e:
+                best = t
+    return best
+
+
+def _relations(store, node_ids: set[str]) -> dict[tuple[str, str], list[Relation]]:
+    """KG relations among the path nodes, both directions keyed ``(src, dst)``."""
+    if store is None or not node_ids:
+        return {}
+    try:
+        relations = store.subgraph(sorted(node_ids), hops=0).relations
+    except InputError:
+        return {}
+    out: dict[tuple[str, str], list[Relation]] = {}
+    for relation in relations:
+        if not relation.negated:
+            out.setdefault((relation.src, relation.dst), []).append(relation)
+    return out
+
+
+def _sources(relations: Sequence[Relation]) -> str:
+    sources = dict.fromkeys(s for r in relations for s in r.sources)
+    return "; ".join(sources) if sources else "source not recorded"
+
+
+def _path(reasoner, subgraph, path, nodes, kinds, relations) -> ExplanationPath:
+    kg = reasoner.kg
+    nodes = [subgraph.patient_id, *nodes[1:]]
+    names = {t: n for t, n in zip(kg.term_ids, kg.term_names, strict=True)}
+    names.update({d: n for d, n in zip(kg.disease_ids, kg.disease_names, strict=True)})
+    names.update({cid: c.name for cid, c in subgraph.concepts.items()})
+    attribution = path.get("attribution")
+    role = (
+        ""
+        if attribution is None
+        else f"; model: {'supports' if attribution > 0 else 'counts against' if attribution < 0 else 'no effect on'} "
+        f"the diagnosis (occlusion {attribution:+.2f})"
+    )
+    absent = path["polarity"] == "absent"
+    evidence = [
+        ("excluded: " if absent else "observed: ")
+        + _finding_evidence(subgraph.findings.get(nodes[1], ()))
+        + (" (absent: counts against this diagnosis)" if absent else "")
+        + role
+    ]
+    rel_names = []
+    for step, kind in enumerate(kinds):
+        src, dst = nodes[step], nodes[step + 1]
+        if kind in ("present", "absent"):
+            rel_names.append("HAS_FINDING" if kind == "present" else "HAS_FINDING_ABSENT")
+            continue
+        if kind == "up":  # finding IS_A* ancestor
+            direct = [r for r in relations.get((src, dst), []) if r.type == "IS_A"]
+            rel_names.append("IS_A" if direct else "IS_A*")
+            evidence.append(
+                f"KG: IS_A ({_sources(direct)})" if direct else "KG: IS_A* (ancestor in the DAG)"
+            )
+        elif kind == "down":  # annotation IS_A* this node, walked backwards
+            direct = [r for r in relations.get((dst, src), []) if r.type == "IS_A"]
+            rel_names.append(inverse_name("IS_A") + ("" if direct else "*"))
+            evidence.append(
+                f"KG: IS_A ({_sources(direct)})" if direct else "KG: IS_A* (descendant in the DAG)"
+            )
+        else:  # the disease's annotation, walked backwards
+            annotated = [r for r in relations.get((dst, src), []) if r.type in ANNOTATION_TYPES]
+            relation = annotated[0].type if annotated else "HAS_PHENOTYPE"
+            rel_names.append(inverse_name(relation))
+            evidence.append(
+                f"KG: {relation} ({_sources(annotated)}), annotation frequency "
+                f"{path['frequency']:.2f}"
+            )
+    score = attribution if attribution is not None else path["contribution"]
+    return ExplanationPath(
+        nodes=tuple(nodes),
+        relations=tuple(rel_names),
+        score=float(score),
+        evidence=tuple(evidence),
+        node_names=(f"patient {subgraph.patient_id}", *(names.get(n, n) for n in nodes[1:])),
+    )
+
+
+def _finding_evidence(findings: Sequence[Finding]) -> str:
+    parts = []
+    for finding in findings:
+        source = finding.provenance
+        if isinstance(source, ImageEvidence):
+            parts.append(f"image {source.image_id} P={source.probability:.2f} ({source.model_id})")
+        elif source.sentence:
+            section = f" ({source.section})" if source.section else ""
+            parts.append(f'"{source.sentence}"{section}')
+        else:
+            parts.append(f"term {source.text}")
+    return "; ".join(dict.fromkeys(parts)) or "finding"
