@@ -10,6 +10,8 @@ docs/viewer.md.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import mimetypes
 from functools import lru_cache
 from pathlib import Path as FilePath
@@ -28,12 +30,17 @@ STATIC_PREFIX = "/viewer/static"
 PAGE = "index.html"
 _SUFFIXES = {".js", ".css", ".txt"}
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# cytoscape adds this one <style> element to the page (its container must not be static); the
+# policy allows exactly it by its hash, and no other inline style.
+CYTOSCAPE_STYLE = ".__________cytoscape_container { position: relative; }"
+_CYTOSCAPE_STYLE_HASH = base64.b64encode(hashlib.sha256(CYTOSCAPE_STYLE.encode()).digest()).decode()
 # The page runs only its own scripts: no inline script, no other origin (the API is this origin).
-# Images may be blob: URLs (thumbnails fetched with the key); cytoscape sets element styles from
-# script, which style-src does not govern.
+# Images may be blob: URLs (thumbnails fetched with the key); styles that cytoscape and the
+# script set through the DOM (element.style) are not inline styles and need no permission.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "default-src 'none'; script-src 'self'; "
+        f"style-src 'self' 'sha256-{_CYTOSCAPE_STYLE_HASH}'; img-src 'self' blob: data:; "
         "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     ),

@@ -573,31 +573,51 @@
     return quoted[0] || all[0] || null;
   }
 
-  /* What a step shows: its kind, the sentence / image probability / KG source / term status. */
+  /* The engine's first-step evidence reads 'observed: "<sentence>" (<section>); model: supports
+     the diagnosis (occlusion +1.23)' (or 'excluded: ...'); older stored paths hold the quoted
+     sentence alone. */
+  function splitEvidence(text) {
+    var out = { said: "", model: "", rest: text || "" };
+    var m = /;\s*model:\s*/.exec(out.rest);
+    if (m) { out.model = out.rest.slice(m.index + m[0].length); out.rest = out.rest.slice(0, m.index); }
+    var s = /^(observed|excluded)\s*:\s*/i.exec(out.rest);
+    if (s) { out.said = s[1].toLowerCase(); out.rest = out.rest.slice(s[0].length); }
+    return out;
+  }
+
+  function isAbsentRelation(relation) { return /ABSENT/i.test(relation || ""); }
+
+  /* What a step shows: the sentence, the image probability, the KG source, the observed or
+     excluded term and what the model made of it. */
   function stepDetail(step, pathIndex, stepIndex) {
     var items = [];
-    var finding = stepIndex === 0 ? patientFinding(step.dst, step.evidence) : null;
     var kind = "kg";
-    if (finding) {
-      var p = finding.provenance || {};
-      var pk = provenanceKind(finding);
-      kind = pk === "image" ? "image" : "finding";
-      items.push(["Finding", nameOf(finding.concept_id) + " (" + finding.concept_id + ")"]);
-      items.push([isPhenotype(finding.concept_id) ? "Term" : "Assertion", statusWords(finding)]);
-      if (pk === "text") {
-        items.push(["Sentence", "\u201c" + p.sentence + "\u201d"]);
-        if (p.section) items.push(["Section", p.section]);
-      } else if (pk === "image") {
-        items.push(["Image", p.image_id]);
-        items.push(["Image probability", p.probability.toFixed(2) + " (model " + p.model_id + ")"]);
-      }
-      if (step.evidence && !(pk === "text" && step.evidence.indexOf(p.sentence) >= 0)) {
-        items.push(["Evidence", step.evidence]);
-      }
-    } else if (stepIndex === 0) {
+    if (stepIndex === 0) {
       kind = "finding";
-      items.push(["Finding", nameOf(step.dst) + " (" + step.dst + ")"]);
-      if (step.evidence) items.push(["Evidence", step.evidence]);
+      var ev = splitEvidence(step.evidence);
+      var finding = patientFinding(step.dst, step.evidence);
+      var conceptId = finding ? finding.concept_id : step.dst;
+      items.push(["Finding", nameOf(conceptId) + " (" + conceptId + ")"]);
+      var said = ev.said || (isAbsentRelation(step.relation) ? "excluded" : "");
+      if (said) items.push([isPhenotype(conceptId) ? "Term" : "Observed / excluded", said + (isPhenotype(conceptId) ? " term" : "")]);
+      if (finding) {
+        var p = finding.provenance || {};
+        var pk = provenanceKind(finding);
+        items.push(["Assertion", statusWords(finding)]);
+        if (pk === "text") {
+          items.push(["Sentence", "\u201c" + p.sentence + "\u201d"]);
+          if (p.section) items.push(["Section", p.section]);
+        } else if (pk === "image") {
+          kind = "image";
+          items.push(["Image", p.image_id]);
+          items.push(["Image probability", p.probability.toFixed(2) + " (model " + p.model_id + ")"]);
+        }
+        var quoted = pk === "text" && p.sentence && ev.rest.indexOf(p.sentence) >= 0;
+        if (ev.rest && !quoted) items.push(["Evidence", ev.rest]);
+      } else if (ev.rest) {
+        items.push(["Evidence", ev.rest]);
+      }
+      if (ev.model) items.push(["Model", ev.model]);
     } else {
       var source = /^KG:\s*/.test(step.evidence) ? step.evidence.replace(/^KG:\s*/, "") : "";
       items.push(["KG relation", nameOf(step.src) + " \u2014" + step.relation + "\u2192 " + nameOf(step.dst)]);
@@ -642,16 +662,19 @@
         if (role === "finding") {
           var f = patientFinding(id, steps[0] && steps[0].evidence);
           if (f) node.status = findingStatus(f);
+          if (steps[0] && isAbsentRelation(steps[0].relation)) node.status = "absent";
         }
       });
       var item = el("li", null, [el("span", { className: "path-score", text: "path " + (pi + 1) +
-        (typeof path.score === "number" ? " \u00b7 score " + path.score.toFixed(3) : "") })]);
+        (typeof path.score === "number" ? " \u00b7 " + (path.score < 0 ? "counts against" : "supports") +
+          " (score " + (path.score > 0 ? "+" : "") + path.score.toFixed(3) + ")" : "") })]);
       var row = el("span", { className: "path-steps" });
       steps.forEach(function (step, si) {
         var detail = stepDetail(step, pi, si);
         var edgeId = "e" + pi + "-" + si;
         edges.push({ id: edgeId, source: step.src, target: step.dst, label: step.relation, detail: detail,
-          against: nodes[path.nodes[1]] && nodes[path.nodes[1]].status === "absent" });
+          against: (typeof path.score === "number" && path.score < 0) ||
+            Boolean(nodes[path.nodes[1]] && nodes[path.nodes[1]].status === "absent") });
         if (si === 0) row.appendChild(el("span", { className: "path-node", text: nameOf(step.src) === step.src && path.node_names ? path.node_names[0] : nameOf(step.src) }));
         var button = el("button", { type: "button", className: "step", "data-edge": edgeId, "data-kind": detail.kind,
           title: detail.items.map(function (x) { return x[0] + ": " + x[1]; }).join("\n") }, [step.relation]);
@@ -676,7 +699,27 @@
     showDetail(detail);
     if (!state.cy) return;
     state.cy.elements().removeClass("focused");
-    state.cy.getElementById(edgeId).addClass("focused");
+    state.cy.getElementById((state.edgeAlias || {})[edgeId] || edgeId).addClass("focused");
+  }
+
+  /* Left to right (patient first, disease last) when that fits the panel at a readable scale,
+     else top to bottom; the panel's height follows the drawing. */
+  function layoutGraph(cy, container) {
+    var dagre = typeof window.cytoscapeDagre === "function";
+    var width = Math.max(container.clientWidth - 20, 100);
+    var run = function (dir) {
+      cy.layout(dagre
+        ? { name: "dagre", rankDir: dir, nodeSep: 16, rankSep: dir === "LR" ? 84 : 50, edgeSep: 10, fit: false }
+        : { name: "breadthfirst", directed: true, fit: false }).run();
+      return cy.elements().boundingBox();
+    };
+    var box = run("LR");
+    if (width / box.w < 0.85) box = run("TB");
+    var scale = Math.min(1.3, width / box.w);
+    var height = Math.max(180, Math.min(520, box.h * scale + 36));
+    container.style.height = Math.round(height) + "px";
+    cy.resize();
+    cy.fit(undefined, 14);
   }
 
   function renderGraph(nodes, edges) {
@@ -698,44 +741,49 @@
       return { group: "nodes", data: { id: id, label: label }, classes: n.role + (n.status ? " " + n.status : "") };
     });
     var seen = {};
+    state.edgeAlias = {};
     edges.forEach(function (e) {
       var key = e.source + "|" + e.label + "|" + e.target;
-      if (seen[key]) { seen[key].details.push(e.detail); return; }
+      if (seen[key]) {
+        seen[key].details.push(e.detail);
+        state.edgeAlias[e.id] = seen[key].id; // one drawn edge for a step that several paths share
+        return;
+      }
       var data = { id: e.id, source: e.source, target: e.target, label: e.label };
-      seen[key] = { details: [e.detail] };
+      seen[key] = { id: e.id, details: [e.detail] };
       elements.push({ group: "edges", data: data, classes: e.against ? "against" : "", scratch: { _details: seen[key].details } });
     });
-    var narrow = container.clientWidth < 560;
     var cy = window.cytoscape({
       container: container,
       elements: elements,
+      layout: { name: "preset" },
+      minZoom: 0.4,
+      maxZoom: 1.3,
       userZoomingEnabled: false,
       boxSelectionEnabled: false,
       autoungrabify: true,
       style: [
         { selector: "node", style: {
-          label: "data(label)", "text-wrap": "wrap", "text-max-width": "110px", "font-size": 11,
-          "text-valign": "center", "text-halign": "center", width: 124, height: 42, shape: "round-rectangle",
+          label: "data(label)", "text-wrap": "wrap", "text-max-width": "92px", "font-size": 11,
+          "text-valign": "center", "text-halign": "center", width: 104, height: 40, shape: "round-rectangle",
           "background-color": "#e8eefc", "border-width": 2, "border-color": "#3456a8", color: "#10213f" } },
-        { selector: "node.patient", style: { "background-color": "#1f2937", "border-color": "#1f2937", color: "#ffffff", shape: "ellipse", width: 96 } },
+        { selector: "node.patient", style: { "background-color": "#1f2937", "border-color": "#1f2937", color: "#ffffff", shape: "ellipse", width: 84 } },
         { selector: "node.finding", style: { "background-color": "#dcefe4", "border-color": "#1e7a46" } },
         { selector: "node.finding.absent", style: { "background-color": "#f3f4f6", "border-style": "dashed", "border-color": "#b42318", color: "#4b5563" } },
         { selector: "node.finding.possible", style: { "border-style": "dashed", "background-color": "#fdf3d7", "border-color": "#a15c07" } },
         { selector: "node.finding.historical", style: { "border-style": "dotted", "background-color": "#efeafd", "border-color": "#5b3fb5" } },
         { selector: "node.concept", style: { "background-color": "#ffffff", "border-color": "#6b7280", shape: "rectangle" } },
-        { selector: "node.disease", style: { "background-color": "#fde7e4", "border-color": "#9f1c10", "border-width": 3, shape: "hexagon", width: 140, height: 50, "font-weight": "bold" } },
+        { selector: "node.disease", style: { "background-color": "#fde7e4", "border-color": "#9f1c10", "border-width": 3, shape: "hexagon", width: 124, height: 48, "font-weight": "bold" } },
         { selector: "edge", style: {
           width: 2, "line-color": "#7a869a", "target-arrow-color": "#7a869a", "target-arrow-shape": "triangle",
-          "curve-style": "bezier", label: "data(label)", "font-size": 9, color: "#374151",
+          "curve-style": "bezier", label: "data(label)", "font-size": 9, color: "#374151", "text-wrap": "none",
           "text-background-color": "#ffffff", "text-background-opacity": 0.9, "text-background-padding": 2,
-          "text-rotation": "autorotate" } },
+          "text-rotation": "none" } },
         { selector: "edge.against", style: { "line-style": "dashed", "line-color": "#b42318", "target-arrow-color": "#b42318" } },
         { selector: ".focused", style: { "line-color": "#1d4ed8", "target-arrow-color": "#1d4ed8", width: 4, "border-color": "#1d4ed8", "border-width": 4 } },
       ],
-      layout: { name: typeof window.cytoscapeDagre === "function" ? "dagre" : "breadthfirst",
-        rankDir: narrow ? "TB" : "LR", nodeSep: 14, rankSep: narrow ? 40 : 70, edgeSep: 8, padding: 10,
-        directed: true },
     });
+    layoutGraph(cy, container);
     var show = function (event) {
       var target = event.target;
       cy.elements().removeClass("focused");
