@@ -25,6 +25,8 @@ demo: install
 	$(BIN)/kgdx demo
 
 test: install
+	@# the viewer's browser test drives Debian's chromium; as root, install it when missing
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || echo "chromium not installed: tests/viewer will skip"; fi
 	$(BIN)/python -m pytest -q
 
 bench: install
