@@ -27,6 +27,31 @@ def check_bind(host: str, settings) -> None:
         raise ConfigError(NO_KEYS_MESSAGE.format(host=host))
 
 
+DEMO_STORE = "demo.lbug"
+DEMO_MODEL = ("models", "demo")  # api.commands.demo.DEMO_MODEL_DIR
+
+
+def demo_fallback(settings) -> dict[str, str]:
+    """What to serve when nothing is configured and only ``kgdx demo`` has run: the demo's
+    store and model (``KGDX_DB_PATH`` / ``KGDX_MODEL_DIR`` values), else nothing.
+
+    Applies when the embedded store is used, neither ``db_path`` nor ``model_dir`` is set,
+    ``<home>/kg.lbug`` does not exist and ``<home>/demo.lbug`` does.
+    """
+    if settings.store != "embedded" or settings.db_path is not None:
+        return {}
+    if settings.resolved_db_path.exists():
+        return {}
+    demo_store = settings.home / DEMO_STORE
+    if not demo_store.exists():
+        return {}
+    env = {"KGDX_DB_PATH": str(demo_store)}
+    demo_model = settings.home.joinpath(*DEMO_MODEL)
+    if settings.model_dir is None and demo_model.is_dir():
+        env["KGDX_MODEL_DIR"] = str(demo_model)
+    return env
+
+
 def serve_command(
     host: Annotated[
         str, typer.Option(help="Interface to bind; other than loopback only with API keys")
@@ -36,14 +61,29 @@ def serve_command(
 ) -> None:
     """Serve the REST API: /health, /concepts, /patients, /patients/{id}/diagnoses, /query.
 
-    While it runs, `kgdx query`, `kgdx kg stats` and `kgdx export` still read the store.
+    While it runs, `kgdx query`, `kgdx kg stats` and `kgdx export` still read the store. With
+    nothing configured and no `<home>/kg.lbug`, it serves the store and model of `kgdx demo`.
     """
+    import os
+
     import uvicorn
 
     from graph.errors import ConfigError
+    from graph.log import logger
     from graph.settings import get_settings
 
     settings = get_settings()
+    fallback = demo_fallback(settings)
+    if fallback:
+        # create_app reads the settings from the environment at startup
+        os.environ.update(fallback)
+        logger.warning(
+            "no %s yet: serving the demo store %s (model %s); set KGDX_DB_PATH to choose",
+            settings.resolved_db_path,
+            fallback["KGDX_DB_PATH"],
+            fallback.get("KGDX_MODEL_DIR", settings.resolved_model_dir),
+        )
+        settings = get_settings()
     check_bind(host, settings)
     if workers > 1 and settings.store == "embedded":
         # One embedded database folder can be opened for writing by one process only.

@@ -357,3 +357,12 @@ def check_domain(domain: str | None, labels: Sequence[str]) -> str:
     if domain not in DOMAINS:
         raise ConfigError(f"unknown KG domain {domain!r}; expected one of {DOMAINS}")
     return domain
+
+
+def resolved_patients(run: ReasoningRun, subgraphs: Sequence[PatientSubgraph]):
+    """The reasoner's patients (term and candidate indices) of labelled subgraphs, those with a
+    scored finding and a candidate diagnosis only (for evaluation and fidelity)."""
+    kg = run.reasoner.kg
+    cases = [case_of(s, kg, run.index) for s in subgraphs]
+    patients, _ = resolve_cases(kg, cases)
+    return [p for p in patients if p.disease >= 0 and (p.observed or p.excluded)]
