@@ -321,9 +321,8 @@ class Engine:
         (``kgdx-chest-seed:2026-11 sha256:dd858b7ad0c1``); ``""`` without a model."""
         if self.result is None:
             return ""
-        pinned = self.result.card.get("kg", {})
-        sources = ", ".join(pinned.get("sources", []))
-        return f"{sources} sha256:{pinned.get('content_hash', '')[:12]}".strip()
+        kg = self.result.reasoner.kg
+        return f"{', '.join(kg.sources)} sha256:{kg.content_hash[:12]}".strip()
 
     def _store_held(self):
         from contextlib import nullcontext

@@ -174,11 +174,15 @@ def patient_from_terms(
     """
     from pydantic import ValidationError
 
+    from graph.records import CURIE_RE
+
     if not observed and not excluded:
         raise InputError("give at least one observed or excluded term (e.g. HP:0001250)")
     findings = []
     for polarity, terms in (("present", observed), ("absent", excluded)):
         for term in terms:
+            if not isinstance(term, str) or not CURIE_RE.match(term):
+                raise InputError(f"{term!r} is not a concept id; write a CURIE such as HP:0001250")
             try:
                 findings.append(
                     Finding(
@@ -238,6 +242,14 @@ class TermIndex:
             found = self._codes.get(concept_id)
         if found is None and concept_id in self._obsolete:
             found = self._codes.get(self._obsolete[concept_id])
+        return found
+
+    def of_concept(self, concept_id: str, concept: Concept | None = None) -> int | None:
+        """:meth:`index` of a linked concept, else of the first of its xrefs that is a term (a
+        DOID disease node "microcephaly" with an HP xref stands for that HPO term)."""
+        found = self.index(concept_id)
+        if found is None and concept is not None:
+            found = next((t for t in map(self.index, concept.xrefs) if t is not None), None)
         return found
 
     def code(self, index: int) -> str:
@@ -304,6 +316,9 @@ class SubgraphBatch:
 def batch(subgraphs: Sequence[PatientSubgraph], index: TermIndex) -> SubgraphBatch:
     """Collate patient subgraphs onto a reasoner's term indices.
 
+    A linked concept maps through :meth:`TermIndex.index`, else through the first of its xrefs
+    that is a term; one that maps to no term is listed in ``unknown``.
+
     Each patient's rows depend on that patient alone, so a patient's scores are the same in any
     batch (the reasoner scores rows independently).
 
@@ -320,7 +335,7 @@ def batch(subgraphs: Sequence[PatientSubgraph], index: TermIndex) -> SubgraphBat
         for relation in FINDING_EDGE_TYPES:
             row: dict[int, None] = {}
             for concept_id in subgraph.edges.get(relation, ()):
-                found = index.index(concept_id)
+                found = index.of_concept(concept_id, subgraph.concepts.get(concept_id))
                 if found is None:
                     missing[concept_id] = None
                 else:

@@ -179,7 +179,7 @@ def _concepts_of_terms(
     """Term index -> the patient's concept id whose edge maps to it (first in report order)."""
     out: dict[int, str] = {}
     for concept_id in subgraph.observed + subgraph.excluded:
-        t = index.index(concept_id)
+        t = index.of_concept(concept_id, subgraph.concepts.get(concept_id))
         if t is not None:
             out.setdefault(t, concept_id)
     return out
