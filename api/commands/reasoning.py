@@ -1,4 +1,5 @@
-"""``kgdx train``, ``kgdx eval diagnosis`` and ``kgdx diagnose``: the reasoning engine.
+"""``kgdx train`` and ``kgdx eval diagnosis`` (and, from :mod:`api.commands.diagnose`, ``kgdx
+diagnose`` and ``kgdx explain``): the reasoning engine.
 
 The KG is read from the configured store (built by ``kgdx kg build --sources default``), read-only.
 """
@@ -6,7 +7,6 @@ The KG is read from the configured store (built by ``kgdx kg build --sources def
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -220,160 +220,10 @@ def _print_table(metrics: dict, title: str) -> None:
     )
 
 
-HPO_ID = re.compile(r"HP:\d{7}", re.IGNORECASE)
-
-
-def hpo_ids(value: str, option: str) -> list[str]:
-    """The comma-separated HPO ids of ``option``, deduplicated in order.
-
-    Raises:
-        InputError: an item is not an HPO id (``HP:`` and seven digits).
-    """
-    from graph.errors import InputError
-
-    given = [t.strip() for t in value.split(",") if t.strip()]
-    bad = [t for t in given if not HPO_ID.fullmatch(t)]
-    if bad:
-        raise InputError(
-            f"{option}: {', '.join(repr(t) for t in bad[:3])} is not an HPO id (HP: and seven "
-            "digits, e.g. HP:0001250); give HPO ids separated by commas, or the report itself "
-            "with --text / --report"
-        )
-    return list(dict.fromkeys(t.upper() for t in given))
-
-
-def term_notes(kg, observed: list[str], excluded: list[str]) -> list[str]:
-    """What became of the given ids on the way in: an obsolete id replaced (``replaced_by``), an
-    alternative id read as its primary term (``alt_id``), an id both observed and excluded."""
-    notes = []
-    primary: dict[int, str] = {}
-    for code, index in kg.hpo_index.items():
-        if code.startswith("HP:") and code not in kg.alt_ids:
-            primary[index] = min(code, primary.get(index, code))
-    for hpo_id in dict.fromkeys(observed + excluded):
-        if hpo_id not in kg.hpo_index and hpo_id in kg.obsolete:
-            replacement = kg.obsolete[hpo_id]
-            index = kg.hpo_index.get(replacement)
-            if index is not None:
-                notes.append(
-                    f"obsolete HPO id {hpo_id} replaced by {replacement} "
-                    f"({kg.term_names[index]}); use the new id"
-                )
-        elif hpo_id in kg.alt_ids and hpo_id in kg.hpo_index:
-            index = kg.hpo_index[hpo_id]
-            notes.append(
-                f"{hpo_id} is an alternative id of {primary.get(index, hpo_id)} "
-                f"({kg.term_names[index]}); read as that term"
-            )
-    both = [t for t in excluded if t in observed]
-    if both:
-        notes.append(f"both observed and excluded, read as observed: {', '.join(both)}")
-    return notes
-
-
-def _load_reasoner(model: Path | None, force: bool):
-    from gnn.reasoning.run import load_run
-    from graph.errors import ConfigError
-    from graph.settings import get_settings
-
-    folder = model or get_settings().model_dir
-    if folder is None:
-        raise ConfigError(
-            "no model: pass --model RUN_DIR (from `kgdx train`) or set KGDX_MODEL_DIR"
-        )
-    reasoner, _ = load_run(folder, _kg(), force=force)
-    return reasoner
-
-
-def explain_terms(
-    reasoner, observed: list[str], excluded: list[str], disease_id: str, *, paths: int = 10
-) -> dict:
-    """One named disease for a patient given as HPO ids: its rank among all candidates, its
-    calibrated probability and its paths, ranked like ``kgdx diagnose``'s.
-
-    Raises:
-        UnknownConceptError: ``disease_id`` is not a candidate disease of the KG.
-        InputError: no finding is an HPO term of the KG.
-    """
-    from gnn.reasoning.explain_paths import _hpo_names, disease_paths
-    from gnn.reasoning.knowledge import require_terms
-    from gnn.reasoning.pipeline import Patient
-
-    kg = reasoner.kg
-    disease = kg.resolve_disease(disease_id)
-    obs, exc, unknown = require_terms(kg, observed, excluded)
-    patient = Patient("query", obs, [e for e in exc if e not in obs], -1)
-    probabilities = reasoner.probabilities(patient)
-    found = disease_paths(reasoner, patient, disease, _hpo_names(reasoner))
-    return {
-        "diagnoses": [
-            {
-                "id": kg.disease_label(disease),
-                "kg_id": kg.disease_ids[disease],
-                "name": kg.disease_names[disease],
-                "probability": float(probabilities[disease]),
-                "rank": int((probabilities >= probabilities[disease]).sum()),
-                "candidates": kg.num_diseases,
-                "paths": found[:paths],
-            }
-        ],
-        "notes": [f"unknown HPO id ignored: {u}" for u in unknown],
-    }
-
-
-def _print_result(result: dict, json_output: bool, paths: int) -> None:
-    if json_output:
-        typer.echo(json.dumps(result, indent=2))
-        return
-    for note in result["notes"]:
-        typer.echo(f"note: {note}")
-    for i, d in enumerate(result["diagnoses"], 1):
-        head = f"{d['id']} {d['name']}  p={d['probability']:.3f}"
-        if "rank" in d:  # a named disease: where it stands among all candidates
-            head = f"rank {d['rank']:,} of {d['candidates']:,}: {head}"
-        typer.echo(f"{i}. {head}" if "rank" not in d else head)
-        if paths and not d["paths"]:
-            typer.echo("     (no KG path from the patient's findings to this disease)")
-        for p in d["paths"]:
-            typer.echo(f"     {p['text']}  ({p['contribution']:+.2f})")
-
-
-def diagnose_command(
-    observed: Annotated[str, typer.Option(help="Present findings: HP:..,HP:..")] = "",
-    excluded: Annotated[str, typer.Option(help="Absent findings: HP:..,HP:..")] = "",
-    disease: Annotated[
-        str | None,
-        typer.Option(help="Explain this disease (OMIM id): its rank, probability and paths"),
-    ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="Run folder (default: settings.model_dir)")
-    ] = None,
-    top: Annotated[int, typer.Option(min=1, max=100)] = 5,
-    paths: Annotated[int, typer.Option(min=0, max=10, help="Paths per diagnosis")] = 3,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    force: Annotated[bool, typer.Option(help="Use a run trained on another KG")] = False,
-) -> None:
-    """Ranked diagnoses of a new patient given as HPO terms, with calibrated scores and paths."""
-    from gnn.reasoning.explain_paths import diagnose
-    from graph.errors import InputError
-
-    obs, exc = hpo_ids(observed, "--observed"), hpo_ids(excluded, "--excluded")
-    if not obs and not exc:
-        raise InputError(
-            "the patient has no findings: give --observed HP:..,HP:.. (present) and/or "
-            "--excluded HP:.. (absent)"
-        )
-    reasoner = _load_reasoner(model, force)
-    notes = term_notes(reasoner.kg, obs, exc)
-    if disease is not None:
-        result = explain_terms(reasoner, obs, exc, disease, paths=max(paths, 1))
-    else:
-        result = diagnose(reasoner, obs, exc, top=top, paths=paths)
-    result["notes"] = notes + result["notes"]
-    _print_result(result, json_output, paths)
-
-
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    from api.commands.diagnose import diagnose_command, explain_command
+
     app.command("train")(train_command)
     app.command("diagnose")(diagnose_command)
+    app.command("explain")(explain_command)
     groups["eval"].command("diagnosis")(eval_diagnosis_command)

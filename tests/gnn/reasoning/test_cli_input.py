@@ -134,3 +134,61 @@ def test_train_names_the_file_and_line_of_a_malformed_record(tmp_path, monkeypat
     assert isinstance(result.exception, InputError)
     assert f"{cohort / 'cases.jsonl'}:3" in str(result.exception)
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+REPORT = "The patient has an atrial septal defect and seizures. There is no triphalangeal thumb."
+
+
+def test_report_text_and_a_stored_patient_go_through_the_engine(
+    hpo_home, run_dir, tmp_path, monkeypatch
+):
+    """--text / --report extract findings (nothing stored); --patient and `kgdx explain` read
+    one stored patient; an unknown patient or disease is refused, saying what to do."""
+    from api.engine import Engine
+    from graph.records import Patient, Report
+    from graph.settings import Settings
+
+    home = tmp_path / "home"  # a copy of the session's KG store, so a stored patient stays here
+    home.mkdir()
+    shutil.copy(hpo_home.home / "kg_build.json", home)
+    shutil.copy(hpo_home.db_path, home / hpo_home.db_path.name)
+    settings = Settings(home=home, db_path=home / hpo_home.db_path.name)
+    monkeypatch.setenv("KGDX_HOME", str(home))
+    monkeypatch.setenv("KGDX_DB_PATH", str(settings.db_path))
+    report = tmp_path / "report.txt"
+    report.write_text(REPORT)
+
+    by_text = _diagnose(run_dir, "--text", REPORT, "--top", "2", "--json")
+    assert by_text.exit_code == 0, by_text.output
+    out = json.loads(by_text.output)
+    found = {(f["name"].lower(), f["assertion"]) for f in out["findings"]}
+    assert ("atrial septal defect", "present") in found
+    assert ("triphalangeal thumb", "absent") in found
+    assert len(out["diagnoses"]) == 2 and out["diagnoses"][0]["paths"]
+    assert out["diagnoses"][0]["paths"][0]["nodes"][0] == "query"
+    by_file = _diagnose(run_dir, "--report", str(report), "--top", "2", "--json")
+    assert json.loads(by_file.output)["diagnoses"] == out["diagnoses"]
+    with Engine(settings=settings) as engine:
+        assert engine.store.counts().nodes.get("Patient", 0) == 0  # --text stored nothing
+        engine.ingest(patients=[Patient(id="P1", reports=(Report(id="r1", text=REPORT),))])
+
+    stored = _diagnose(run_dir, "--patient", "P1", "--top", "2", "--json")
+    assert stored.exit_code == 0, stored.output
+    top = json.loads(stored.output)["diagnoses"]
+    assert [d["id"] for d in top] == [d["id"] for d in out["diagnoses"]]
+    second = top[1]
+    explained = runner.invoke(app, ["explain", "P1", second["id"], "--model", str(run_dir)])
+    assert explained.exit_code == 0, explained.output
+    assert second["name"] in explained.output and "patient P1 -HAS_FINDING->" in explained.output
+    assert f"p={second['probability']:.3f}" in explained.output
+
+    unknown = runner.invoke(app, ["explain", "P9", second["id"], "--model", str(run_dir)])
+    assert isinstance(unknown.exception, InputError)
+    assert "no patient 'P9'" in str(unknown.exception) and "kgdx query" in str(unknown.exception)
+    not_candidate = runner.invoke(app, ["explain", "P1", "OMIM:000000", "--model", str(run_dir)])
+    assert isinstance(not_candidate.exception, InputError)
+    assert "OMIM:000000" in str(not_candidate.exception)
+    both = _diagnose(run_dir, "--text", REPORT, "--observed", ASD)
+    assert isinstance(both.exception, InputError) and "one way" in str(both.exception)
+    empty = _diagnose(run_dir, "--text", "Nothing to see here.")
+    assert isinstance(empty.exception, InputError)
