@@ -706,10 +706,13 @@
      else top to bottom; the panel's height follows the drawing. */
   function layoutGraph(cy, container) {
     var dagre = typeof window.cytoscapeDagre === "function";
+    var longest = 0;
+    cy.edges().forEach(function (e) { longest = Math.max(longest, String(e.data("label")).length); });
+    var labelGap = Math.max(60, longest * 6 + 24); // room for the relation's name between ranks
     var width = Math.max(container.clientWidth - 20, 100);
     var run = function (dir) {
       cy.layout(dagre
-        ? { name: "dagre", rankDir: dir, nodeSep: 16, rankSep: dir === "LR" ? 84 : 50, edgeSep: 10, fit: false }
+        ? { name: "dagre", rankDir: dir, nodeSep: 16, rankSep: dir === "LR" ? labelGap : 50, edgeSep: 10, fit: false }
         : { name: "breadthfirst", directed: true, fit: false }).run();
       return cy.elements().boundingBox();
     };
@@ -742,6 +745,7 @@
     });
     var seen = {};
     state.edgeAlias = {};
+    var details = {}; // drawn edge id -> the details of the steps it stands for
     edges.forEach(function (e) {
       var key = e.source + "|" + e.label + "|" + e.target;
       if (seen[key]) {
@@ -751,7 +755,8 @@
       }
       var data = { id: e.id, source: e.source, target: e.target, label: e.label };
       seen[key] = { id: e.id, details: [e.detail] };
-      elements.push({ group: "edges", data: data, classes: e.against ? "against" : "", scratch: { _details: seen[key].details } });
+      details[e.id] = seen[key].details;
+      elements.push({ group: "edges", data: data, classes: e.against ? "against" : "" });
     });
     var cy = window.cytoscape({
       container: container,
@@ -788,15 +793,12 @@
       var target = event.target;
       cy.elements().removeClass("focused");
       target.addClass("focused");
-      if (target.isEdge()) {
-        var details = target.scratch("_details") || [];
-        if (details.length) showDetail(details[0]);
-      } else {
-        var edge = target.connectedEdges().filter(function (e) { return e.target().id() === target.id(); })[0]
+      // a node shows the step that reaches it (the patient: the step that leaves it)
+      var edge = target.isEdge() ? target
+        : target.connectedEdges().filter(function (e) { return e.target().id() === target.id(); })[0]
           || target.connectedEdges()[0];
-        var ds = edge ? edge.scratch("_details") || [] : [];
-        if (ds.length) showDetail(ds[0]);
-      }
+      var shown = edge ? details[edge.id()] || [] : [];
+      if (shown.length) showDetail(shown[0]);
     };
     cy.on("mouseover tap", "edge, node", show);
     state.cy = cy;
