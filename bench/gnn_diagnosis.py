@@ -1,12 +1,13 @@
-"""Diagnosis GNNs vs the logistic-regression baseline on the demo cohort, over several seeds.
+"""The inductive reasoner on the chest demo cohort vs its baselines, over several seeds.
 
-Findings come from the text extractor run on the cohort's reports (as in ``kgdx demo``); each
-seed draws its own stratified 70/10/20 split, and every model and the baseline are measured on
-that same split. Prints held-out AUROC / top-1 accuracy (mean and min-max over seeds), training
-time per model, and the GNN / baseline ratio.
+Findings come from the text extractor run on the cohort's reports (as in ``kgdx demo``), stored
+in a fresh embedded store with the seed KG; each seed draws its own 60/20/20 split by diagnosis
+(``Engine.train``), and kgdx's model and every baseline (Phenomizer-style Resnik, kNN over
+training patients, the no-KG ablation) are measured on that same held-out part. Prints top-1 /
+MRR (mean and min-max over seeds), training time, and the kgdx / Phenomizer ratio.
 
-    .venv/bin/python bench/gnn_diagnosis.py            # 5 seeds, hgt + rgcn + sage
-    .venv/bin/python bench/gnn_diagnosis.py --quick    # 2 seeds, rgcn only, fewer epochs
+    .venv/bin/python bench/gnn_diagnosis.py            # 5 seeds, sage + rgcn + hgt
+    .venv/bin/python bench/gnn_diagnosis.py --quick    # 2 seeds, sage only
     .venv/bin/python bench/gnn_diagnosis.py --sections all   # the impression in the input too
 
 The model reads the findings of every report section but the impression by default
@@ -19,10 +20,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+METHODS = ("kgdx", "phenomizer", "knn", "no_kg")
 
 
 def main() -> None:
@@ -34,65 +38,61 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    import torch
+
+    from api.engine import Engine
     from data.cohort import load_cohort
-    from extractors.text import ReportExtractor
-    from gnn.baseline import logistic_baseline
-    from gnn.dataset import candidate_diagnoses, patient_labels, stratified_split
-    from gnn.train import train
-    from graph.sections import parse_sections
-    from graph.subgraph import build_patient_graph
-    from kg_loaders.seed import read_seed_concepts, read_seed_relations
+    from gnn.reasoning.patients import chest_config
+    from graph.settings import Settings
 
+    torch.set_num_threads(1)
     seeds = args.seeds or (2 if args.quick else 5)
-    models = ["rgcn"] if args.quick else ["hgt", "rgcn", "sage"]
-    epochs = 60 if args.quick else 150
-    concepts = read_seed_concepts()
-    relations = read_seed_relations(concepts=concepts)
-    extractor = ReportExtractor.from_concepts(concepts)
-    patients = []
-    for case in load_cohort():
-        report = case.patient.reports[0]
-        findings = tuple(extractor.extract(report.text, report.id))
-        patients.append(case.patient.model_copy(update={"findings": findings}))
-    sections = parse_sections(args.sections)
-    graph = build_patient_graph(patients, concepts, relations, sections=sections)
-    labels = patient_labels(patients, graph, candidate_diagnoses(patients, graph))
-
-    scores: dict[str, dict[str, list[float]]] = {}
-    for seed in range(seeds):
-        masks = stratified_split(labels, seed=seed)
-        started = time.perf_counter()
-        base = logistic_baseline(graph, labels, masks, seed=seed)["test"]
-        row = scores.setdefault(
-            "baseline (logistic regression)", {"auroc": [], "top1": [], "s": []}
-        )
-        row["auroc"].append(base["auroc"])
-        row["top1"].append(base["top1_accuracy"])
-        row["s"].append(time.perf_counter() - started)
+    models = ["sage"] if args.quick else ["sage", "rgcn", "hgt"]
+    sections = None if args.sections == "default" else args.sections
+    folder = Path(tempfile.mkdtemp(prefix="kgdx-bench-"))
+    settings = Settings(home=folder, db_path=folder / "bench.lbug")
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    with Engine(store="embedded", settings=settings) as engine:
+        engine.build_seed_kg()
+        engine.ingest([c.patient for c in load_cohort()])
+        candidates = engine.knowledge("chest").num_diseases
         for model in models:
-            result = train(
-                graph=graph, patients=patients, model=model, seed=seed, split=masks, epochs=epochs
-            )
-            row = scores.setdefault(f"GNN {model}", {"auroc": [], "top1": [], "s": []})
-            row["auroc"].append(result.metrics["test"]["auroc"])
-            row["top1"].append(result.metrics["test"]["top1_accuracy"])
-            row["s"].append(result.metrics["timing"]["train_seconds"])
-
-    baseline_auroc = statistics.mean(scores["baseline (logistic regression)"]["auroc"])
+            for seed in range(seeds):
+                started = time.perf_counter()
+                result = engine.train(
+                    config=chest_config(candidates, model=model), seed=seed, sections=sections
+                )
+                seconds.setdefault(model, []).append(time.perf_counter() - started)
+                test = result.evaluation["test"]
+                for method in METHODS:
+                    overall = test[method]["overall"]
+                    key = (model if method == "kgdx" else "-", method)
+                    figures.setdefault(key, []).append((overall["top1"], overall["mrr"]))
     print(
-        f"demo cohort: {len(patients)} patients, {labels.y.size(1)} diagnoses, {seeds} seeds, "
-        f"{epochs} epochs, held-out test split per seed; input: {sections.describe()}"
+        f"chest demo cohort, {seeds} seeds, held-out test part of each seed's split; "
+        f"{candidates} candidate diseases (chance top-1 ~{1 / candidates:.2f})"
     )
-    header = f"{'model':32} {'AUROC mean [min-max]':>24} {'top-1 mean':>11} {'fit s':>7} {'AUROC / baseline':>17}"
-    print(header)
-    print("-" * len(header))
-    for name, row in scores.items():
-        auroc = row["auroc"]
+    print(f"{'encoder':8} {'method':11} {'top-1 mean (min-max)':24} {'MRR mean (min-max)':24}")
+    for (model, method), values in figures.items():
+        top1 = [v[0] for v in values]
+        mrr = [v[1] for v in values]
         print(
-            f"{name:32} {statistics.mean(auroc):>8.3f} [{min(auroc):.3f}-{max(auroc):.3f}] "
-            f"{statistics.mean(row['top1']):>11.3f} {statistics.mean(row['s']):>7.1f} "
-            f"{statistics.mean(auroc) / baseline_auroc:>17.3f}"
+            f"{model:8} {method:11} {_spread(top1):24} {_spread(mrr):24}"
+            + (
+                f" train {statistics.mean(seconds[model]):.1f} s"
+                if method == "kgdx" and model in seconds
+                else ""
+            )
         )
+    phenomizer = statistics.mean(v[1] for v in figures[("-", "phenomizer")])
+    for model in models:
+        kgdx = statistics.mean(v[1] for v in figures[(model, "kgdx")])
+        print(f"kgdx ({model}) / Phenomizer MRR ratio: {kgdx / phenomizer:.2f}")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
 if __name__ == "__main__":

@@ -1,34 +1,16 @@
-"""Heterogeneous GNNs over patient graphs: models, training, evaluation, baseline, explanations.
+"""Diagnosis reasoning over the knowledge graph: tasks, models, the inductive reasoner.
 
-Usage::
+- :mod:`gnn.tasks`: tasks as data plus a standard evaluator (``phenopackets``);
+- :mod:`gnn.models`: the KG-scored diagnosis model and its encoders, chosen by name;
+- :mod:`gnn.reasoning`: the phenotype KG view (rare or chest domain), similarity, training of
+  kgdx's model and the baselines (``train_reasoner``), run folders, diagnoses with KG paths.
 
-    from gnn import train, diagnose_patient
-    result = train(graph=graph, patients=patients, model="rgcn")
-    diagnoses = diagnose_patient(result, graph, "P007")
+Usage (through :class:`api.engine.Engine`, which reads patients from the store)::
+
+    from api.engine import Engine
+    engine = Engine()
+    result = engine.train(domain="chest", save_to="run")
+    diagnoses = engine.diagnose("P007")
 """
 
 from __future__ import annotations
-
-from gnn.baseline import finding_bag, logistic_baseline
-from gnn.evaluate import Evaluator, expected_calibration_error
-from gnn.explain import attributions, explain, faithfulness
-from gnn.models import MODELS, PatientDiseaseModel, build_model
-from gnn.predict import diagnose_patient
-from gnn.train import TrainResult, cpu_threads, train
-
-__all__ = [
-    "MODELS",
-    "Evaluator",
-    "PatientDiseaseModel",
-    "TrainResult",
-    "attributions",
-    "build_model",
-    "cpu_threads",
-    "diagnose_patient",
-    "expected_calibration_error",
-    "explain",
-    "faithfulness",
-    "finding_bag",
-    "logistic_baseline",
-    "train",
-]

@@ -7,7 +7,7 @@ the input, and its evaluation measures reading, not reasoning. So every mention 
 patient ``HAS_FINDING`` edge), and a task says which sections it reads with a
 :class:`~graph.records.SectionSelection`:
 
-- :data:`FEATURE_SECTIONS` (the default of ``Engine.train`` and ``build_patient_graph``): every
+- :data:`FEATURE_SECTIONS` (the default of ``Engine.train`` and ``PatientSubgraph``): every
   section except ``impression``, and mentions of unknown section (a report without headers);
 - :data:`ALL_SECTIONS`: everything, what models trained before sections were kept read.
 

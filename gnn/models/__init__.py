@@ -3,8 +3,6 @@
 - The reasoning engine (:mod:`gnn.reasoning`): :class:`~gnn.models.kgdx.KGDiagnosisModel` with
   a KG encoder named ``hgt``, ``rgcn`` or ``sage`` (:data:`ENCODERS`), and the no-KG ablation
   ``free`` (:class:`~gnn.models.free.FreeEmbeddingModel`); :func:`resolve_model` builds one.
-- The transductive patient-graph GNN (:class:`PatientDiseaseModel`, :func:`build_model`,
-  :data:`MODELS`), kept for :mod:`gnn.train`.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from gnn.models.base import DiagnosisModel, PatientBatch, pool
 from gnn.models.encoders import ENCODERS, kg_graph
 from gnn.models.free import FreeEmbeddingModel
 from gnn.models.kgdx import KGDiagnosisModel
-from gnn.models.patient_disease import MODELS, PatientDiseaseModel, build_model
 from graph.errors import ConfigError
 
 REASONING_MODELS: dict[str, str] = {
@@ -42,14 +39,11 @@ def resolve_model(name: str | DiagnosisModel, **kwargs: Any) -> DiagnosisModel:
 
 __all__ = [
     "ENCODERS",
-    "MODELS",
     "REASONING_MODELS",
     "DiagnosisModel",
     "FreeEmbeddingModel",
     "KGDiagnosisModel",
     "PatientBatch",
-    "PatientDiseaseModel",
-    "build_model",
     "kg_graph",
     "pool",
     "resolve_model",

@@ -47,17 +47,16 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def _check_cypher_notebook_store(workdir: Path, shown: dict) -> None:
     """The notebook's predictions are in its store, made by its saved model, explained by KG paths."""
-    from gnn.train import TrainResult
+    from gnn.reasoning.patients import ReasoningRun
     from graph.settings import Settings
     from graph.stores import open_store
 
-    model = TrainResult.load(workdir / "model")
-    assert shown["model_id"] == model.model_id
-    held_out = model.splits["test"]
-    assert sorted(shown["diagnosed"]) == sorted(held_out) and shown["patient_id"] in held_out
-
     settings = Settings(home=workdir, db_path=workdir / "demo.lbug")
     with open_store("embedded", settings=settings) as store:
+        model = ReasoningRun.load(workdir / "model", store)
+        assert shown["model_id"] == model.model_id
+        held_out = model.splits["test"]
+        assert sorted(shown["diagnosed"]) == sorted(held_out) and shown["patient_id"] in held_out
         rows = store.query(
             "MATCH (p:Patient)-[:HAS_PREDICTION]->(x:Prediction) "
             "RETURN p.id, x.concept_id, x.rank, x.model_id, x.paths ORDER BY p.id, x.rank",
