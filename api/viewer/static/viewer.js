@@ -712,7 +712,7 @@
     var width = Math.max(container.clientWidth - 20, 100);
     var run = function (dir) {
       cy.layout(dagre
-        ? { name: "dagre", rankDir: dir, nodeSep: 16, rankSep: dir === "LR" ? labelGap : 50, edgeSep: 10, fit: false }
+        ? { name: "dagre", rankDir: dir, nodeSep: 16, rankSep: dir === "LR" ? labelGap : 80, edgeSep: 10, fit: false }
         : { name: "breadthfirst", directed: true, fit: false }).run();
       return cy.elements().boundingBox();
     };
