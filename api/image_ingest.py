@@ -14,8 +14,9 @@ import logging
 import os
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import ConfigError, InputError, StoreError
 from graph.records import ImageEvidence, Patient
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 SOURCE_IDS = "source_ids"
 DICOM = "dicom"
 KEY_FILE = "deid.key"
+THUMBNAILS = "thumbnails"
+THUMBNAIL_PX = 256
 _KEY_BYTES = 32
 _MAPPING_ROW_LIMIT = 10_000_000
 _STORED_MAPPING = (
@@ -139,6 +142,109 @@ def merge_images(
     )
 
 
+@dataclass(frozen=True)
+class ImageBatch:
+    """Image files read and predicted, ready to merge into one patient (nothing stored yet).
+
+    Attributes:
+        predictions: one per distinct image.
+        target: the kgdx patient they belong to.
+        new_sources: pseudonyms of the files' DICOM PatientIDs, to keep on the patient.
+        thumbnails: image id -> PNG bytes (at most :data:`THUMBNAIL_PX` a side), when asked for.
+    """
+
+    predictions: list[ImagePrediction]
+    target: str
+    new_sources: set[str]
+    thumbnails: dict[str, bytes] = field(default_factory=dict)
+
+
+def predict_image_files(
+    paths: Iterable[str | Path],
+    *,
+    settings: Settings,
+    known: dict[str, str],
+    patient_id: str | None = None,
+    extractor: ImageExtractor | None = None,
+    thumbnails: bool = False,
+) -> ImageBatch:
+    """De-identify and predict image files of one patient without touching the store.
+
+    Args:
+        known: :func:`stored_dicom_ids` of the store (read by the caller).
+        thumbnails: also make a small PNG of each image's first frame (for the viewer).
+
+    Raises:
+        InputError: as :func:`ingest_images`; every file is read before any result is returned.
+    """
+    from extractors.image.deid import Deidentifier
+    from extractors.image.predict import ImageExtractor
+
+    files = [Path(path) for path in paths]
+    if not files:
+        raise InputError("no image files given")
+    extractor = extractor or ImageExtractor(policy=settings.image_out_of_scope)
+    deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=known)
+    extractor.deidentifier = deidentifier
+    predictions = extractor.predict_files(files)
+    # kgdx id -> pseudonym of its original PatientID (the original stays in memory only)
+    pseudonyms = {
+        kgdx: deidentifier.source_pseudonym(original)
+        for original, kgdx in deidentifier.patient_ids.items()
+    }
+    target = _target_patient(predictions, pseudonyms, known, patient_id)
+    new_sources = {pseudonyms[p.patient_id] for p in predictions if p.patient_id}
+    pngs = {}
+    if thumbnails:
+        from extractors.image.readers import load_image
+
+        for path in files:
+            image = load_image(path, deidentifier=deidentifier, max_pixels=extractor.max_pixels)
+            pngs[image.image_id] = thumbnail_png(image.pixels[0])
+    return ImageBatch(predictions, target, new_sources, pngs)
+
+
+def thumbnail_png(pixels: Any) -> bytes:
+    """A grey PNG of one frame (floats in [0, 1]), at most :data:`THUMBNAIL_PX` a side."""
+    import io
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    grey = PILImage.fromarray((np.clip(pixels, 0.0, 1.0) * 255).astype(np.uint8), mode="L")
+    grey.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def thumbnail_dir(settings: Settings, patient_id: str) -> Path:
+    """Where a patient's thumbnails are kept (``<home>/thumbnails/<patient id>``; ids are
+    validated, so neither holds a ``/``)."""
+    return settings.home / THUMBNAILS / patient_id
+
+
+def save_thumbnails(settings: Settings, patient_id: str, pngs: dict[str, bytes]) -> None:
+    """Write thumbnails (each atomically, mode 0600: they are patient images)."""
+    if not pngs:
+        return
+    folder = thumbnail_dir(settings, patient_id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for image_id, data in pngs.items():
+        target = folder / f"{image_id}.png"
+        temporary = folder / f".{image_id}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+
+
+def delete_thumbnails(settings: Settings, patient_id: str) -> None:
+    import shutil
+
+    shutil.rmtree(thumbnail_dir(settings, patient_id), ignore_errors=True)
+
+
 def ingest_images(
     store: GraphStore,
     paths: Iterable[str | Path],
@@ -168,29 +274,21 @@ def ingest_images(
             of several patients, or images without PatientID and no ``patient_id``.
         UnknownConceptError: the model's concepts are not in the KG (build it first).
     """
-    from extractors.image.deid import Deidentifier
-    from extractors.image.predict import ImageExtractor
-
     files = [Path(path) for path in paths]
     if not files:
         raise InputError("no image files given")
-    known = stored_dicom_ids(store)
-    extractor = extractor or ImageExtractor(policy=settings.image_out_of_scope)
-    deidentifier = Deidentifier(secret=deid_secret(settings), known_sources=known)
-    extractor.deidentifier = deidentifier
-    predictions = extractor.predict_files(files)
-    # kgdx id -> pseudonym of its original PatientID (the original stays in memory only)
-    pseudonyms = {
-        kgdx: deidentifier.source_pseudonym(original)
-        for original, kgdx in deidentifier.patient_ids.items()
-    }
-    target = _target_patient(predictions, pseudonyms, known, patient_id)
+    batch = predict_image_files(
+        files,
+        settings=settings,
+        known=stored_dicom_ids(store),
+        patient_id=patient_id,
+        extractor=extractor,
+    )
     try:
-        patient = store.get_patient(target)
+        patient = store.get_patient(batch.target)
     except InputError:
-        patient = Patient(id=target)
-    new_sources = {pseudonyms[p.patient_id] for p in predictions if p.patient_id}
-    merged = merge_images(patient, predictions, new_sources)
+        patient = Patient(id=batch.target)
+    merged = merge_images(patient, batch.predictions, batch.new_sources)
     store.upsert_patient(merged)
-    log.info("stored %d image(s) for patient %s", len(predictions), target)
+    log.info("stored %d image(s) for patient %s", len(batch.predictions), batch.target)
     return merged

@@ -1,4 +1,5 @@
-"""The kgdx REST service (FastAPI): an app factory, one router per resource.
+"""The kgdx REST service (FastAPI): an app factory, one router per resource, all under ``/v1``
+(:data:`API_PREFIX`) except ``/healthz``, ``/readyz`` and the clinician viewer (``/``).
 
 Nothing is built at import time: :func:`create_app` takes settings (or reads them when the app
 starts), opens the graph store in the lifespan and closes it on shutdown. Run it with
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from graph.errors import (
     ConfigError,
@@ -29,6 +30,8 @@ from graph.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from api.engine import Engine
+
+API_PREFIX = "/v1"
 
 # Most specific first: the first matching class decides the status.
 ERROR_STATUS: tuple[tuple[type[KgdxError], int], ...] = (
@@ -63,6 +66,29 @@ def _warm_extractor(engine: Engine) -> threading.Thread | None:
         return None
 
 
+def _include_viewer(app: FastAPI) -> None:
+    """The clinician viewer's page and files (``api/routers/viewer.py``), last: its
+    ``/patients/{id}`` page must not shadow an API route."""
+    try:
+        from api.routers import viewer
+    except ImportError:  # a checkout without the viewer package
+        return
+    app.include_router(viewer.router)
+
+
+def _add_components(app: FastAPI, components: dict) -> None:
+    """Add schemas that hand-written request bodies refer to to the app's OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema or schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
     """Build the REST app.
 
@@ -89,6 +115,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
+        # the engine holds the store lock around its own store reads and writes only, never
+        # around extraction or the model (api/routers/deps.py)
+        engine.store_lock = app.state.store_lock
         app.state.extractor_warmup = (
             _warm_extractor(engine) if app.state.settings.extract_warmup else None
         )
@@ -121,8 +150,13 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
 
     from api.routers import concepts, diagnoses, health, model, patients, query
 
-    for module in (health, concepts, patients, diagnoses, model, query):
-        app.include_router(module.router)
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (concepts, patients, diagnoses, model, query):
+        v1.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    _include_viewer(app)
+    _add_components(app, patients.openapi_components())
     from api.auth import install
 
     install(app)  # every route has a policy (api/auth.py); the docs routes get theirs here

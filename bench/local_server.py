@@ -1,7 +1,7 @@
 """A real ``uvicorn`` serving kgdx on a free loopback port, for benches and tests.
 
 with serve({"KGDX_DB_PATH": str(db)}) as (port, process):
-    status, body = request(port, "GET", "/health")
+    status, body = request(port, "GET", "/healthz")
 """
 
 from __future__ import annotations
@@ -28,14 +28,20 @@ def free_port() -> int:
 
 
 def request(
-    port: int, method: str, path: str, body: dict | None = None, timeout: float = 30
+    port: int,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """One HTTP request to the local server; its status and body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        connection.request(method, path, body=payload, headers=headers)
+        sent = {"Content-Type": "application/json"} if body is not None else {}
+        sent.update(headers or {})
+        connection.request(method, path, body=payload, headers=sent)
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -43,12 +49,17 @@ def request(
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], start_timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+def serve(
+    env: dict[str, str], start_timeout: float = 60, *, keep_keys: bool = False
+) -> Iterator[tuple[int, subprocess.Popen]]:
     """Run ``api.rest:create_app`` under uvicorn with ``env`` over this process' environment
-    (no API keys: open mode, loopback only) until the block ends; yields (port, process)."""
+    until the block ends; yields (port, process). Without ``keep_keys`` any KGDX_API_KEYS of
+    this environment is dropped (open mode, loopback only); ``env`` may set its own."""
     port = free_port()
-    environment = {**os.environ, **env}
-    environment.pop("KGDX_API_KEYS", None)
+    environment = {**os.environ}
+    if not keep_keys:
+        environment.pop("KGDX_API_KEYS", None)
+    environment.update(env)
     command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(
@@ -58,7 +69,7 @@ def serve(env: dict[str, str], start_timeout: float = 60) -> Iterator[tuple[int,
         deadline = time.monotonic() + start_timeout
         while True:
             try:
-                if request(port, "GET", "/health", timeout=2)[0] == 200:
+                if request(port, "GET", "/healthz", timeout=2)[0] == 200:
                     break
             except OSError:
                 pass

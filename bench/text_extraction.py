@@ -13,7 +13,7 @@ corpus' own training-split mentions (a dictionary baseline of the matcher + link
 Cold start (no ``../shared/data`` needed): seconds to the first report of ``kgdx extract report``
 in a fresh process, with an empty extractor cache (it builds and saves) and with a warm one
 (it reads the cache), for the seed KG and a full KG, beside the steady state; and the REST
-service's time to /health and the latency of its first POST /patients, on a real ``kgdx serve``.
+service's time to /healthz and the latency of its first POST /v1/patients, on a real ``kgdx serve``.
 The full default KG is built into a temporary folder unless ``--kg-home`` names a built one.
 
     .venv/bin/python bench/text_extraction.py            # all 3,080 reports, full KG built
@@ -234,9 +234,9 @@ def _request(url: str, body: dict | None = None, timeout: float = 600) -> int:
 
 
 def service_cold_start(kg_homes: dict[str, Path]) -> None:
-    """A real ``kgdx serve``: time to /health, then the latency of the first POST /patients
-    sent as soon as /health answers (the warm-up may still run) and of a later one."""
-    rows = [["KG", "cache", "to /health s", "1st POST s", "POST after warm-up s"]]
+    """A real ``kgdx serve``: time to /healthz, then the latency of the first POST /v1/patients
+    sent as soon as /healthz answers (the warm-up may still run) and of a later one."""
+    rows = [["KG", "cache", "to /healthz s", "1st POST s", "POST after warm-up s"]]
     for label, home in kg_homes.items():
         if not (home / "kg.lbug").exists():
             continue
@@ -248,7 +248,7 @@ def service_cold_start(kg_homes: dict[str, Path]) -> None:
             for state in ("empty", "warm"):
                 rows.append([label, state, *_serve_once(_env(served, cache), state)])
     if len(rows) > 1:
-        print("\n== cold start: kgdx serve, first POST /patients ==")
+        print("\n== cold start: kgdx serve, first POST /v1/patients ==")
         _print_rows(rows)
 
 
@@ -262,7 +262,7 @@ def _serve_once(env: dict[str, str], state: str) -> list[str]:
         try:
             while True:
                 try:
-                    _request(f"{base}/health", timeout=5)
+                    _request(f"{base}/healthz", timeout=5)
                     break
                 except OSError:
                     if server.poll() is not None or time.perf_counter() - started > 300:
@@ -273,10 +273,10 @@ def _serve_once(env: dict[str, str], state: str) -> list[str]:
                     time.sleep(0.05)
             to_health = time.perf_counter() - started
             posted = time.perf_counter()
-            _request(f"{base}/patients", {"id": f"COLD-{state}", "reports": [COLD_REPORT]})
+            _request(f"{base}/v1/patients", {"id": f"COLD-{state}", "reports": [COLD_REPORT]})
             first_post = time.perf_counter() - posted
             posted = time.perf_counter()
-            _request(f"{base}/patients", {"id": f"COLD-{state}-2", "reports": [COLD_REPORT]})
+            _request(f"{base}/v1/patients", {"id": f"COLD-{state}-2", "reports": [COLD_REPORT]})
             later_post = time.perf_counter() - posted
         finally:
             server.terminate()

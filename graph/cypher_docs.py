@@ -50,7 +50,8 @@ NODE_NOTES = {
     "Prediction": "`id` is `<patient>/<model>/<concept>`; `rank` 1 is the most probable; "
     "`paths` is the explanation paths as JSON; `input_sections` the report sections whose "
     'findings the model read, as JSON (`{"include": null, "exclude": ["impression"], '
-    '"unknown": true}`: every section but the impression; empty: not recorded)',
+    '"unknown": true}`: every section but the impression; empty: not recorded); `kg_release` the '
+    "KG release the model ran on, its sources and content hash (empty: not recorded)",
 }
 
 

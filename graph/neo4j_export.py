@@ -150,6 +150,7 @@ def stored_predictions(store: GraphStore, patient_id: str) -> list[Diagnosis]:
                     if row.get("input_sections")
                     else None
                 ),
+                kg_release=row.get("kg_release") or "",
             )
         )
     return diagnoses

@@ -421,7 +421,9 @@ class Diagnosis(Record):
     """A candidate diagnosis with its probability and the paths that explain it.
 
     ``input_sections``: the report sections whose findings the model read (``None``: not
-    recorded, e.g. a prediction stored by an older kgdx).
+    recorded, e.g. a prediction stored by an older kgdx). ``kg_release``: the KG release the
+    model ran on, its sources and content hash (``kgdx-chest-seed:2026-11 sha256:dd858b7ad0c1``;
+    ``""``: not recorded).
     """
 
     concept_id: Curie
@@ -430,3 +432,4 @@ class Diagnosis(Record):
     paths: tuple[ExplanationPath, ...] = ()
     model_id: Text = ""
     input_sections: SectionSelection | None = None
+    kg_release: Text = ""

@@ -44,6 +44,8 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
         ("created", "STRING"),
         # JSON SectionSelection: the report sections the model read ("" or null: not recorded)
         ("input_sections", "STRING"),
+        # the KG release the model ran on: sources and content hash ("" or null: not recorded)
+        ("kg_release", "STRING"),
     ),
 }
 NODE_LABELS: tuple[str, ...] = tuple(NODE_PROPERTIES)

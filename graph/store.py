@@ -22,6 +22,7 @@ from graph.store_types import (  # re-exported: the value types of the store API
     Neighbour,
     QueryResult,
     StoreCounts,
+    StoredPrediction,
     Subgraph,
     batched,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Neighbour",
     "QueryResult",
     "StoreCounts",
+    "StoredPrediction",
     "Subgraph",
     "batched",
 ]
@@ -266,6 +268,20 @@ class GraphStore(ABC):
         if missing:
             raise UnknownConceptError(f"unknown diagnosis concept(s) {sorted(missing)[:5]}")
         self._save_predictions(patient_id, list(diagnoses))
+
+    def get_predictions(self, patient_id: str) -> list[StoredPrediction]:
+        """A patient's stored predictions, by model then rank (none for an unknown patient).
+
+        Read in the process, not on the sandboxed query path, so it never waits for a
+        researcher's query."""
+        return self._get_predictions(patient_id)
+
+    def _get_predictions(self, patient_id: str) -> list[StoredPrediction]:
+        """Default: through :meth:`query` (backends with an in-process read override it)."""
+        from graph.stores.patient_rows import PATIENT_PREDICTIONS, stored_prediction
+
+        found = self.query(PATIENT_PREDICTIONS, {"pid": patient_id}, row_limit=100_000)
+        return [stored_prediction(row) for row in found.records()]
 
     # ------------------------------------------------------------------ queries
     def query(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from graph.records import Concept, Record, Relation
+from graph.records import Concept, Diagnosis, Record, Relation
 
 Direction = Literal["out", "in", "both"]
 
@@ -38,6 +38,14 @@ class QueryResult(Record):
     def records(self) -> list[dict[str, Any]]:
         """Rows as dicts keyed by column name."""
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class StoredPrediction(Record):
+    """A stored diagnosis with its rank among its model's and when it was stored."""
+
+    diagnosis: Diagnosis
+    rank: int
+    created: str | None = None
 
 
 class StoreCounts(Record):

@@ -1,15 +1,18 @@
-"""``/concepts``: look up KG concepts, their neighbours, and the KG paths between two."""
+"""``/v1/concepts``: search KG concepts by name or synonym, look one up, its neighbours, and
+the KG paths between two."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import AUTH_RESPONSES, CLINICAL
-from api.routers.deps import StoreDep
-from api.routers.schemas import ConceptList, NeighbourList, PathList, error_responses
-from graph.records import Concept
+from api.routers.concept_search import concept_index
+from api.routers.deps import StoreDep, store_held
+from api.routers.schemas import NeighbourList, PathList, error_responses
+from api.routers.v1_schemas import ConceptHit, ConceptPage
+from graph.records import Concept, Text
 
 router = APIRouter(
     prefix="/concepts",
@@ -17,17 +20,47 @@ router = APIRouter(
     dependencies=[Depends(CLINICAL)],
     responses=AUTH_RESPONSES,
 )
+ConceptId = Annotated[Text, Path(min_length=3, max_length=200, description="A concept id (CURIE)")]
 
 
-@router.get("", response_model=ConceptList)
-def get_concepts(store: StoreDep, ids: Annotated[list[str], Query(min_length=1)]) -> ConceptList:
-    """Concepts by id (``?ids=UMLS:C0018800&ids=...``); unknown ids are left out."""
-    found = store.get_concepts(ids)
-    return ConceptList(concepts=[found[i] for i in sorted(found)])
+@router.get("", response_model=ConceptPage)
+def search_concepts(
+    request: Request,
+    q: Annotated[Text, Query(min_length=1, max_length=200, description="Name, synonym or id")],
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ConceptPage:
+    """Concepts whose name, synonym or id matches ``q``, best first (exact, prefix, word
+    prefix, substring), ``limit`` from ``offset``; ``total`` counts every match."""
+    index = getattr(request.app.state, "concept_index", None)
+    if index is None:
+        with store_held(request) as store:
+            index = concept_index(request.app.state, store)
+    hits = index.search(q)
+    page = hits[offset : offset + limit]
+    return ConceptPage(
+        q=q,
+        items=[
+            ConceptHit(
+                id=h.concept.id,
+                name=h.concept.name,
+                kind=h.concept.kind.value,
+                synonyms=list(h.concept.synonyms),
+                xrefs=list(h.concept.xrefs),
+                sources=list(h.concept.sources),
+                score=h.score,
+                matched=h.matched,
+            )
+            for h in page
+        ],
+        total=len(hits),
+        offset=offset,
+        limit=limit,
+    )
 
 
 @router.get("/{concept_id}", response_model=Concept, responses=error_responses(404))
-def get_concept(concept_id: str, store: StoreDep) -> Concept:
+def get_concept(concept_id: ConceptId, store: StoreDep) -> Concept:
     """One concept (404 when unknown)."""
     return store.get_concept(concept_id)
 
@@ -36,9 +69,9 @@ def get_concept(concept_id: str, store: StoreDep) -> Concept:
     "/{concept_id}/neighbours", response_model=NeighbourList, responses=error_responses(404)
 )
 def neighbours(
-    concept_id: str,
+    concept_id: ConceptId,
     store: StoreDep,
-    types: Annotated[list[str] | None, Query()] = None,
+    types: Annotated[list[Text] | None, Query(max_length=50)] = None,
     direction: Literal["out", "in", "both"] = "both",
     limit: Annotated[int, Query(gt=0, le=10_000)] = 100,
 ) -> NeighbourList:
@@ -51,8 +84,8 @@ def neighbours(
     "/{concept_id}/paths/{target_id}", response_model=PathList, responses=error_responses(404)
 )
 def paths(
-    concept_id: str,
-    target_id: str,
+    concept_id: ConceptId,
+    target_id: ConceptId,
     store: StoreDep,
     max_hops: Annotated[int, Query(ge=1, le=6)] = 3,
     limit: Annotated[int, Query(gt=0, le=100)] = 10,

@@ -1,4 +1,14 @@
-"""Shared dependencies of the routers (``Annotated[..., Depends()]`` aliases)."""
+"""Shared dependencies of the routers (``Annotated[..., Depends()]`` aliases) and the two locks.
+
+* **The store lock** (``app.state.store_lock``, embedded store only): the embedded database is
+  used by one thread at a time. Routes hold it only around their store calls, never around
+  extraction or model inference, so a read (``GET /v1/patients/{id}``, a few ms) waits at most
+  for one short store call, not for a diagnosis. Researcher Cypher runs in worker processes and
+  takes the lock only while a worker opens the database (``api/routers/query.py``).
+* **The model lock** (``ModelSlot.lock``): the engine's model and its cached graph are used by one
+  diagnosis at a time. It is always taken before the store lock, never after, so the two cannot
+  deadlock.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +29,8 @@ if TYPE_CHECKING:
 
 # gnn.train.CONFIG_FILE, named here so that a missing model is reported without importing torch
 MODEL_CONFIG_FILE = "config.json"
+# a run saved by `kgdx train` has a card and no config.json (Engine.load_model reads both)
+MODEL_CARD_FILE = "card.json"
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -26,19 +38,28 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 @contextmanager
-def _store_held(request: Request) -> Iterator[None]:
-    lock = request.app.state.store_lock
+def store_held(request: Request, *, timeout: float | None = None) -> Iterator[GraphStore]:
+    """The app's store, held exclusively while the block runs when the backend needs it.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed without getting the lock.
+    """
+    lock: threading.Lock | None = request.app.state.store_lock
     if lock is None:
-        yield
+        yield request.app.state.store
         return
-    with lock:
-        yield
+    if not lock.acquire(timeout=-1 if timeout is None else timeout):
+        raise TimeoutError("the store stayed busy")
+    try:
+        yield request.app.state.store
+    finally:
+        lock.release()
 
 
 def get_store(request: Request) -> Iterator[GraphStore]:
-    """The app's store, held exclusively for the request when the backend needs it."""
-    with _store_held(request):
-        yield request.app.state.store
+    """The app's store, held exclusively for the request (routes that only read the store)."""
+    with store_held(request) as store:
+        yield store
 
 
 class ModelSlot:
@@ -52,16 +73,18 @@ class ModelSlot:
     def __init__(self, engine: Engine, directory: Path) -> None:
         self.engine = engine
         self.directory = directory
-        self.lock = threading.Lock()  # the Engine caches its patient graph: one user at a time
+        self.lock = threading.Lock()  # the Engine caches its model and graph: one user at a time
         self._loaded_stamp: int | None = None
 
     def require_model(self) -> Engine:
-        """The engine with the current saved model loaded.
+        """The engine with the current saved model loaded (call with :attr:`lock` held).
 
         Raises:
             ModelError: no model was saved in ``directory`` (or it cannot be loaded).
         """
         config = self.directory / MODEL_CONFIG_FILE
+        if not config.is_file():
+            config = self.directory / MODEL_CARD_FILE
         if not config.is_file():  # answered without importing torch
             self._loaded_stamp = None
             raise ModelError(
@@ -78,21 +101,38 @@ class ModelSlot:
     def patients_changed(self) -> None:
         """Drop the engine's cached patient graph after patients were written or deleted.
 
-        The GNN passes messages between patients through shared concepts, so every stored patient
-        is part of each diagnosis; an empty ``ingest`` is the Engine's public way to forget it.
+        An empty ``ingest`` is the Engine's public way to forget it (it stores nothing).
         """
         self.engine.ingest((), extract=False)
 
 
-def get_model_slot(request: Request) -> Iterator[ModelSlot]:
-    """The app's engine slot, held for the request (engine first, then the store)."""
+@contextmanager
+def model_held(request: Request, *, timeout: float | None = None) -> Iterator[Engine]:
+    """The engine with the current model loaded, its model lock held while the block runs (the
+    store lock only while a model is loaded: loading reads the KG).
+
+    Raises:
+        ModelError: no usable model saved. TimeoutError: the model stayed busy ``timeout`` s.
+    """
     slot: ModelSlot = request.app.state.model_slot
-    with slot.lock, _store_held(request):
-        yield slot
+    if not slot.lock.acquire(timeout=-1 if timeout is None else timeout):
+        raise TimeoutError("the model stayed busy")
+    try:
+        with store_held(request, timeout=timeout):
+            engine = slot.require_model()
+        yield engine
+    finally:
+        slot.lock.release()
+
+
+def get_model_slot(request: Request) -> ModelSlot:
+    """The app's engine slot (not held: routes take ``slot.lock`` and the store lock as they
+    need them, model first)."""
+    return request.app.state.model_slot
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[GraphStore, Depends(get_store)]
-# A route takes either StoreDep or ModelSlotDep (whose engine.store is the same store), never both:
-# the store lock is not re-entrant.
+# A route takes StoreDep (held for the whole request) or ModelSlotDep and calls store_held()
+# itself, never both: the store lock is not re-entrant.
 ModelSlotDep = Annotated[ModelSlot, Depends(get_model_slot)]

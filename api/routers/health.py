@@ -1,29 +1,57 @@
-"""``GET /health``: the store answers (used by Docker), with its counts for a caller with a key.
+"""``GET /healthz`` (the process is up) and ``GET /readyz`` (the store answers and a model is
+loaded), both public so that a container or load balancer needs no key.
 
-Public so that a container healthcheck needs no key; an anonymous caller learns only that the
-service and its store are up, not how many patients it holds.
+Neither says anything about the data: an anonymous caller learns only up/ready or not. The
+store's counts are for keyed callers, through Cypher (``POST /v1/query``).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
-from api.auth import PrincipalDep
-from api.routers.deps import StoreDep
-from api.routers.schemas import Health, error_responses
+from api.auth import PUBLIC
+from api.routers.deps import model_held, store_held
+from api.routers.v1_schemas import Liveness, Readiness
+from graph.errors import KgdxError
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
+
+
+@router.get("/healthz", response_model=Liveness)
+async def healthz() -> Liveness:
+    """Liveness: the process answers (on the event loop; no store, no thread)."""
+    return Liveness(status="ok")
 
 
 @router.get(
-    "/health",
-    response_model=Health,
-    response_model_exclude_none=True,
-    responses=error_responses(503),
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: see store, model, detail"}},
 )
-def health(caller: PrincipalDep, store: StoreDep) -> Health:
-    """Liveness; store name and counts only with an API key; a store that cannot answer gives 503."""
-    counts = store.counts()
-    if caller is None:
-        return Health(status="ok")
-    return Health(status="ok", store=store.name, nodes=counts.nodes, relations=counts.relations)
+def readyz(request: Request) -> JSONResponse:
+    """Readiness: the store answers and a trained model is saved and loads (503 otherwise)."""
+    store_ok, model_ok, problems = False, False, []
+    try:
+        with store_held(request, timeout=2.0):
+            request.app.state.store.get_concepts(["kgdx:readiness-probe"])
+        store_ok = True
+    except TimeoutError:
+        problems.append("the store stayed busy for 2 s")
+    except KgdxError:
+        problems.append("the store does not answer")
+    try:
+        with model_held(request, timeout=2.0):
+            model_ok = True
+    except TimeoutError:
+        problems.append("the model stayed busy for 2 s")
+    except KgdxError:  # the reason (and the model folder) is for keyed callers: GET /v1/model
+        problems.append("no trained model loads")
+    ready = store_ok and model_ok
+    body = Readiness(
+        status="ready" if ready else "not_ready",
+        store=store_ok,
+        model=model_ok,
+        detail="; ".join(problems),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,20 +1,80 @@
-"""``/patients``: ingest report text, list, read, write (idempotent replace) and delete patients."""
+"""``/v1/patients``: create a patient (report texts, coded findings, labs, image files), list,
+read, draw (``/graph``), read an image thumbnail, delete.
+
+``POST /v1/patients`` takes either ``application/json`` (a :class:`PatientCreate`) or
+``multipart/form-data`` with a ``patient`` part (the same JSON as text) and any number of
+``images`` file parts (DICOM, PNG or JPEG). Everything is read, extracted and predicted before
+the store is touched, and the patient is then written once (``upsert_patient`` is one
+transaction): a bad report, an unknown code, one unreadable or out-of-scope image among many,
+or too many findings stores nothing of the request.
+
+The store lock is held only around store calls: report extraction and image inference run
+without it, so reads of other patients do not wait for them.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from api.auth import AUTH_RESPONSES, READ_PATIENTS, WRITE_PATIENTS
-from api.routers.deps import ModelSlotDep, SettingsDep, StoreDep
+from api.routers.deps import ModelSlotDep, SettingsDep, StoreDep, store_held
 from api.routers.input_rules import check_reports
-from api.routers.schemas import PatientIdPath, PatientIds, PatientIngest, error_responses
+from api.routers.patient_graph import patient_graph
+from api.routers.schemas import PatientIdPath, error_responses
+from api.routers.v1_schemas import PatientCreate, PatientGraph, PatientList, PatientPublic
+from api.routers.v1_schemas import patient_public as public_view
 from graph.errors import InputError
-from graph.records import Patient
+from graph.records import Id, Patient
+from graph.settings import Settings
 from graph.store import GraphStore
 
 router = APIRouter(prefix="/patients", tags=["patients"], responses=AUTH_RESPONSES)
 READ = [Depends(READ_PATIENTS)]
 WRITE = [Depends(WRITE_PATIENTS)]
+MAX_IMAGES = 32  # files per request
+IMAGE_PART = "images"
+PATIENT_PART = "patient"
+
+_CREATE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/PatientCreate"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [PATIENT_PART],
+                "properties": {
+                    PATIENT_PART: {
+                        "type": "string",
+                        "description": "The PatientCreate body as JSON text",
+                    },
+                    IMAGE_PART: {
+                        "type": "array",
+                        "maxItems": MAX_IMAGES,
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "DICOM, PNG or JPEG files of this patient",
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def openapi_components() -> dict[str, Any]:
+    """Schemas the hand-written request body refers to (added to the app's OpenAPI)."""
+    schema = PatientCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.pop("$defs", {})
+    components["PatientCreate"] = schema
+    return components
 
 
 def existing_patient(store: GraphStore, patient_id: str) -> Patient:
@@ -33,65 +93,247 @@ def _is_stored(store: GraphStore, patient_id: str) -> bool:
     return True
 
 
-@router.get("", response_model=PatientIds, dependencies=READ)
-def list_patients(store: StoreDep) -> PatientIds:
-    """The ids of the stored patients, sorted."""
-    return PatientIds(patient_ids=store.patient_ids())
+def _invalid(exc: ValidationError, where: str) -> RequestValidationError:
+    errors = []
+    for error in exc.errors(include_input=False, include_url=False):
+        errors.append({**error, "loc": (where, *error.get("loc", ()))})
+    return RequestValidationError(errors)
+
+
+def _parse_patient(raw: bytes | str, where: str) -> PatientCreate:
+    try:
+        return PatientCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc, where) from None
+
+
+async def _read_request(request: Request) -> tuple[PatientCreate, list[UploadFile]]:
+    """The body as a :class:`PatientCreate` and the uploaded files (none for JSON)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        return _parse_patient(await request.body(), "body"), []
+    if kind == "multipart/form-data":
+        try:
+            form = await request.form(max_files=MAX_IMAGES, max_fields=8)
+        except HTTPException:
+            raise
+        except Exception:  # a malformed multipart body (the parser's own errors)
+            raise InputError("the multipart body cannot be read") from None
+        unknown = set(form.keys()) - {PATIENT_PART, IMAGE_PART}
+        if unknown:
+            raise InputError(f"unknown form parts {sorted(unknown)[:3]}; send patient and images")
+        parts = form.getlist(PATIENT_PART)
+        if len(parts) != 1 or not isinstance(parts[0], str):
+            raise InputError("send exactly one 'patient' part: the patient as JSON text")
+        files = form.getlist(IMAGE_PART)
+        if any(not isinstance(f, UploadFile) for f in files):
+            raise InputError("each 'images' part must be a file")
+        return _parse_patient(parts[0], PATIENT_PART), files  # type: ignore[arg-type]
+    raise HTTPException(
+        status_code=415,
+        detail="send the patient as application/json, or as multipart/form-data with a "
+        "'patient' part (JSON) and 'images' files",
+    )
+
+
+def _image_extractor(request: Request, settings: Settings) -> Any:
+    """The app's image model, loaded on the first upload."""
+    extractor = getattr(request.app.state, "image_extractor", None)
+    if extractor is None:
+        from extractors.image.predict import ImageExtractor
+
+        extractor = ImageExtractor(policy=settings.image_out_of_scope)
+        request.app.state.image_extractor = extractor
+    return extractor
+
+
+def _thumbnails(settings: Settings, patient: Patient) -> dict[str, str]:
+    from api.image_ingest import thumbnail_dir
+
+    folder = thumbnail_dir(settings, patient.id)
+    return {
+        image.id: f"/v1/patients/{patient.id}/images/{image.id}/thumbnail"
+        for image in patient.images
+        if (folder / f"{image.id}.png").is_file()
+    }
+
+
+def _public(store: GraphStore, settings: Settings, patient: Patient) -> PatientPublic:
+    names = {
+        cid: c.name for cid, c in store.get_concepts(f.concept_id for f in patient.findings).items()
+    }
+    return public_view(patient, names, _thumbnails(settings, patient))
+
+
+@router.get("", response_model=PatientList, dependencies=READ)
+def list_patients(
+    store: StoreDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> PatientList:
+    """The ids of the stored patients, sorted, ``limit`` from ``offset``."""
+    ids = store.patient_ids()
+    return PatientList(
+        items=ids[offset : offset + limit], total=len(ids), offset=offset, limit=limit
+    )
 
 
 @router.post(
     "",
-    response_model=Patient,
+    response_model=PatientPublic,
     status_code=status.HTTP_201_CREATED,
     dependencies=WRITE,
+    openapi_extra={"requestBody": _CREATE_BODY},
     responses={
-        200: {"model": Patient, "description": "An existing patient was replaced"},
-        **error_responses(404),
+        200: {"model": PatientPublic, "description": "An existing patient was replaced"},
+        415: {"description": "Neither application/json nor multipart/form-data"},
+        **error_responses(404, 422),
     },
 )
-def ingest_patient(
-    body: PatientIngest, slot: ModelSlotDep, settings: SettingsDep, response: Response
-) -> Patient:
-    """Extract findings from a patient's report text(s) and store the patient.
+async def create_patient(request: Request, slot: ModelSlotDep, settings: SettingsDep) -> Response:
+    """Store a patient from report texts (findings extracted), coded findings, labs and images.
 
-    The same request twice stores the same patient (report ids default to ``<id>-R<n>``):
-    201 when the patient is new, 200 when it replaced the stored one (its predictions are kept).
+    The same request twice stores the same patient (report ids default to ``<id>-R<n>``): 201
+    when the patient is new, 200 when it replaced the stored one (its predictions are kept; a
+    request without images keeps the images stored for it). Nothing is stored when any part
+    fails.
     """
-    patient = body.to_patient()
-    check_reports((r.text for r in patient.reports), settings.max_report_chars)
+    from starlette.concurrency import run_in_threadpool
+
+    body, files = await _read_request(request)
+    with tempfile.TemporaryDirectory(prefix="kgdx-upload-") as folder:
+        paths = []
+        for number, upload in enumerate(files, start=1):
+            path = FilePath(folder) / f"image-{number}"
+            path.write_bytes(await upload.read())
+            paths.append(path)
+        stored, created = await run_in_threadpool(_create, request, slot, settings, body, paths)
+    answer = JSONResponse(
+        stored.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+    answer.headers["Location"] = f"/v1/patients/{stored.id}"  # a validated id: URL-safe
+    return answer
+
+
+def _create(
+    request: Request,
+    slot: Any,
+    settings: Settings,
+    body: PatientCreate,
+    paths: list[FilePath],
+) -> tuple[PatientPublic, bool]:
+    from api.image_ingest import (
+        merge_images,
+        predict_image_files,
+        save_thumbnails,
+        stored_dicom_ids,
+    )
+
+    text_patient = body.text_patient()
+    check_reports((r.text for r in text_patient.reports), settings.max_report_chars)
     engine = slot.engine
-    created = not _is_stored(engine.store, body.id)
-    (stored,) = engine.ingest([patient])
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    response.headers["Location"] = f"/patients/{stored.id}"  # a validated id: URL-safe
-    return stored
+    coded_ids = {f.concept_id for f in body.findings} | {
+        lab.concept_id for lab in body.labs if lab.concept_id
+    }
+    with store_held(request) as store:
+        _ = engine.extractor  # built (or read from its cache) under the lock: it reads the KG
+        names = {cid: c.name for cid, c in store.get_concepts(coded_ids).items()}
+        known = stored_dicom_ids(store) if paths else {}
+    unknown = sorted(coded_ids - set(names))
+    if unknown:
+        raise InputError(f"unknown concept id(s) in findings or labs: {unknown[:5]}")
+    record = engine.extract(text_patient) if text_patient.reports else text_patient
+    coded = body.coded_report(names)
+    if coded is not None:
+        report, findings = coded
+        record = record.model_copy(
+            update={"reports": (*record.reports, report), "findings": record.findings + findings}
+        )
+    batch = None
+    if paths:
+        batch = predict_image_files(
+            paths,
+            settings=settings,
+            known=known,
+            patient_id=body.id,
+            extractor=_image_extractor(request, settings),
+            thumbnails=True,
+        )
+        record = merge_images(record, batch.predictions, batch.new_sources)
+    with store_held(request) as store:
+        created = not _is_stored(store, body.id)
+        (stored,) = engine.ingest([record], extract=False, keep_images=batch is None)
+        if batch is not None:
+            save_thumbnails(settings, stored.id, batch.thumbnails)
+        return _public(store, settings, stored), created
 
 
 @router.get(
-    "/{patient_id}", response_model=Patient, dependencies=READ, responses=error_responses(404)
+    "/{patient_id}",
+    response_model=PatientPublic,
+    dependencies=READ,
+    responses=error_responses(404),
 )
-def get_patient(patient_id: PatientIdPath, store: StoreDep) -> Patient:
-    """A patient with reports, images, findings, labels and attributes."""
-    return existing_patient(store, patient_id)
+def get_patient(patient_id: PatientIdPath, store: StoreDep, settings: SettingsDep) -> PatientPublic:
+    """A patient with reports, images, findings (named, with a one-word assertion and where
+    each was read), labels, labs and attributes."""
+    return _public(store, settings, existing_patient(store, patient_id))
 
 
-@router.put("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
-def put_patient(
-    patient_id: PatientIdPath, patient: Patient, slot: ModelSlotDep, settings: SettingsDep
+@router.get(
+    "/{patient_id}/graph",
+    response_model=PatientGraph,
+    response_model_exclude_none=True,
+    dependencies=READ,
+    responses=error_responses(404),
+)
+def get_patient_graph(patient_id: PatientIdPath, store: StoreDep) -> PatientGraph:
+    """The patient's subgraph, ready to draw: the patient, its findings with their assertion,
+    the KG concepts on its stored diagnoses' explanation paths, and those diagnoses."""
+    patient = existing_patient(store, patient_id)
+    return patient_graph(store, patient, store.get_predictions(patient_id))
+
+
+@router.get(
+    "/{patient_id}/images/{image_id}/thumbnail",
+    response_class=Response,
+    dependencies=READ,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "A PNG, at most 256 px a side"},
+        **error_responses(404),
+    },
+)
+def get_thumbnail(
+    patient_id: PatientIdPath,
+    image_id: Annotated[Id, Path(description="An image id of the patient")],
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> Response:
-    """Store a patient as given, replacing what was stored for it (its predictions are kept)."""
-    check_reports((r.text for r in patient.reports), settings.max_report_chars)
-    if patient.id != patient_id:
-        raise InputError(f"body id {patient.id!r} does not match the URL's {patient_id!r}")
-    # stores it as given and drops the engine's cached graph
-    slot.engine.ingest([patient], extract=False, keep_images=False)
-    return Response(status_code=204)
+    """A small PNG of one of the patient's images (404 when none was stored for it)."""
+    from api.image_ingest import thumbnail_dir
+
+    patient = existing_patient(store, patient_id)
+    path = thumbnail_dir(settings, patient_id) / f"{image_id}.png"
+    if image_id not in {i.id for i in patient.images} or not path.is_file():
+        raise HTTPException(status_code=404, detail="no thumbnail stored for this image")
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(path.read_bytes(), media_type="image/png", headers=headers)
 
 
 @router.delete("/{patient_id}", status_code=204, dependencies=WRITE, responses=error_responses(404))
-def delete_patient(patient_id: PatientIdPath, slot: ModelSlotDep) -> Response:
-    """Remove a patient with its reports, images and predictions."""
-    existing_patient(slot.engine.store, patient_id)
-    slot.engine.store.delete_patient(patient_id)
-    slot.patients_changed()
+def delete_patient(
+    patient_id: PatientIdPath, request: Request, slot: ModelSlotDep, settings: SettingsDep
+) -> Response:
+    """Remove a patient with its reports, images, thumbnails and predictions."""
+    from api.image_ingest import delete_thumbnails
+
+    with store_held(request) as store:
+        existing_patient(store, patient_id)
+        store.delete_patient(patient_id)
+        delete_thumbnails(settings, patient_id)
+        slot.patients_changed()
     return Response(status_code=204)
+
+
+__all__ = ["existing_patient", "openapi_components", "router"]

@@ -1,4 +1,4 @@
-"""``POST /query``: researchers' read-only Cypher, with the server's timeout and row limit."""
+"""``POST /v1/query``: researchers' read-only Cypher, with the server's timeout and row limit."""
 
 from __future__ import annotations
 

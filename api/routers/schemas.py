@@ -13,37 +13,20 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
-    model_validator,
 )
 
 from api.problems import Problem
 from api.routers.input_rules import PARAM_TYPES, check_query_params
 from graph.records import (
-    Concept,
-    Curie,
-    Diagnosis,
     Id,
-    Patient,
-    Report,
     SectionSelection,
     Text,
-    check_id,
-    check_json_value,
 )
 from graph.store import Neighbour
 
 # A patient id in a URL path: the same rule as in bodies, so a bad one answers 422, not a 404
 # that repeats it
 PatientIdPath = Annotated[Id, Path(description="A patient id")]
-
-
-class Health(BaseModel):
-    """Liveness; the store and its counts only for a caller with an API key (or in open mode)."""
-
-    status: str
-    store: str | None = None
-    nodes: dict[str, int] | None = None
-    relations: dict[str, int] | None = None
 
 
 class QueryRequest(BaseModel):
@@ -70,28 +53,12 @@ class QueryResponse(BaseModel):
     truncated: bool
 
 
-class ConceptList(BaseModel):
-    concepts: list[Concept]
-
-
 class NeighbourList(BaseModel):
     neighbours: list[Neighbour]
 
 
 class PathList(BaseModel):
     paths: list[list[Neighbour]]
-
-
-class PatientIds(BaseModel):
-    patient_ids: list[str]
-
-
-class DiagnosisList(BaseModel):
-    """Diagnoses of one patient (stored predictions, or predictions to store)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    diagnoses: list[Diagnosis]
 
 
 def _not_blank(text: str) -> str:
@@ -126,60 +93,6 @@ ReportInput = Annotated[
 ]
 
 
-class PatientIngest(BaseModel):
-    """A patient given as report text(s); findings are extracted by the server."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: Id
-    reports: list[ReportInput] = Field(min_length=1, max_length=100)
-    labels: list[Curie] = Field(
-        default_factory=list, description="Known diagnoses (concept ids), e.g. for training"
-    )
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("attributes")
-    @classmethod
-    def _json_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return check_json_value(value)
-
-    @model_validator(mode="after")
-    def _report_ids(self) -> PatientIngest:
-        """The report ids :meth:`to_patient` will use are valid and distinct, so building the
-        patient cannot fail after the request was accepted."""
-        seen: set[str] = set()
-        for number, given in enumerate(self.reports, start=1):
-            report_id = given.id if isinstance(given, ReportText) and given.id else None
-            if report_id is None:
-                report_id = f"{self.id}-R{number}"
-                try:
-                    check_id(report_id)
-                except ValueError:
-                    raise ValueError(
-                        f"report {number}: the default id {report_id!r} is too long; "
-                        "give the report an id or use a shorter patient id"
-                    ) from None
-            if report_id in seen:
-                raise ValueError(f"two reports have the id {report_id!r}; report ids must differ")
-            seen.add(report_id)
-        return self
-
-    def to_patient(self) -> Patient:
-        """The patient record, with report ids made deterministic so a repeat is a no-op."""
-        reports = []
-        for number, given in enumerate(self.reports, start=1):
-            report = ReportText(text=given) if isinstance(given, str) else given
-            reports.append(
-                Report(id=report.id or f"{self.id}-R{number}", text=report.text, date=report.date)
-            )
-        return Patient(
-            id=self.id,
-            reports=tuple(reports),
-            labels=tuple(self.labels),
-            attributes=self.attributes,
-        )
-
-
 class ModelInfo(BaseModel):
     """The diagnosis model the server uses."""
 
@@ -201,6 +114,7 @@ _ERROR_MEANING = {
     400: "Rejected query (QueryError, SchemaError)",
     413: "The request body is larger than KGDX_MAX_REQUEST_BYTES",
     404: "Unknown patient or concept",
+    422: "The request does not validate (ValidationError) or is refused (InputError)",
     409: "No trained model saved where the server reads it (ModelError)",
     503: "The graph store cannot answer (StoreError)",
 }

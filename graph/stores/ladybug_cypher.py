@@ -199,7 +199,7 @@ CREATE_PREDICTIONS = (
     "CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid, "
     "concept_id: row.concept_id, probability: row.probability, model_id: row.model_id, "
     "rank: row.rank, paths: row.paths, created: row.created, "
-    "input_sections: row.input_sections})-[:PREDICTS]->(c)"
+    "input_sections: row.input_sections, kg_release: row.kg_release})-[:PREDICTS]->(c)"
 )
 CREATE_EXPLAINED_BY = (
     "UNWIND $rows AS row MATCH (x:Prediction {id: row.prediction}), (c:Concept {id: row.concept}) "

@@ -14,6 +14,9 @@ from graph.records import Diagnosis, Patient
 from graph.stores import ladybug_cypher as cy
 from graph.stores.patient_rows import patient_from_rows, prediction_rows
 
+if TYPE_CHECKING:
+    from graph.store_types import StoredPrediction
+
 
 class PatientHooks:
     """``GraphStore`` patient hooks over the store's ``_rows`` / ``_write`` /
@@ -78,6 +81,18 @@ class PatientHooks:
         statements = [(cypher, params) for cypher in cy.DELETE_PATIENT_PARTS]
         statements += [(cy.DELETE_PATIENT_PREDICTIONS, params), (cy.DELETE_PATIENT, params)]
         self._write(statements)
+
+    def _get_predictions(self, patient_id: str) -> list[StoredPrediction]:
+        from graph.stores.patient_rows import (
+            PATIENT_PREDICTIONS,
+            PREDICTION_COLUMNS,
+            stored_prediction,
+        )
+
+        return [
+            stored_prediction(dict(zip(PREDICTION_COLUMNS, row, strict=True)))
+            for row in self._rows(PATIENT_PREDICTIONS, {"pid": patient_id})
+        ]
 
     def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
         created = datetime.now(UTC).isoformat(timespec="seconds")

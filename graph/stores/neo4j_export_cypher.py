@@ -61,5 +61,5 @@ PATIENT_PREDICTIONS = (
     "MATCH (:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction)-[:PREDICTS]->(c:Concept) "
     "RETURN x.concept_id AS concept_id, c.name AS name, x.probability AS probability, "
     "x.model_id AS model_id, x.paths AS paths, x.rank AS rank, "
-    "x.input_sections AS input_sections ORDER BY model_id, rank"
+    "x.input_sections AS input_sections, x.kg_release AS kg_release ORDER BY model_id, rank"
 )

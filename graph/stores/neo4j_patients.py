@@ -92,7 +92,7 @@ MATCH (c:Concept {id: row.concept_id})
 CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid,
         concept_id: row.concept_id, probability: row.probability, model_id: row.model_id,
         rank: row.rank, paths: row.paths, created: row.created,
-        input_sections: row.input_sections})-[:PREDICTS]->(c)
+        input_sections: row.input_sections, kg_release: row.kg_release})-[:PREDICTS]->(c)
 """
 # Path nodes that are not stored concepts (the patient itself) simply find no match.
 CREATE_EXPLAINED_BY = """

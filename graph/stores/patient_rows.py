@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import InputError
 from graph.records import (
     Assertion,
     Diagnosis,
+    ExplanationPath,
     Finding,
     Image,
     ImageEvidence,
     Patient,
     Report,
+    SectionSelection,
     TextSpan,
 )
 from graph.schema import encode_sections, encode_sources
 from graph.stores import ladybug_cypher as cy
+
+if TYPE_CHECKING:
+    from graph.store_types import StoredPrediction
 
 
 def _assertion_row(finding: Finding) -> dict[str, Any]:
@@ -152,6 +157,7 @@ def prediction_rows(
                 "input_sections": (
                     diagnosis.input_sections.model_dump_json() if diagnosis.input_sections else ""
                 ),
+                "kg_release": diagnosis.kg_release,
             }
         )
         for path_index, path in enumerate(diagnosis.paths):
@@ -269,3 +275,41 @@ def patient_statements(patient: Patient) -> list[tuple[str, dict[str, Any]]]:
     if patient.labels:
         statements.append((cy.CREATE_LABELS, {"pid": pid, "ids": sorted(set(patient.labels))}))
     return statements
+
+
+# A patient's stored predictions, the columns :func:`stored_prediction` reads (both backends).
+PATIENT_PREDICTIONS = (
+    "MATCH (:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction)-[:PREDICTS]->(c:Concept) "
+    "RETURN x.concept_id AS concept_id, c.name AS name, x.probability AS probability, "
+    "x.model_id AS model_id, x.paths AS paths, x.rank AS rank, x.created AS created, "
+    "x.input_sections AS input_sections, x.kg_release AS kg_release ORDER BY model_id, rank"
+)
+PREDICTION_COLUMNS = (
+    "concept_id",
+    "name",
+    "probability",
+    "model_id",
+    "paths",
+    "rank",
+    "created",
+    "input_sections",
+    "kg_release",
+)
+
+
+def stored_prediction(row: dict[str, Any]) -> StoredPrediction:
+    """A row of :data:`PATIENT_PREDICTIONS` as a :class:`StoredPrediction`."""
+    from graph.store_types import StoredPrediction
+
+    paths = tuple(ExplanationPath.model_validate(p) for p in json.loads(row["paths"] or "[]"))
+    sections = row.get("input_sections")
+    diagnosis = Diagnosis(
+        concept_id=row["concept_id"],
+        name=row["name"],
+        probability=row["probability"],
+        paths=paths,
+        model_id=row["model_id"] or "",
+        input_sections=SectionSelection.model_validate_json(sections) if sections else None,
+        kg_release=row.get("kg_release") or "",
+    )
+    return StoredPrediction(diagnosis=diagnosis, rank=row["rank"], created=row.get("created"))

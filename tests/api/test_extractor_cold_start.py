@@ -1,6 +1,6 @@
 """Cold start of the report extractor in the product: ``kgdx extract report`` builds it once (with
 progress on stderr, clean JSON on stdout) and reads it from the cache after, without importing
-torch; the REST service makes it in the background at startup, so the first POST /patients
+torch; the REST service makes it in the background at startup, so the first POST /v1/patients
 finds it ready."""
 
 from __future__ import annotations
@@ -87,16 +87,16 @@ def test_the_service_makes_the_extractor_at_startup_for_the_first_post(seeded) -
         warmup = app.state.extractor_warmup
         assert warmup is not None
         started = time.perf_counter()
-        assert client.get("/health").status_code == 200  # answered while it warms
+        assert client.get("/healthz").status_code == 200  # answered while it warms
         health_s = time.perf_counter() - started
         warmup.join(timeout=300)
         assert not warmup.is_alive()
         assert list(seeded.resolved_extract_cache_dir.glob("text-extractor/*.npz"))
         engine = app.state.model_slot.engine
         warmed = engine.extractor
-        response = client.post("/patients", json={"id": "W1", "reports": [REPORT]})
+        response = client.post("/v1/patients", json={"id": "W1", "reports": [REPORT]})
         assert response.status_code == 201
-        found = {(f["concept_id"], f["assertion"]["polarity"]) for f in response.json()["findings"]}
+        found = {(f["concept_id"], f["assertion"]) for f in response.json()["findings"]}
         assert ("UMLS:C0032326", "absent") in found
         assert engine.extractor is warmed  # the POST used the warmed extractor
     assert health_s < 5
@@ -110,7 +110,7 @@ def test_the_warm_up_can_be_turned_off(seeded) -> None:
     app = create_app(seeded.model_copy(update={"extract_warmup": False}))
     with TestClient(app) as client:
         assert app.state.extractor_warmup is None
-        assert client.get("/health").status_code == 200
+        assert client.get("/healthz").status_code == 200
     assert not seeded.resolved_extract_cache_dir.exists()
 
 

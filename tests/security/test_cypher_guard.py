@@ -2,7 +2,7 @@
 
 Every hostile query here got through the old word-list guard (a ``/*`` inside a string or a
 backticked name hid the clause after it) or crashed the process. They run end to end through the
-real embedded store's ``store.query``, the ``kgdx query`` entry point and ``POST /query``; a canary
+real embedded store's ``store.query``, the ``kgdx query`` entry point and ``POST /v1/query``; a canary
 file outside the database folder shows whether anything was read, and the temporary tree whether
 anything was written.
 """
@@ -264,7 +264,7 @@ def client(settings, kg):
 )
 def test_rest_answers_400(client, tree, name) -> None:
     before = _files(tree)
-    response = client.post("/query", json={"cypher": hostile(tree)[name]})
+    response = client.post("/v1/query", json={"cypher": hostile(tree)[name]})
     assert response.status_code == 400 and response.json()["error"] == "QueryError"
     assert SECRET not in response.text
     assert _files(tree) == before
@@ -272,9 +272,9 @@ def test_rest_answers_400(client, tree, name) -> None:
 
 def test_rest_deep_nesting_and_two_statements_answer_400(client) -> None:
     for cypher in ("RETURN " + "(" * 3000 + "1" + ")" * 3000, "RETURN 1; RETURN 2"):
-        response = client.post("/query", json={"cypher": cypher})
+        response = client.post("/v1/query", json={"cypher": cypher})
         assert response.status_code == 400, response.text
-    assert client.get("/health").status_code == 200
+    assert client.get("/healthz").status_code == 200
 
 
 # ---------------------------------------------------------------------- what must still work

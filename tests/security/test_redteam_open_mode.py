@@ -40,16 +40,16 @@ def port(tmp_path_factory):
     "forwarded", ["10.0.0.1", "testclient", "10.0.0.1, testclient", "10.0.0.1,testclient"]
 )
 def test_a_forwarded_remote_client_is_refused_in_open_mode(port, forwarded) -> None:
-    assert _get(port, "/patients", {"X-Forwarded-For": forwarded}) == 403
+    assert _get(port, "/v1/patients", {"X-Forwarded-For": forwarded}) == 403
 
 
 def test_a_loopback_client_is_served_in_open_mode(port) -> None:
-    assert _get(port, "/patients", {}) == 200
-    assert _get(port, "/patients", {"X-Forwarded-For": "127.0.0.1"}) == 200
+    assert _get(port, "/v1/patients", {}) == 200
+    assert _get(port, "/v1/patients", {"X-Forwarded-For": "127.0.0.1"}) == 200
 
 
 def test_the_problem_body_names_the_fix(port) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", "/patients", headers={"X-Forwarded-For": "testclient"})
+    connection.request("GET", "/v1/patients", headers={"X-Forwarded-For": "testclient"})
     response = connection.getresponse()
     assert "kgdx keys create" in json.loads(response.read())["detail"]

@@ -36,11 +36,13 @@ def test_health_keeps_answering_while_many_queries_wait_for_a_worker(server):
     run = health_during(port, SLOW, timeout_s=3, copies=COPIES)
     latencies, answers = run["latencies"], run["answers"]
     statuses = sorted({status for status, _ in answers})
-    print(f"{len(latencies)} /health calls, max {max(latencies) * 1000:.0f} ms; answers {statuses}")
+    print(
+        f"{len(latencies)} /healthz calls, max {max(latencies) * 1000:.0f} ms; answers {statuses}"
+    )
     assert len(answers) == COPIES
     # 400: the query that ran hit its timeout; 503: the others found the worker busy throughout
     assert set(statuses) <= {400, 503} and 503 in statuses
     assert max(seconds for _, seconds in answers) < 3 + 2.5
     assert len(latencies) >= 10 and max(latencies) < 1.0
     assert process.poll() is None
-    assert request(port, "POST", "/query", {"cypher": "RETURN 1 AS one"})[0] == 200
+    assert request(port, "POST", "/v1/query", {"cypher": "RETURN 1 AS one"})[0] == 200
