@@ -27,8 +27,8 @@ RUN pip install torch==2.13.0 \
 USER kgdx
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
-  CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"
+  CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
 # 0.0.0.0 only with API keys: without KGDX_API_KEYS (JSON entries from `kgdx keys create`)
-# `kgdx serve` refuses to start and says how to make keys. /health needs no key, so the
+# `kgdx serve` refuses to start and says how to make keys. /healthz needs no key, so the
 # healthcheck above works either way.
 CMD ["kgdx", "serve", "--host", "0.0.0.0", "--port", "8000"]

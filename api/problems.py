@@ -60,7 +60,11 @@ class FieldProblem(BaseModel):
 class ValidationProblem(Problem):
     """A request that does not validate (422): the first few field problems."""
 
-    errors: list[FieldProblem] = Field(max_length=MAX_ERRORS)
+    errors: list[FieldProblem] = Field(
+        default_factory=list,
+        max_length=MAX_ERRORS,
+        description="Present when the request did not validate; an InputError 422 has none",
+    )
 
 
 def clean_text(text: str, limit: int) -> str:
@@ -165,8 +169,22 @@ def install(app: FastAPI, error_status: Any) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+_ERROR_BODIES = {"Problem", "ValidationProblem", "HTTPValidationError"}
+
+
+def _own_body(response: dict[str, Any]) -> bool:
+    """Whether a route declares its own (non-problem) body for an error status, as
+    ``GET /readyz`` does for its 503."""
+    for media in response.get("content", {}).values():
+        ref = media.get("schema", {}).get("$ref", "")
+        if ref and ref.rsplit("/", 1)[-1] not in _ERROR_BODIES:
+            return True
+    return False
+
+
 def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` with every 4xx/5xx answer as a problem, and 413 on routes that take a body."""
+    """``schema`` with every 4xx/5xx answer as a problem (unless the route declares its own
+    body), and 413 on routes that take a body."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (Problem, FieldProblem, ValidationProblem):
         generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -178,7 +196,7 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in operation:
                 responses.setdefault("413", {"description": "The request body is too large"})
             for status, response in responses.items():
-                if status[:1] not in {"4", "5"}:
+                if status[:1] not in {"4", "5"} or _own_body(response):
                     continue
                 name = "ValidationProblem" if status == "422" else "Problem"
                 ref = {"$ref": f"#/components/schemas/{name}"}

@@ -4,7 +4,7 @@ The guide holds a section between :data:`BEGIN` and :data:`END` that is exactly
 :func:`endpoints_markdown` (a test keeps it so; ``python -m api.rest_docs`` rewrites it), and
 worked examples, each a marker comment followed by ``json request`` / ``json response`` blocks::
 
-    <!-- example: POST /patients/{patient_id}/diagnose; status: 200 -->
+    <!-- example: POST /v1/patients/{patient_id}/diagnoses; status: 200 -->
 
 :func:`rest_examples` reads them back so a test can check each one against the app's routes and
 models.

@@ -115,9 +115,16 @@ def patient_graph(
                         nodes[node] = GraphNode(
                             id=node, kind="concept", label=names.get(node, node)
                         )
-                if relation == "HAS_FINDING" and src == patient.id:
-                    matches = [e for e in edges if e.source == src and e.target == dst]
-                    walked = matches[0] if matches else edge(src, dst, relation)
+                findings = [
+                    e
+                    for e in edges
+                    if e.source == src == patient.id and e.target == dst and e.type == "HAS_FINDING"
+                ]
+                if relation.startswith("HAS_FINDING") and findings:
+                    # the patient's own finding edge (an excluded one for HAS_FINDING_ABSENT)
+                    wanted = "absent" if relation.endswith("ABSENT") else None
+                    preferred = [e for e in findings if (e.assertion == "absent") == bool(wanted)]
+                    walked = (preferred or findings)[0]
                 else:
                     walked = edge(src, dst, relation)
                 if step < len(path.evidence) and path.evidence[step]:
