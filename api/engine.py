@@ -163,7 +163,7 @@ class Engine:
             extract: run the text extractor; ``False`` stores the findings as given.
             keep_images: a patient given without images keeps the images, image findings and
                 DICOM id mapping stored for it (``ingest_images``); ``False`` stores the patient
-                exactly as given (``PUT /patients/{id}``).
+                exactly as given.
             progress: called with each stored patient (e.g. to advance a progress bar).
 
         Returns:

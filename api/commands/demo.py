@@ -137,6 +137,13 @@ def demo(
             "often names the diagnosis), all, -impression,-history, or findings,indication."
         ),
     ] = "default",
+    rare: Annotated[
+        bool,
+        typer.Option(
+            help="Also diagnose real rare-disease cases (Phenopacket Store, when "
+            "../shared/data has it) with a reasoner trained in the demo (about a minute)."
+        ),
+    ] = True,
 ) -> None:
     """Build the seed KG, ingest the demo cohort, train the reasoner and explain its diagnoses."""
     import shutil
@@ -225,6 +232,10 @@ def demo(
             highlight=False,
             soft_wrap=True,
         )
+    if rare:
+        from api.commands.demo_rare import run_rare_demo
+
+        run_rare_demo(console, home=base.home)
     console.print(f"[dim]demo finished in {time.perf_counter() - started:.1f}s[/dim]")
 
 

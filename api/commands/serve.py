@@ -59,7 +59,8 @@ def serve_command(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (Neo4j store only)")] = 1,
 ) -> None:
-    """Serve the REST API: /health, /concepts, /patients, /patients/{id}/diagnoses, /query.
+    """Serve the REST API v1 (/v1/patients, /v1/patients/{id}/diagnoses, /v1/concepts,
+    /v1/query; /healthz, /readyz) and the clinician viewer at /.
 
     While it runs, `kgdx query`, `kgdx kg stats` and `kgdx export` still read the store. With
     nothing configured and no `<home>/kg.lbug`, it serves the store and model of `kgdx demo`.
