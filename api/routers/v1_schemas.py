@@ -11,7 +11,7 @@ keeps like any report finding (and a viewer can show like one).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -78,7 +78,7 @@ class LabCreate(BaseModel):
 
     code: Text = Field(min_length=1, max_length=100, description="e.g. LOINC:2160-0")
     name: Text | None = Field(default=None, max_length=200)
-    value: float | Text | None = Field(default=None, allow_inf_nan=False)
+    value: Annotated[float, Field(allow_inf_nan=False)] | Text | None = None
     unit: Text | None = Field(default=None, max_length=50)
     interpretation: Literal["high", "low", "normal", "abnormal"] | None = None
     concept_id: Curie | None = Field(
