@@ -33,7 +33,7 @@ SCREENSHOTS = ROOT / ".kgdx" / "screenshots"
 # findings
 SHOWN = "P014"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _browser_or_skip():
@@ -90,15 +90,18 @@ def served(tmp_path_factory) -> Iterator[dict]:
             patient_ids=[c.patient.id for c in others], save_to=settings.resolved_model_dir
         )
 
-    key = new_key()
-    entry = key_entry("viewer-test", "clinician", key)
+    key, ingest_key = new_key(), new_key()
+    entries = [
+        key_entry("viewer-test", "clinician", key),
+        key_entry("loader", "ingest", ingest_key),
+    ]
     port = _free_port()
     env = {
         **os.environ,
         "KGDX_HOME": str(folder),
         "KGDX_DB_PATH": str(folder / "kg.lbug"),
         "KGDX_MODEL_DIR": str(settings.resolved_model_dir),
-        "KGDX_API_KEYS": json.dumps([entry.model_dump()]),
+        "KGDX_API_KEYS": json.dumps([entry.model_dump() for entry in entries]),
         "KGDX_EXTRACT_WARMUP": "false",
     }
     command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
@@ -120,6 +123,7 @@ def served(tmp_path_factory) -> Iterator[dict]:
         yield {
             "base": f"http://127.0.0.1:{port}",
             "key": key,
+            "ingest_key": ingest_key,
             "patient": patient,
             "playwright": sync_playwright,
             "log": log,
@@ -150,6 +154,15 @@ def _explained(page, console: list[str], served: dict, folder: Path) -> Iterator
             f"{exc}\npage message: {message!r}\nconsole: {console}\nscreenshot: {shot}\n"
             f"server log:\n{served['log'].read_text()[-3000:]}"
         ) from exc
+
+
+def _api(served: dict, method: str, path: str, key: str | None = None, **kwargs):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key or served['key']}"}
+    response = httpx.request(method, served["base"] + path, headers=headers, timeout=60, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
 
 
 def _launch(playwright):
@@ -322,7 +335,7 @@ def test_start_page_lists_patients_and_a_bad_key_is_asked_again(served, tmp_path
             page.press("#key-input", "Enter")
             page.wait_for_selector("#patient-list a")
             links = page.locator("#patient-list a")
-            assert links.count() == 80
+            assert links.count() == len(_api(served, "GET", "/v1/patients")["items"]) >= 80
             page.fill("#patient-filter", SHOWN)
             assert page.locator("#patient-list a").count() == 1
             page.locator("#patient-list a").first.click()
@@ -332,3 +345,63 @@ def test_start_page_lists_patients_and_a_bad_key_is_asked_again(served, tmp_path
             page.wait_for_url(base + "/")
             assert page.evaluate("sessionStorage.getItem('kgdx.apiKey')") is None
         browser.close()
+
+
+def test_coded_findings_labs_and_an_image_with_its_thumbnail(served, tmp_path) -> None:
+    """A patient posted as the ingest role (multipart: coded findings, a lab and, where the real
+    chest X-rays are available, an image) shows them all to the clinician."""
+    from tests.conftest import SHARED_DATA
+
+    body = {
+        "id": "VIEW-IMG",
+        "reports": ["FINDINGS: Patchy consolidation in the right lower lobe."],
+        "findings": [
+            {"concept_id": "UMLS:C0015967", "assertion": "present", "label": "fever"},
+            {"concept_id": "UMLS:C0032227", "assertion": "absent", "label": "pleural effusion"},
+        ],
+        "labs": [{"code": "LOINC:26464-8", "name": "Leukocytes", "value": 14.2,
+                  "unit": "10*9/L", "interpretation": "high"}],
+    }  # fmt: skip
+    images = sorted((SHARED_DATA / "cohorts" / "covid_cxr" / "images").glob("*.png"))[:1]
+    files = [("images", (p.name, p.read_bytes(), "image/png")) for p in images]
+    stored = _api(
+        served, "POST", "/v1/patients", served["ingest_key"],
+        data={"patient": json.dumps(body)}, files=files or None,
+    )  # fmt: skip
+    coded = [f for f in stored["findings"] if f["source"] == "coded"]
+    assert {f["assertion"] for f in coded} == {"present", "absent"}
+
+    with served["playwright"]() as playwright:
+        browser = _launch(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        with _explained(page, console, served, tmp_path):
+            page.goto(f"{served['base']}/patients/VIEW-IMG")
+            page.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
+            page.fill("#key-input", served["key"])
+            page.press("#key-input", "Enter")
+            page.wait_for_selector("button.dx", timeout=60_000)
+            # the coded findings are marked like text ones, in their generated report
+            for concept, status in (("UMLS:C0015967", "present"), ("UMLS:C0032227", "absent")):
+                mark = page.locator(f'#reports mark.finding[data-concept="{concept}"]')
+                assert mark.count() >= 1, concept
+                assert mark.first.get_attribute("data-status") == status
+            assert "Leukocytes" in page.locator("#labs").inner_text()
+            if images:
+                card = page.locator("#images figure.image-card")
+                assert card.count() == 1
+                img = card.locator(".thumb img")
+                img.wait_for(timeout=10_000)
+                assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+                assert img.get_attribute("src").startswith("blob:")  # fetched with the key
+                meter = card.locator('[role="meter"]').first
+                probability = float(meter.get_attribute("aria-valuenow"))
+                image_findings = [f for f in stored["findings"] if f["source"] == "image"]
+                assert probability == max(f["provenance"]["probability"] for f in image_findings)
+            shot = tmp_path / "viewer-VIEW-IMG.png"
+            page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENSHOTS / shot.name)
+    print(f"screenshot: {shot}" + ("" if images else " (no image: ../shared/data is absent)"))

@@ -460,7 +460,7 @@
       rows.forEach(function (f) {
         var p = f.provenance;
         var scope = p.scope && p.scope !== "in_scope" ? " \u00b7 " + p.scope.replace(/_/g, " ") : "";
-        list.appendChild(el("li", null, [
+        list.appendChild(el("li", { title: p.scope_reason || null }, [
           el("span", { className: "image-finding-name", text: nameOf(f.concept_id) }),
           probabilityBar(p.probability, nameOf(f.concept_id)),
           el("small", { text: p.model_id + scope }),
@@ -741,7 +741,11 @@
     var elements = ids.map(function (id) {
       var n = nodes[id];
       var label = n.label + (n.role === "finding" && STATUS_TAG[n.status] ? "\n(" + STATUS_TAG[n.status] + ")" : "");
-      return { group: "nodes", data: { id: id, label: label }, classes: n.role + (n.status ? " " + n.status : "") };
+      // the patient's one-line label sets its width; the others wrap at 92 px
+      var width = n.role === "patient" ? Math.max(84, label.length * 7 + 20) : null;
+      var data = { id: id, label: label };
+      if (width) data.w = width;
+      return { group: "nodes", data: data, classes: n.role + (n.status ? " " + n.status : "") };
     });
     var seen = {};
     state.edgeAlias = {};
@@ -772,7 +776,7 @@
           label: "data(label)", "text-wrap": "wrap", "text-max-width": "92px", "font-size": 11,
           "text-valign": "center", "text-halign": "center", width: 104, height: 40, shape: "round-rectangle",
           "background-color": "#e8eefc", "border-width": 2, "border-color": "#3456a8", color: "#10213f" } },
-        { selector: "node.patient", style: { "background-color": "#1f2937", "border-color": "#1f2937", color: "#ffffff", shape: "ellipse", width: 84 } },
+        { selector: "node.patient", style: { "background-color": "#1f2937", "border-color": "#1f2937", color: "#ffffff", shape: "ellipse", width: "data(w)", "text-max-width": "240px" } },
         { selector: "node.finding", style: { "background-color": "#dcefe4", "border-color": "#1e7a46" } },
         { selector: "node.finding.absent", style: { "background-color": "#f3f4f6", "border-style": "dashed", "border-color": "#b42318", color: "#4b5563" } },
         { selector: "node.finding.possible", style: { "border-style": "dashed", "background-color": "#fdf3d7", "border-color": "#a15c07" } },
