@@ -122,6 +122,11 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
             _warm_extractor(engine) if app.state.settings.extract_warmup else None
         )
         app.state.model_slot = ModelSlot(engine, directory)
+        from api.routers.diagnosis_memo import DiagnosisMemo
+
+        # only when this process is the store's one writer (api/routers/diagnosis_memo.py)
+        app.state.diagnosis_memo = DiagnosisMemo() if app.state.store.name == "embedded" else None
+        app.state.model_gate = None  # made on first use, on the server's event loop
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).
         gc.freeze()

@@ -56,6 +56,8 @@ class ConceptIndex:
             for c in concepts
         ]
 
+        self.names = {c.id: c.name for c in concepts}
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -27,7 +27,8 @@ from graph.store import GraphStore
 if TYPE_CHECKING:
     from api.engine import Engine
 
-# gnn.train.CONFIG_FILE, named here so that a missing model is reported without importing torch
+# gnn.reasoning.patients.ENGINE_FILE (written last in a run folder), named here so that a missing
+# model is reported without importing torch
 MODEL_CONFIG_FILE = "config.json"
 # a run saved by `kgdx train` has a card and no config.json (Engine.load_model reads both)
 MODEL_CARD_FILE = "card.json"
@@ -75,6 +76,16 @@ class ModelSlot:
         self.directory = directory
         self.lock = threading.Lock()  # the Engine caches its model and graph: one user at a time
         self._loaded_stamp: int | None = None
+
+    def current_stamp(self) -> int | None:
+        """The saved model's stamp (``config.json`` / ``card.json`` mtime), ``None`` without
+        one: a diagnosis remembered under another stamp is stale."""
+        for name in (MODEL_CONFIG_FILE, MODEL_CARD_FILE):
+            try:
+                return (self.directory / name).stat().st_mtime_ns
+            except OSError:
+                continue
+        return None
 
     def require_model(self) -> Engine:
         """The engine with the current saved model loaded (call with :attr:`lock` held).

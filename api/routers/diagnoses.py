@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import AUTH_RESPONSES, CLINICAL
 from api.routers.deps import StoreDep, model_held, store_held
+from api.routers.diagnosis_memo import memo_of
 from api.routers.patients import existing_patient
 from api.routers.schemas import PatientIdPath, error_responses
 from api.routers.v1_schemas import DiagnosisList, DiagnosisPublic, PathPublic
@@ -43,20 +46,69 @@ def public_diagnoses(patient_id: str, stored: list[StoredPrediction]) -> Diagnos
     )
 
 
-@router.post("", response_model=DiagnosisList, responses=error_responses(404, 409))
-def diagnose(
+def _model_gate(request: Request) -> anyio.Lock:
+    """Diagnoses wait for the model here, on the event loop, not each in a threadpool thread:
+    20 queued diagnoses hold one thread, and the reads keep the others."""
+    gate = request.app.state.model_gate
+    if gate is None:
+        gate = request.app.state.model_gate = anyio.Lock()
+    return gate
+
+
+@router.post(
+    "",
+    response_model=DiagnosisList,
+    responses={
+        200: {
+            "description": "The diagnoses; header X-Kgdx-Diagnosis: run (the model ran) or "
+            "remembered (the same patient, model and parameters were diagnosed before)"
+        },
+        **error_responses(404, 409, 422),
+    },
+)
+async def diagnose(
     patient_id: PatientIdPath,
     request: Request,
+    response: Response,
     top_k: Annotated[int, Query(ge=1, le=50)] = 3,
     paths_per_diagnosis: Annotated[int, Query(ge=0, le=10)] = 2,
+    refresh: Annotated[
+        bool, Query(description="Run the model even if this was diagnosed unchanged before")
+    ] = False,
 ) -> DiagnosisList:
     """Run the served model on a stored patient: the ``top_k`` diagnoses, most probable first,
     with calibrated probabilities and up to ``paths_per_diagnosis`` explanation paths each (with
     the evidence of every step). They are stored, replacing this model's earlier ones. No body.
+
+    The same request for a patient unchanged since, with the same model, answers what the model
+    answered then (it is deterministic) without running it again, unless ``refresh``.
     """
+    memo = memo_of(request.app.state)
+    key = (patient_id, top_k, paths_per_diagnosis)
+    stamp = request.app.state.model_slot.current_stamp()
+    if memo is not None and not refresh:
+        remembered = memo.get(key, stamp)
+        if remembered is not None:
+            response.headers["X-Kgdx-Diagnosis"] = "remembered"
+            return remembered
+    version = memo.version(patient_id) if memo is not None else 0
+    async with _model_gate(request):
+        answer, stamp = await run_in_threadpool(
+            _run, request, patient_id, top_k, paths_per_diagnosis
+        )
+    if memo is not None:
+        memo.put(key, stamp, version, answer)
+    response.headers["X-Kgdx-Diagnosis"] = "run"
+    return answer
+
+
+def _run(
+    request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
+) -> tuple[DiagnosisList, int | None]:
     with store_held(request) as store:
         existing_patient(store, patient_id)
     with model_held(request) as engine:  # the engine takes the store lock for its store calls
+        stamp = request.app.state.model_slot.current_stamp()
         diagnoses = engine.diagnose(
             patient_id, top_k=top_k, paths_per_diagnosis=paths_per_diagnosis
         )
@@ -64,7 +116,7 @@ def diagnose(
         stored = store.get_predictions(patient_id)
     models = {d.model_id for d in diagnoses}
     ranked = [s for s in stored if s.diagnosis.model_id in models]
-    return public_diagnoses(patient_id, ranked)
+    return public_diagnoses(patient_id, ranked), stamp
 
 
 @router.get("", response_model=DiagnosisList, responses=error_responses(404))

@@ -136,6 +136,14 @@ async def _read_request(request: Request) -> tuple[PatientCreate, list[UploadFil
     )
 
 
+def _forget_diagnoses(request: Request, patient_id: str) -> None:
+    from api.routers.diagnosis_memo import memo_of
+
+    memo = memo_of(request.app.state)
+    if memo is not None:
+        memo.patient_changed(patient_id)
+
+
 def _image_extractor(request: Request, settings: Settings) -> Any:
     """The app's image model, loaded on the first upload."""
     extractor = getattr(request.app.state, "image_extractor", None)
@@ -158,10 +166,14 @@ def _thumbnails(settings: Settings, patient: Patient) -> dict[str, str]:
     }
 
 
-def _public(store: GraphStore, settings: Settings, patient: Patient) -> PatientPublic:
-    names = {
-        cid: c.name for cid, c in store.get_concepts(f.concept_id for f in patient.findings).items()
-    }
+def _public(
+    request: Request, store: GraphStore, settings: Settings, patient: Patient
+) -> PatientPublic:
+    """The API's view of ``patient`` (call with the store held: the first call reads the KG's
+    names into the app's concept index, later ones read none)."""
+    from api.routers.concept_search import concept_index
+
+    names = concept_index(request.app.state, store).names
     return public_view(patient, names, _thumbnails(settings, patient))
 
 
@@ -264,9 +276,10 @@ def _create(
     with store_held(request) as store:
         created = not _is_stored(store, body.id)
         (stored,) = engine.ingest([record], extract=False, keep_images=batch is None)
+        _forget_diagnoses(request, stored.id)
         if batch is not None:
             save_thumbnails(settings, stored.id, batch.thumbnails)
-        return _public(store, settings, stored), created
+        return _public(request, store, settings, stored), created
 
 
 @router.get(
@@ -275,10 +288,12 @@ def _create(
     dependencies=READ,
     responses=error_responses(404),
 )
-def get_patient(patient_id: PatientIdPath, store: StoreDep, settings: SettingsDep) -> PatientPublic:
+def get_patient(
+    patient_id: PatientIdPath, request: Request, store: StoreDep, settings: SettingsDep
+) -> PatientPublic:
     """A patient with reports, images, findings (named, with a one-word assertion and where
     each was read), labels, labs and attributes."""
-    return _public(store, settings, existing_patient(store, patient_id))
+    return _public(request, store, settings, existing_patient(store, patient_id))
 
 
 @router.get(
@@ -331,6 +346,7 @@ def delete_patient(
     with store_held(request) as store:
         existing_patient(store, patient_id)
         store.delete_patient(patient_id)
+        _forget_diagnoses(request, patient_id)
         delete_thumbnails(settings, patient_id)
         slot.patients_changed()
     return Response(status_code=204)

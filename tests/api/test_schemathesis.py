@@ -36,6 +36,7 @@ AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
     from data.cohort import load_cohort
+    from graph.stores import open_store
     from tests.docs.conftest import load_guide_graph
 
     folder = tmp_path_factory.mktemp("schemathesis")
@@ -46,21 +47,26 @@ def api_schema(tmp_path_factory):
         api_keys=[key_entry("fuzz", "admin", ADMIN_KEY)],
         query_timeout_s=2.0,
     )
-    with Engine(store="embedded", settings=settings_) as engine:
-        load_guide_graph(engine.store)
-        cases = load_cohort()[:40]
-        engine.ingest(
-            [c.patient.model_copy(update={"findings": c.gold_findings}) for c in cases],
-            extract=False,
-        )
-        engine.train(save_to=settings_.resolved_model_dir)
-    app = create_app(settings_)
-    with TestClient(app):  # runs the lifespan: the app's store, model slot and settings
+    store = open_store("embedded", settings=settings_)
+    engine = Engine(store=store, settings=settings_)
+    load_guide_graph(engine.store)
+    cases = load_cohort()[:40]
+    engine.ingest(
+        [c.patient.model_copy(update={"findings": c.gold_findings}) for c in cases],
+        extract=False,
+    )
+    engine.train(save_to=settings_.resolved_model_dir)
+    # The app serves this open store and leaves it open: schemathesis's ASGI transport runs the
+    # app's lifespan around each call, which would otherwise close a store the app opened.
+    app = create_app(settings_, store=store)
+    with TestClient(app) as client:  # runs the lifespan: the app's store, model slot, settings
+        app.state.test_client = client
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
         schema.config.generation.update(
             modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES
         )
         yield schema
+    store.close()
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -94,3 +100,28 @@ def test_every_operation_is_covered(api_schema) -> None:
     paths = create_app(Settings()).openapi()["paths"]
     documented = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     assert operations == documented and len(operations) >= 14
+
+
+def test_a_repeated_diagnosis_is_remembered_until_the_patient_changes(api_schema) -> None:
+    """The same patient, model and parameters answer what the model answered, without running
+    it; ``refresh``, other parameters, or a write of the patient run it again."""
+    client = api_schema.app.state.test_client
+    url = "/v1/patients/P001/diagnoses"
+    first = client.post(url, headers=AUTH)
+    assert first.status_code == 200, first.text
+    assert first.headers["X-Kgdx-Diagnosis"] == "run"
+    again = client.post(url, headers=AUTH)
+    assert again.headers["X-Kgdx-Diagnosis"] == "remembered" and again.json() == first.json()
+    assert (
+        client.post(url, params={"refresh": True}, headers=AUTH).headers["X-Kgdx-Diagnosis"]
+        == "run"
+    )
+    other = client.post(url, params={"top_k": 1}, headers=AUTH)
+    assert other.headers["X-Kgdx-Diagnosis"] == "run" and len(other.json()["diagnoses"]) == 1
+    patient = {"id": "P001", "findings": [{"concept_id": "UMLS:C0032227"}]}
+    written = client.post("/v1/patients", json=patient, headers=AUTH)
+    assert written.status_code == 200, written.text
+    changed = client.post(url, headers=AUTH)
+    assert changed.headers["X-Kgdx-Diagnosis"] == "run"
+    assert client.delete("/v1/patients/P001", headers=AUTH).status_code == 204
+    assert client.post(url, headers=AUTH).status_code == 404
