@@ -38,3 +38,14 @@ class FreeEmbeddingModel(DiagnosisModel):
             torch.einsum("bh,bkh->bk", patient, embeddings["disease"][candidates])
             + self.bias[candidates]
         )
+
+    def score_all(
+        self, embeddings: dict[str, Tensor], batch: PatientBatch, diseases: Tensor
+    ) -> Tensor:
+        """Logits ``[B, len(diseases)]`` against one shared candidate list: the same values
+        as :meth:`score` with ``diseases`` repeated per patient, as one matrix product (no
+        ``[B, K, h]`` gather), which makes a softmax over thousands of diseases cheap."""
+        patient = pool(embeddings["term"], batch.observed) - self.excluded_map(
+            pool(embeddings["term"], batch.excluded)
+        )
+        return patient @ embeddings["disease"][diseases].T + self.bias[diseases]

@@ -4,7 +4,14 @@ Methods (all rank every candidate disease of the KG, same cases, same evaluator)
 
 - ``kgdx``: :class:`~gnn.models.kgdx.KGDiagnosisModel` (GNN encoder by name) trained with a
   listwise softmax loss over hard + random candidates, on the training cases plus patients
-  simulated from every candidate's annotations (:mod:`gnn.reasoning.simulate`);
+  simulated from every candidate's annotations (:mod:`gnn.reasoning.simulate`). Its evidence
+  includes a *seen-disease prior*: the log-probability of a supervised no-KG model (free
+  embeddings, observed findings only) over the diseases with training cases, plus a seen flag.
+  For the training cases that prior is cross-fitted (each case scored by a fold model that never
+  saw it; for about ``unseen_rate`` of the diseases with several cases and every disease with
+  one, the fold model never saw the disease at all, and the case-memory feature drops it too), so
+  the scorer learns how far to trust the prior on seen diseases without learning to ignore
+  unseen ones;
 - ``phenomizer``: one-way Resnik best-match average (our implementation,
   :meth:`~gnn.reasoning.similarity.Similarity.resnik`), baseline (a);
 - ``no_kg``: :class:`~gnn.models.free.FreeEmbeddingModel`, training cases only, baseline (b);
@@ -35,7 +42,12 @@ from graph.errors import InputError
 
 log = logging.getLogger("kgdx")
 METHODS = ("kgdx", "phenomizer", "no_kg", "knn")
-NUM_FEATURES = len(FEATURES) + 1  # + similarity to the disease's training cases
+MEMORY_FEATURE = len(FEATURES)  # similarity to the disease's training cases
+PRIOR_FEATURES = ("seen_prior_log_probability", "seen_in_training")
+PRIOR_FEATURE = MEMORY_FEATURE + 1
+NUM_FEATURES = len(FEATURES) + 1 + len(PRIOR_FEATURES)
+PRIOR_FLOOR = -20.0  # log-probability given to a disease the prior never saw
+EVIDENCE_BATCH = 128  # training instances per batched evidence computation
 
 
 @dataclass
@@ -57,9 +69,16 @@ class TrainConfig:
     simulated_per_disease: int = 1
     hard_negatives: int = 48
     random_negatives: int = 32
-    unseen_rate: float = 0.5  # a training case sees its own disease's memory dropped this often
+    # a disease with several training cases is held out whole from one fold of the seen-disease
+    # prior (and its memory dropped) this often: its cases then train the scorer as unseen
+    unseen_rate: float = 0.5
     max_simulated: int | None = None  # quick mode: fewer simulated patients
-    no_kg_epochs: int = 30
+    no_kg_epochs: int = 30  # most epochs of the no-KG models (early stop on validation)
+    no_kg_batch_size: int = 256
+    no_kg_patience: int = 3
+    prior_folds: int = 3  # cross-fitting folds of the seen-disease prior
+    seen_prior: bool = True  # False: the prior columns stay constant (ablation)
+    prior_hardness: float = 0.0  # weight of the prior in picking hard negatives
     threads: int = 2
 
     @classmethod
@@ -127,18 +146,114 @@ class Reasoner:
             **common,
         )
         self.no_kg = resolve_model("free", hidden=config.hidden, **common)
+        self.prior = resolve_model("free", hidden=config.hidden, **common)
         self.temperature = 1.0
         self._embeddings: dict[str, torch.Tensor] | None = None
 
     def evidence(
-        self, patient: Patient, *, drop_case: int = -1, drop_disease: int = -1
+        self,
+        patient: Patient,
+        *,
+        drop_case: int = -1,
+        drop_disease: int = -1,
+        prior: tuple[torch.nn.Module, np.ndarray] | None = None,
+        rows: Sequence[int] | None = None,
     ) -> np.ndarray:
-        """``[C, NUM_FEATURES]`` KG + memory evidence of one patient."""
-        features = self.sim.features(patient.observed, patient.excluded)
+        """``[C, NUM_FEATURES]`` KG + memory + seen-prior evidence of one patient.
+
+        ``prior``: ``(model, seen)`` instead of the trained prior and the memory's seen
+        diseases (the cross-fitted fold models while training). ``rows``: the evidence of those
+        candidates only (``[len(rows), NUM_FEATURES]``, cheaper for a few: the occlusion of
+        ``kgdx diagnose``). :meth:`evidence_batch` gives the same for many patients at once."""
+        features = self.sim.features(patient.observed, patient.excluded, rows=rows)
         memory = self.memory.similarity(
-            patient.observed, drop_case=drop_case, drop_disease=drop_disease
+            patient.observed, drop_case=drop_case, drop_disease=drop_disease, rows=rows
         )
-        return np.concatenate([features, memory[:, None]], axis=1)
+        prior_model, seen = prior or (self.prior, self.memory.seen)
+        prior_features = self.prior_features(patient, prior_model, seen)
+        if rows is not None:
+            prior_features = prior_features[np.asarray(rows, dtype=np.int64)]
+        return np.concatenate([features, memory[:, None], prior_features], axis=1)
+
+    def evidence_batch(
+        self,
+        patients: Sequence[Patient],
+        *,
+        drop_case: Sequence[int] | None = None,
+        drop_disease: Sequence[int] | None = None,
+        priors: Sequence[tuple[torch.nn.Module, np.ndarray] | None] | None = None,
+    ) -> np.ndarray:
+        """``[B, C, NUM_FEATURES]``: :meth:`evidence` of each patient (the same values, tested),
+        computed together (:mod:`gnn.reasoning.batch`). ``drop_case[b]`` / ``drop_disease[b]``
+        / ``priors[b]``: patient ``b``'s ``drop_case`` / ``drop_disease`` / ``prior``."""
+        observed = [p.observed for p in patients]
+        features = self.sim.features_batch(observed, [p.excluded for p in patients])
+        memory = self.memory.similarity_batch(
+            observed, drop_case=drop_case, drop_disease=drop_disease
+        )
+        prior_features = np.zeros((len(patients), self.kg.num_diseases, 2), np.float32)
+        groups: dict[int, tuple[tuple | None, list[int]]] = {}
+        for b, prior in enumerate(priors if priors is not None else [None] * len(patients)):
+            groups.setdefault(id(prior[0]) if prior else 0, (prior, []))[1].append(b)
+        for prior, members in groups.values():
+            model, seen = prior or (self.prior, self.memory.seen)
+            prior_features[members] = self.prior_features_batch(
+                [patients[b] for b in members], model, seen
+            )
+        return np.concatenate([features, memory[..., None], prior_features], axis=2)
+
+    @torch.no_grad()
+    def prior_features(
+        self, patient: Patient, model: torch.nn.Module | None = None, seen: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``[C, 2]``: the seen-disease prior's log-probability (softmax over the ``seen``
+        diseases, from the observed findings only, so an excluded finding can never raise a
+        disease through it; :data:`PRIOR_FLOOR` for the others) and the seen flag."""
+        model = self.prior if model is None else model
+        seen = self.memory.seen if seen is None else seen
+        out = np.zeros((self.kg.num_diseases, 2), np.float32)
+        out[:, 0] = PRIOR_FLOOR
+        if not self.config.seen_prior or not seen.any():
+            return out
+        out[:, 1] = seen
+        if not patient.observed:
+            return out
+        diseases = torch.as_tensor(np.flatnonzero(seen))
+        model.eval()
+        batch = PatientBatch(
+            observed=torch.as_tensor([patient.observed]),
+            excluded=torch.full((1, 1), -1, dtype=torch.long),
+            features=torch.zeros(0),
+        )
+        logp = torch.log_softmax(model.score_all(model.encode(), batch, diseases)[0], dim=0)
+        out[diseases.numpy(), 0] = logp.clamp(min=PRIOR_FLOOR).numpy()
+        return out
+
+    @torch.no_grad()
+    def prior_features_batch(
+        self, patients: Sequence[Patient], model: torch.nn.Module, seen: np.ndarray
+    ) -> np.ndarray:
+        """``[B, C, 2]``: :meth:`prior_features` of each patient, one model call."""
+        out = np.zeros((len(patients), self.kg.num_diseases, 2), np.float32)
+        out[..., 0] = PRIOR_FLOOR
+        if not self.config.seen_prior or not seen.any():
+            return out
+        out[..., 1] = seen
+        some = [b for b, p in enumerate(patients) if p.observed]
+        if not some:
+            return out
+        diseases = torch.as_tensor(np.flatnonzero(seen))
+        model.eval()
+        batch = PatientBatch(
+            observed=_pad([patients[b].observed for b in some]),
+            excluded=torch.full((len(some), 1), -1, dtype=torch.long),
+            features=torch.zeros(0),
+        )
+        logp = torch.log_softmax(model.score_all(model.encode(), batch, diseases), dim=1)
+        out[np.asarray(some)[:, None], diseases.numpy()[None, :], 0] = logp.clamp(
+            min=PRIOR_FLOOR
+        ).numpy()
+        return out
 
     def embeddings(self) -> dict[str, torch.Tensor]:
         if self._embeddings is None:
@@ -160,7 +275,7 @@ class Reasoner:
         candidates = torch.arange(self.kg.num_diseases).unsqueeze(0)
         if method == "no_kg":
             self.no_kg.eval()
-            return self.no_kg.score(self.no_kg.encode(), batch, candidates)[0].numpy()
+            return self.no_kg.score_all(self.no_kg.encode(), batch, candidates[0])[0].numpy()
         if method != "kgdx":
             raise InputError(f"unknown method {method!r}; expected one of {METHODS}")
         evidence = self.evidence(patient) if evidence is None else evidence
@@ -181,16 +296,11 @@ class Reasoner:
         methods: Sequence[str] = METHODS,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Pessimistic rank of each patient's disease under each method."""
-        ranks = {m: np.zeros(len(patients), np.int64) for m in methods}
-        for i, patient in enumerate(patients):
-            evidence = self.evidence(patient) if "kgdx" in methods else None
-            for m in methods:
-                s = self.scores(m, patient, evidence)
-                ranks[m][i] = ranks_of(np.array([patient.disease]), s[None, :])[0]
-            if progress:
-                progress(i + 1)
-        return ranks
+        """Pessimistic rank of each patient's disease under each method (batched:
+        :func:`gnn.reasoning.batch.rank_batch`, the same ranks as :meth:`scores` one by one)."""
+        from gnn.reasoning.batch import rank_batch
+
+        return rank_batch(self, patients, methods, progress=progress)
 
 
 def _pad(rows: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -251,11 +361,20 @@ def _train(kg, train_cases, val_cases, config, rng, progress):
     reasoner = Reasoner(kg, sim, memory, config)
     timings = {"similarity_s": time.perf_counter() - started}
 
-    # training instances: real cases (memory left out for themselves) + simulated patients
+    # the supervised no-KG models: baseline (b), the seen-disease prior and its fold models
+    t0 = time.perf_counter()
+    no_kg_epochs = _fit_free(reasoner.no_kg, train, val, config, rng, observed_only=False)
+    folds, fold_priors, prior_epochs = _fit_prior(reasoner.prior, kg, train, val, config, rng)
+    timings["no_kg_fit_s"] = time.perf_counter() - t0
+    log.info("no-KG epochs kept: baseline %d, seen-disease prior %d", no_kg_epochs, prior_epochs)
+    progress("no-KG models", 1, 1)
+
+    # training instances: real cases (cross-fitted prior; memory left out for themselves, and
+    # for their whole disease where the fold's prior never saw it) + simulated patients
     instances: list[tuple[Patient, int, int]] = []
     for i, p in enumerate(train):
-        drop_disease = p.disease if rng.random() < config.unseen_rate else -1
-        instances.append((p, i, drop_disease))
+        seen_k = fold_priors[folds[i]][1]
+        instances.append((p, i, -1 if seen_k[p.disease] else p.disease))
     simulation = SimulationConfig()
     diseases = np.repeat(np.arange(kg.num_diseases), config.simulated_per_disease)
     if config.max_simulated is not None and len(diseases) > config.max_simulated:
@@ -268,28 +387,35 @@ def _train(kg, train_cases, val_cases, config, rng, progress):
     features = np.zeros((len(instances), k, NUM_FEATURES), np.float32)
     candidates = np.zeros((len(instances), k), np.int64)
     t0 = time.perf_counter()
-    for n, (p, case, drop_disease) in enumerate(instances):
-        evidence = reasoner.evidence(p, drop_case=case, drop_disease=drop_disease)
-        candidates[n] = _candidates(evidence, p.disease, config, rng)
-        features[n] = evidence[candidates[n]]
-        if n % 500 == 0:
-            progress("evidence", n, len(instances))
+    for start in range(0, len(instances), EVIDENCE_BATCH):
+        chunk = instances[start : start + EVIDENCE_BATCH]
+        evidence = reasoner.evidence_batch(
+            [p for p, _, _ in chunk],
+            drop_case=[case for _, case, _ in chunk],
+            drop_disease=[drop for _, _, drop in chunk],
+            priors=[fold_priors[folds[case]] if case >= 0 else None for _, case, _ in chunk],
+        )
+        for j, (p, _, _) in enumerate(chunk):
+            candidates[start + j] = _candidates(evidence[j], p.disease, config, rng)
+            features[start + j] = evidence[j][candidates[start + j]]
+        progress("evidence", start + len(chunk), len(instances))
     timings["evidence_s"] = time.perf_counter() - t0
     progress("evidence", len(instances), len(instances))
     flat = features.reshape(-1, NUM_FEATURES)
     reasoner.model.feature_mean.copy_(torch.as_tensor(flat.mean(axis=0)))
     reasoner.model.feature_std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
 
-    val_evidence = [reasoner.evidence(p) for p in val]
+    val_evidence = [
+        e
+        for start in range(0, len(val), EVIDENCE_BATCH)
+        for e in reasoner.evidence_batch(val[start : start + EVIDENCE_BATCH])
+    ]
     t0 = time.perf_counter()
     history = _fit_kgdx(
         reasoner, instances, features, candidates, val, val_evidence, config, rng, progress
     )
     timings["kgdx_fit_s"] = time.perf_counter() - t0
     reasoner.temperature = _fit_temperature(reasoner, val, val_evidence)
-    t0 = time.perf_counter()
-    _fit_no_kg(reasoner, train, config, rng)
-    timings["no_kg_fit_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started
     report = {
         "config": asdict(config),
@@ -302,13 +428,16 @@ def _train(kg, train_cases, val_cases, config, rng, progress):
         },
         "resolution": train_report,
         "history": history,
+        "no_kg_epochs": {"baseline": no_kg_epochs, "prior": prior_epochs},
     }
     return reasoner, report
 
 
 def _candidates(evidence: np.ndarray, disease: int, config: TrainConfig, rng) -> np.ndarray:
     """The right disease first, then the hardest by Phenomizer + memory, then random ones."""
-    hardness = evidence[:, 0] + evidence[:, -1] * 3.0 + evidence[:, 1]
+    hardness = evidence[:, 0] + evidence[:, MEMORY_FEATURE] * 3.0 + evidence[:, 1]
+    if config.prior_hardness:  # the diseases the seen-disease prior favours
+        hardness = hardness + (evidence[:, PRIOR_FEATURE] - PRIOR_FLOOR) * config.prior_hardness
     hardness[disease] = -np.inf
     hard = np.argpartition(-hardness, config.hard_negatives)[: config.hard_negatives]
     pool = np.setdiff1d(np.arange(len(evidence)), np.append(hard, disease))
@@ -410,26 +539,96 @@ def _fit_temperature(reasoner: Reasoner, val, val_evidence) -> float:
     return best_t
 
 
-def _fit_no_kg(reasoner: Reasoner, train: list[Patient], config: TrainConfig, rng) -> None:
-    """Softmax over the diseases of the training cases: the others never get a gradient
-    and keep their random embeddings (the ablation has no other way to know them)."""
-    model = reasoner.no_kg
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=config.weight_decay)
+def _fit_free(
+    model,
+    train: list[Patient],
+    val: list[Patient],
+    config: TrainConfig,
+    rng,
+    *,
+    observed_only: bool,
+    epochs: int | None = None,
+) -> int:
+    """Softmax over the diseases of ``train`` (the others never get a gradient and keep their
+    random embeddings: a free-embedding model has no other way to know them).
+
+    With validation cases of those diseases, training stops after ``no_kg_patience`` epochs
+    without a better validation loss and the best epoch is kept; otherwise (or with ``epochs``)
+    it runs a fixed number of epochs. ``observed_only``: excluded findings are left out (the
+    seen-disease prior). Returns the epochs kept."""
     seen = sorted({p.disease for p in train})
     column = {d: j for j, d in enumerate(seen)}
-    candidates = torch.as_tensor(seen)
-    for _ in range(config.no_kg_epochs):
+    diseases = torch.as_tensor(seen)
+
+    def batch_of(patients):
+        if observed_only:
+            patients = [Patient(p.id, p.observed, [], p.disease) for p in patients]
+        return _batch(patients, None), torch.as_tensor([column[p.disease] for p in patients])
+
+    val = [p for p in val if p.disease in column and p.observed]
+    val_batch = batch_of(val) if val and epochs is None else None
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=config.weight_decay)
+    best = (np.inf, 0, None)
+    for epoch in range(epochs or config.no_kg_epochs):
         model.train()
         order = rng.permutation(len(train))
-        for start in range(0, len(order), 256):
-            idx = order[start : start + 256]
-            batch = _batch([train[i] for i in idx], None)
-            logits = model.score(model.encode(), batch, candidates.expand(len(idx), -1))
-            target = torch.as_tensor([column[train[i].disease] for i in idx])
-            loss = torch.nn.functional.cross_entropy(logits, target)
+        for start in range(0, len(order), config.no_kg_batch_size):
+            batch, target = batch_of(
+                [train[i] for i in order[start : start + config.no_kg_batch_size]]
+            )
+            loss = torch.nn.functional.cross_entropy(
+                model.score_all(model.encode(), batch, diseases), target
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+        if val_batch is None:
+            continue
+        model.eval()
+        with torch.no_grad():
+            logits = model.score_all(model.encode(), val_batch[0], diseases)
+            val_loss = float(torch.nn.functional.cross_entropy(logits, val_batch[1]))
+        if val_loss < best[0]:
+            best = (val_loss, epoch + 1, {k: v.clone() for k, v in model.state_dict().items()})
+        elif epoch + 1 - best[1] >= config.no_kg_patience:
+            break
+    if best[2] is None:
+        return epochs or config.no_kg_epochs
+    model.load_state_dict(best[2])
+    return best[1]
+
+
+def _fit_prior(prior, kg: PhenotypeKG, train: list[Patient], val, config: TrainConfig, rng):
+    """The seen-disease prior (all training cases) and its cross-fitting fold models.
+
+    Fold assignment: a disease with one case, and ``unseen_rate`` of the others, put all their
+    cases in one fold (that fold's model never sees the disease); the other diseases spread their
+    cases over the folds. Returns each case's fold, ``(model, seen)`` per fold and the epochs."""
+    epochs = _fit_free(prior, train, val, config, rng, observed_only=True)
+    k = max(config.prior_folds, 2)
+    by_disease: dict[int, list[int]] = {}
+    for i, p in enumerate(train):
+        by_disease.setdefault(p.disease, []).append(i)
+    folds = np.zeros(len(train), np.int64)
+    for d in sorted(by_disease):
+        members = by_disease[d]
+        if len(members) == 1 or rng.random() < config.unseen_rate:
+            folds[members] = rng.integers(k)
+        else:
+            folds[members] = rng.permutation(np.arange(len(members)) % k)
+    fold_priors = []
+    num = kg.num_diseases
+    for fold in range(k):
+        rest = [p for p, f in zip(train, folds, strict=True) if f != fold]
+        model = resolve_model(
+            "free", hidden=config.hidden, num_terms=kg.num_terms, num_diseases=num
+        )
+        seen = np.zeros(num, bool)
+        if rest:
+            _fit_free(model, rest, [], config, rng, observed_only=True, epochs=epochs)
+            seen[[p.disease for p in rest]] = True
+        fold_priors.append((model, seen))
+    return folds, fold_priors, epochs
 
 
 def evaluate_methods(

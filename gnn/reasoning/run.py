@@ -4,8 +4,9 @@
 content hash and a hash of the arrays read from it); :func:`load_run` refuses another KG unless
 forced, because term and disease indices would no longer line up.
 
-Files: ``card.json``, ``kgdx.safetensors``, ``no_kg.safetensors``, ``memory.json`` (HPO ids and
-disease of each training case: the kNN baseline's and the memory feature's state).
+Files: ``card.json``, ``kgdx.safetensors``, ``no_kg.safetensors``, ``prior.safetensors`` (the
+seen-disease prior, card version 2 on), ``memory.json`` (HPO ids and disease of each training
+case: the kNN baseline's and the memory feature's state).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from gnn.reasoning.similarity import Similarity
 from graph.errors import ModelError
 
 CARD = "card.json"
-CARD_VERSION = 1
+CARD_VERSION = 2  # 2: kgdx takes the seen-disease prior as evidence (prior.safetensors)
 
 
 def save_run(
@@ -34,7 +35,7 @@ def save_run(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, model in (("kgdx", reasoner.model), ("no_kg", reasoner.no_kg)):
+    for name, model in _models(reasoner):
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(directory / f"{name}.safetensors"))
     kg = reasoner.kg
@@ -114,6 +115,13 @@ def load_run(
 
     directory = Path(directory)
     card = read_card(directory)
+    version = card.get("card_version")
+    if version != CARD_VERSION:
+        raise ModelError(
+            f"the run in {directory} has model card version {version}; this kgdx reads version "
+            f"{CARD_VERSION} (kgdx's evidence changed: it now includes the seen-disease prior); "
+            "retrain it with `kgdx train`"
+        )
     check_kg(card, kg, force=force)
     try:
         config = TrainConfig(**card["config"])
@@ -125,8 +133,8 @@ def load_run(
         diseases = [disease_of[d] for d in memory_json["diseases"]]
         reasoner = Reasoner(kg, sim, CaseMemory(sim, observed, diseases), config)
         with torch.no_grad():
-            reasoner.model.load_state_dict(load_file(str(directory / "kgdx.safetensors")))
-            reasoner.no_kg.load_state_dict(load_file(str(directory / "no_kg.safetensors")))
+            for name, model in _models(reasoner):
+                model.load_state_dict(load_file(str(directory / f"{name}.safetensors")))
         reasoner.temperature = float(card["temperature"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelError(
@@ -134,3 +142,7 @@ def load_run(
             f"{exc}); retrain it with `kgdx train`"
         ) from None
     return reasoner, card
+
+
+def _models(reasoner: Reasoner):
+    return (("kgdx", reasoner.model), ("no_kg", reasoner.no_kg), ("prior", reasoner.prior))
