@@ -246,12 +246,25 @@
   function provenanceKind(f) { return (f.provenance && f.provenance.kind) || "coded"; }
 
   // ------------------------------------------------------------------ start page
+  var PAGE_SIZE = 1000;
+  var MAX_LISTED = 20000; // beyond this, type the id
+
+  /* Every stored id, a page at a time (v1 answers {items, total, offset, limit}). */
+  function allPatientIds(offset, found) {
+    return api("GET", "/patients?offset=" + offset + "&limit=" + PAGE_SIZE).then(function (data) {
+      var ids = found.concat(patientIdsOf(data || []));
+      var total = data && typeof data.total === "number" ? data.total : ids.length;
+      var more = ids.length < total && ids.length > found.length && ids.length < MAX_LISTED;
+      return more ? allPatientIds(offset + PAGE_SIZE, ids) : { ids: ids, total: total };
+    });
+  }
+
   function showPatientList() {
     $("patient-title").textContent = "";
     document.title = "kgdx viewer: patients";
     var retry = function () { showPatientList(); };
-    api("GET", "/patients").then(function (data) {
-      var ids = patientIdsOf(data || []);
+    allPatientIds(0, []).then(function (found) {
+      var ids = found.ids;
       $("patients-panel").hidden = false;
       var list = $("patient-list");
       var filter = $("patient-filter");
@@ -262,10 +275,20 @@
         shown.forEach(function (id) {
           list.appendChild(el("li", null, [el("a", { href: "/patients/" + enc(id), text: id })]));
         });
-        $("patient-count").textContent = shown.length + " of " + ids.length + " patients";
+        var count = shown.length + " of " + found.total + " patients";
+        if (ids.length < found.total) count += " (the first " + ids.length + " listed; type an id and press Enter)";
+        $("patient-count").textContent = count;
       };
       filter.oninput = draw;
+      filter.onkeydown = function (event) { // Enter opens the typed id, or the only match
+        if (event.key !== "Enter") return;
+        var q = filter.value.trim();
+        var matches = ids.filter(function (id) { return id.toLowerCase().indexOf(q.toLowerCase()) >= 0; });
+        var target = ids.indexOf(q) >= 0 || ids.length < found.total ? q : matches.length === 1 ? matches[0] : "";
+        if (target) window.location.assign("/patients/" + enc(target));
+      };
       draw();
+      filter.focus();
     }).catch(function (error) { handleError(error, retry); });
   }
 
