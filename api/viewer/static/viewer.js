@@ -321,7 +321,8 @@
     var run = function () {
       clear(list);
       list.appendChild(el("li", { className: "hint", text: "Running the model\u2026" }));
-      return api("POST", base + "/diagnoses?top_k=5&paths_per_diagnosis=3");
+      // the re-run button asks for a fresh model run (the server may answer a repeat from memo)
+      return api("POST", base + "/diagnoses?top_k=5&paths_per_diagnosis=3" + (rerun ? "&refresh=true" : ""));
     };
     var first = rerun ? run() : api("GET", base + "/diagnoses").then(function (data) {
       return diagnosesOf(data).length ? data : run();
