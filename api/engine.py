@@ -352,7 +352,9 @@ class Engine:
         from graph.subgraph import patient_subgraph
 
         with self._store_held():
-            subgraph = patient_subgraph(self.store, patient_id, sections=run.sections)
+            subgraph = patient_subgraph(
+                self.store, patient_id, sections=run.sections, known=run.knows
+            )
         diagnoses = self._diagnose_subgraph(run, subgraph, top_k, paths_per_diagnosis)
         with self._store_held():
             self.store.save_predictions(patient_id, diagnoses)
@@ -399,7 +401,9 @@ class Engine:
             subgraph = self._record_subgraph(run, patient, True)
         else:
             with self._store_held():
-                subgraph = patient_subgraph(self.store, patient, sections=run.sections)
+                subgraph = patient_subgraph(
+                    self.store, patient, sections=run.sections, known=run.knows
+                )
         diagnosis = explain_subgraph(
             run.reasoner,
             subgraph,
@@ -419,7 +423,7 @@ class Engine:
         record = self.extract(patient) if extract and patient.reports else patient
         _check_finding_count(record, self.settings.max_patient_findings)
         with self._store_held():
-            return subgraph_of(self.store, record, sections=run.sections)
+            return subgraph_of(self.store, record, sections=run.sections, known=run.knows)
 
     def _locked_store(self):
         """The store, or a view of it whose reads hold :attr:`store_lock`."""

@@ -21,7 +21,7 @@ against, and a past finding says little about the current diagnosis).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -81,6 +81,7 @@ class PatientSubgraph:
         *,
         concepts: Mapping[str, Concept] | None = None,
         sections: SectionSelection = FEATURE_SECTIONS,
+        known: Callable[[str], bool] | None = None,
     ) -> PatientSubgraph:
         """The subgraph of one patient record.
 
@@ -90,6 +91,8 @@ class PatientSubgraph:
                 finding whose concept is not there is ``unlinked``. ``None``: every finding
                 links (no KG check).
             sections: which report sections' findings to read.
+            known: ids that link although no node carries them as its id (an ``HP:`` id that
+                is an xref of a crosswalked UMLS node: ``TermIndex.index(id) is not None``).
         """
         selected = select_patient(patient, sections)
         edges: dict[str, dict[str, None]] = {relation: {} for relation in FINDING_EDGE_TYPES}
@@ -99,12 +102,16 @@ class PatientSubgraph:
             relation = finding_edge_relation(finding.assertion)
             if relation is None:
                 continue  # family history: not the patient's
-            if concepts is not None and finding.concept_id not in concepts:
+            if (
+                concepts is not None
+                and finding.concept_id not in concepts
+                and not (known is not None and known(finding.concept_id))
+            ):
                 unlinked[finding.concept_id] = None
                 continue
             edges[relation][finding.concept_id] = None
             behind.setdefault(finding.concept_id, []).append(finding)
-        linked = {cid: concepts[cid] for cid in behind} if concepts is not None else {}
+        linked = {cid: concepts[cid] for cid in behind if concepts and cid in concepts}
         return cls(
             patient_id=patient.id,
             edges={relation: tuple(ids) for relation, ids in edges.items()},
@@ -136,7 +143,11 @@ class PatientSubgraph:
 
 
 def patient_subgraph(
-    store: GraphStore, patient_id: str, *, sections: SectionSelection = FEATURE_SECTIONS
+    store: GraphStore,
+    patient_id: str,
+    *,
+    sections: SectionSelection = FEATURE_SECTIONS,
+    known: Callable[[str], bool] | None = None,
 ) -> PatientSubgraph:
     """Read one stored patient and the KG concepts its findings link to.
 
@@ -144,16 +155,21 @@ def patient_subgraph(
         InputError: the patient is not stored.
     """
     patient = store.get_patient(patient_id)
-    return subgraph_of(store, patient, sections=sections)
+    return subgraph_of(store, patient, sections=sections, known=known)
 
 
 def subgraph_of(
-    store: GraphStore, patient: Patient, *, sections: SectionSelection = FEATURE_SECTIONS
+    store: GraphStore,
+    patient: Patient,
+    *,
+    sections: SectionSelection = FEATURE_SECTIONS,
+    known: Callable[[str], bool] | None = None,
 ) -> PatientSubgraph:
-    """The subgraph of a patient record (stored or not) against the store's KG."""
+    """The subgraph of a patient record (stored or not) against the store's KG (see
+    :meth:`PatientSubgraph.from_patient` for ``known``)."""
     ids = sorted({f.concept_id for f in patient.findings})
     concepts = store.get_concepts(ids) if ids else {}
-    return PatientSubgraph.from_patient(patient, concepts=concepts, sections=sections)
+    return PatientSubgraph.from_patient(patient, concepts=concepts, sections=sections, known=known)
 
 
 def patient_from_terms(

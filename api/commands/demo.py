@@ -226,8 +226,8 @@ def demo(
             "while there is no kg.lbug), or name them:"
         )
         console.print(
-            f"KGDX_DB_PATH={shlex.quote(str(db_path))} KGDX_MODEL_DIR={shlex.quote(str(model_dir))} "
-            f"{program_name()} serve",
+            f"KGDX_DB_PATH={shlex.quote(str(db_path))} "
+            f"KGDX_MODEL_DIR={shlex.quote(str(model_dir))} {program_name()} serve",
             markup=False,
             highlight=False,
             soft_wrap=True,

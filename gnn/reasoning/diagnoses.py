@@ -39,8 +39,12 @@ class PathLabels:
     def __init__(self, reasoner: Reasoner) -> None:
         from gnn.reasoning.explain_paths import _hpo_names
 
+        kg = reasoner.kg
         self.labels = _hpo_names(reasoner)
         self.term_of = {label: i for i, label in enumerate(self.labels)}
+        self.names = dict(zip(kg.term_ids, kg.term_names, strict=True))  # node id -> name
+        self.names.update(zip(kg.disease_ids, kg.disease_names, strict=True))
+        self.relations = RelationCache()
 
 
 def resolve_subgraph(
@@ -88,6 +92,7 @@ def diagnose_subgraph(
     patient, _ = resolve_subgraph(reasoner, index, subgraph)
     probabilities = reasoner.probabilities(patient)
     order = np.argsort(-probabilities, kind="stable")[:top_k].tolist()
+    paths = ranked_paths(reasoner, patient, order, labels) if paths_per_diagnosis > 0 else {}
     return [
         _diagnosis(
             reasoner,
@@ -95,14 +100,31 @@ def diagnose_subgraph(
             patient,
             d,
             float(probabilities[d]),
+            found=paths.get(d, [])[:paths_per_diagnosis],
             labels=labels,
+            index=index,
             store=store,
             model_id=model_id,
             sections=sections,
-            k=paths_per_diagnosis,
         )
         for d in order
     ]
+
+
+def ranked_paths(
+    reasoner: Reasoner, patient: Patient, diseases: Sequence[int], labels: PathLabels
+) -> dict[int, list[dict]]:
+    """``kgdx diagnose``'s paths of several diseases, ranked by occlusion computed once for all
+    of them (as :func:`gnn.reasoning.explain_paths.diagnose` does), by disease index."""
+    from gnn.reasoning.explain_paths import _candidate_paths, _occluded, _ranked, occlusion
+
+    candidates = [_candidate_paths(reasoner, patient, d, labels.labels) for d in diseases]
+    terms = _occluded(candidates)
+    attribution = occlusion(reasoner, patient, list(diseases), terms)
+    return {
+        d: _ranked(found, {t: float(attribution[i, j]) for i, t in enumerate(terms)})
+        for j, (d, found) in enumerate(zip(diseases, candidates, strict=True))
+    }
 
 
 def explain_subgraph(
@@ -135,33 +157,33 @@ def explain_subgraph(
         ) from None
     patient, _ = resolve_subgraph(reasoner, index, subgraph)
     probability = float(reasoner.probabilities(patient)[d])
+    found = ranked_paths(reasoner, patient, [d], labels)[d][:k] if k > 0 else []
     return _diagnosis(
         reasoner,
         subgraph,
         patient,
         d,
         probability,
+        found=found,
         labels=labels,
+        index=index,
         store=store,
         model_id=model_id,
         sections=sections,
-        k=k,
     )
 
 
 def _diagnosis(
-    reasoner, subgraph, patient, d, probability, *, labels, store, model_id, sections, k
+    reasoner, subgraph, patient, d, probability, *, found, labels, index, store, model_id, sections
 ) -> Diagnosis:
-    from gnn.reasoning.explain_paths import disease_paths
-
     kg = reasoner.kg
-    found = disease_paths(reasoner, patient, d, labels.labels)[:k] if k > 0 else []
-    concept_of = _concepts_of_terms(subgraph, patient, TermIndex.from_kg(kg))
-    steps = [_steps(reasoner, labels, concept_of, path, d) for path in found]
-    relations = _relations(store, {n for nodes, *_ in steps for n in nodes[1:]})
+    concept_of = _concepts_of_terms(subgraph, patient, index)
+    steps = [_steps(reasoner, subgraph, labels, concept_of, path, d) for path in found]
+    pairs = {(nodes[i], nodes[i + 1]) for nodes, *_ in steps for i in range(1, len(nodes) - 1)}
+    relations = labels.relations.lookup(store, pairs)
     paths = [
-        _path(reasoner, subgraph, path, nodes, kinds, relations)
-        for path, (nodes, kinds) in zip(found, steps, strict=True)
+        _path(labels, subgraph, path, nodes, kinds, relations, source)
+        for path, (nodes, kinds, source) in zip(found, steps, strict=True)
     ]
     return Diagnosis(
         concept_id=kg.disease_ids[d],
@@ -185,11 +207,16 @@ def _concepts_of_terms(
     return out
 
 
-def _steps(reasoner, labels, concept_of, path: dict, d: int) -> tuple[list[str], list[str]]:
-    """Path nodes (patient, finding, ..., disease) and the kind of each step."""
+def _steps(
+    reasoner, subgraph, labels, concept_of, path: dict, d: int
+) -> tuple[list[str], list[str], str]:
+    """Path nodes (patient, finding, ..., disease), the kind of each step, and the patient's
+    concept id behind the finding (its evidence). The finding node is the patient's concept when
+    the store holds it as a node, else the KG term it names (an HP id given as a term)."""
     kg, sim = reasoner.kg, reasoner.sim
     q = labels.term_of[path["finding"]]
-    finding = concept_of.get(q, kg.term_ids[q])
+    source = concept_of.get(q, kg.term_ids[q])
+    finding = source if source in subgraph.concepts else kg.term_ids[q]
     nodes, kinds = ["", finding], []
     if path["polarity"] == "absent":
         kinds.append("absent")
@@ -209,7 +236,7 @@ def _steps(reasoner, labels, concept_of, path: dict, d: int) -> tuple[list[str],
             kinds.append("down")
     nodes.append(kg.disease_ids[d])
     kinds.append("annotation")
-    return nodes, kinds
+    return nodes, kinds, source
 
 
 def _annotation_below(sim, d: int, e: int, frequency: float) -> int | None:
@@ -223,19 +250,32 @@ def _annotation_below(sim, d: int, e: int, frequency: float) -> int | None:
     return best
 
 
-def _relations(store, node_ids: set[str]) -> dict[tuple[str, str], list[Relation]]:
-    """KG relations among the path nodes, both directions keyed ``(src, dst)``."""
-    if store is None or not node_ids:
-        return {}
-    try:
-        relations = store.subgraph(sorted(node_ids), hops=0).relations
-    except InputError:
-        return {}
-    out: dict[tuple[str, str], list[Relation]] = {}
-    for relation in relations:
-        if not relation.negated:
-            out.setdefault((relation.src, relation.dst), []).append(relation)
-    return out
+class RelationCache:
+    """KG relations between path nodes as stored, read once per pair of nodes: a loaded run's KG
+    is pinned (its content hash), so an answer stays right for the run's life. A diagnosis whose
+    path steps were all seen before reads nothing from the store."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], list[Relation]] = {}
+
+    def lookup(self, store, steps: set[tuple[str, str]]) -> dict[tuple[str, str], list[Relation]]:
+        """``{(src, dst): relations}`` for the path steps, either direction."""
+        wanted = {p for a, b in steps for p in ((a, b), (b, a))}
+        missing = {p for p in wanted if p not in self._known}
+        if missing and store is not None:
+            nodes = sorted({n for pair in missing for n in pair})
+            try:
+                relations = store.subgraph(nodes, hops=0).relations
+            except InputError:
+                relations = []
+            found: dict[tuple[str, str], list[Relation]] = {}
+            for relation in relations:
+                if not relation.negated:
+                    found.setdefault((relation.src, relation.dst), []).append(relation)
+            for a in nodes:  # every pair among the nodes read is now known (most: none)
+                for b in nodes:
+                    self._known[(a, b)] = found.get((a, b), [])
+        return {p: self._known.get(p, []) for p in wanted}
 
 
 def _sources(relations: Sequence[Relation]) -> str:
@@ -243,23 +283,19 @@ def _sources(relations: Sequence[Relation]) -> str:
     return "; ".join(sources) if sources else "source not recorded"
 
 
-def _path(reasoner, subgraph, path, nodes, kinds, relations) -> ExplanationPath:
-    kg = reasoner.kg
+def _path(labels, subgraph, path, nodes, kinds, relations, source) -> ExplanationPath:
     nodes = [subgraph.patient_id, *nodes[1:]]
-    names = {t: n for t, n in zip(kg.term_ids, kg.term_names, strict=True)}
-    names.update({d: n for d, n in zip(kg.disease_ids, kg.disease_names, strict=True)})
-    names.update({cid: c.name for cid, c in subgraph.concepts.items()})
+    names = {**labels.names, **{cid: c.name for cid, c in subgraph.concepts.items()}}
     attribution = path.get("attribution")
-    role = (
-        ""
-        if attribution is None
-        else f"; model: {'supports' if attribution > 0 else 'counts against' if attribution < 0 else 'no effect on'} "
-        f"the diagnosis (occlusion {attribution:+.2f})"
-    )
+    role = ""
+    if attribution is not None:
+        rounded = round(attribution, 4)
+        verb = "supports" if rounded > 0 else "counts against" if rounded < 0 else "no effect on"
+        role = f"; model: {verb} the diagnosis (occlusion {attribution:+.2f})"
     absent = path["polarity"] == "absent"
     evidence = [
         ("excluded: " if absent else "observed: ")
-        + _finding_evidence(subgraph.findings.get(nodes[1], ()))
+        + _finding_evidence(subgraph.findings.get(source, ()))
         + (" (absent: counts against this diagnosis)" if absent else "")
         + role
     ]

@@ -159,6 +159,10 @@ class ReasoningRun:
 
         return {"encoder": self.reasoner.config.model, **asdict(self.reasoner.config)}
 
+    def knows(self, concept_id: str) -> bool:
+        """Whether ``concept_id`` names a term of the reasoner's KG (by id, xref or obsolete id)."""
+        return self.index.index(concept_id) is not None
+
     @property
     def candidate_ids(self) -> list[str]:
         """Store node ids of the candidate diseases."""

@@ -144,6 +144,13 @@ def test_diagnose_a_record_that_is_not_stored(trained):
     assert engine.store.patient_ids() == before
     with pytest.raises(InputError, match="no present or absent finding"):
         engine.diagnose_record(patient_from_terms(["UMLS:C9999999"]))
+    # an id that is only an xref of a KG node (HPO's cardiomegaly, node UMLS:C0018800) counts,
+    # and the path names the KG node, its evidence the term as given
+    by_xref = engine.diagnose_record(patient_from_terms(["HP:0001640"]), top_k=1)
+    by_node = engine.diagnose_record(patient_from_terms(["UMLS:C0018800"]), top_k=1)
+    assert by_xref[0].probability == by_node[0].probability
+    (path,) = [p for p in by_xref[0].paths if p.nodes[1] == "UMLS:C0018800"]
+    assert "term HP:0001640" in path.evidence[0] and path.node_names[1] == "cardiomegaly"
 
 
 def test_explain_one_named_disease(trained):
