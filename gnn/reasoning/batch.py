@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gnn.reasoning.pipeline import Patient, Reasoner
 
 BATCH_SIZE = 128  # patients per evidence batch: ~50 MB of [B, C, F] evidence with 8,469 diseases
-SCORE_CHUNK = 32  # patients per model call: the [b, C, hidden] disease gather stays ~35 MB
+SCORE_CHUNK = 8  # patients per model call: its [b, C, 32] hidden tensors stay in cache (~9 MB)
 
 
 @torch.no_grad()

@@ -133,6 +133,14 @@ def patient_fidelity(
     return out
 
 
+def _ratio(top: float, random: float) -> float:
+    """``top / random``; when random removals do not lower the score on average (possible on a
+    few cases), ``inf`` if the top paths' removal does, else ``nan`` (no better than random)."""
+    if random > 0:
+        return top / random
+    return float("inf") if top > 0 else float("nan")
+
+
 def measure_fidelity(
     reasoner: Reasoner,
     patients: Sequence[Patient],
@@ -185,7 +193,7 @@ def measure_fidelity(
         "patients": measured,
     }
     mean = lambda values: float(np.mean(values)) if measured else 0.0  # noqa: E731
-    ratio = lambda a, b: a / b if b > 0 else float("inf")  # noqa: E731
+    ratio = _ratio
     for k in config.ks:
         plus = mean([r.plus[k] for r in measured])
         rand = mean([r.plus_random[k] for r in measured])

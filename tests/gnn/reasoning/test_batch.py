@@ -89,3 +89,55 @@ def test_memory_similarity_batch_equals_similarity(memory, patients):
     # leaving a case out matters (a case's own disease is among the best matches)
     plain = memory.similarity_batch(observed)
     assert not np.allclose(plain, batched)
+
+
+def test_evidence_batch_equals_evidence(small_run, patients):
+    """The whole evidence (KG features, memory, seen-disease prior), also with per-patient
+    drops and priors as in training."""
+    reasoner, _, _ = small_run
+    some = patients[:12] + patients[-3:]
+    batched = reasoner.evidence_batch(some)
+    one_by_one = np.stack([reasoner.evidence(p) for p in some])
+    assert batched.shape == one_by_one.shape
+    for column in range(one_by_one.shape[2]):
+        assert np.allclose(batched[:, :, column], one_by_one[:, :, column], **TOLERANCE), column
+    n = len(some)
+    drop_case = [i % len(reasoner.memory.diseases) if i % 2 else -1 for i in range(n)]
+    drop_disease = [int(reasoner.memory.diseases[i]) if i % 3 == 0 else -1 for i in range(n)]
+    other = (reasoner.no_kg, np.roll(reasoner.memory.seen, 1))  # another prior, another seen set
+    priors = [other if i % 2 else None for i in range(n)]
+    batched = reasoner.evidence_batch(
+        some, drop_case=drop_case, drop_disease=drop_disease, priors=priors
+    )
+    one_by_one = np.stack(
+        [
+            reasoner.evidence(p, drop_case=c, drop_disease=d, prior=q)
+            for p, c, d, q in zip(some, drop_case, drop_disease, priors, strict=True)
+        ]
+    )
+    assert np.allclose(batched, one_by_one, **TOLERANCE)
+    rows = [3, int(reasoner.memory.diseases[0]), reasoner.kg.num_diseases - 1]
+    for p in some[:4]:
+        assert np.allclose(reasoner.evidence(p, rows=rows), reasoner.evidence(p)[rows])
+
+
+def test_scores_and_ranks_batch_equal_one_by_one(small_run, patients):
+    from gnn.reasoning.batch import rank_batch, scores_batch
+    from gnn.reasoning.pipeline import METHODS
+    from gnn.tasks import ranks_of
+
+    reasoner, _, _ = small_run
+    some = [p for p in patients if p.disease >= 0][:20]
+    y_true = np.array([p.disease for p in some])
+    ranks = rank_batch(reasoner, some, batch_size=7)  # batches of 7, 7 and 6
+    done = []
+    assert rank_batch(reasoner, some[:5], ["knn"], progress=done.append)["knn"].shape == (5,)
+    assert done == [5]
+    for method in METHODS:
+        one_by_one = np.stack([reasoner.scores(method, p) for p in some])
+        batched = scores_batch(reasoner, method, some)
+        assert np.allclose(batched, one_by_one, **TOLERANCE), method
+        assert np.array_equal(ranks[method], ranks_of(y_true, one_by_one)), method
+    assert np.array_equal(reasoner.rank_all(some)["kgdx"], ranks["kgdx"])
+    with pytest.raises(InputError, match="unknown method"):
+        scores_batch(reasoner, "nope", some)
