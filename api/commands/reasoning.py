@@ -54,7 +54,10 @@ def train_command(
     ] = "none",
     seed: Annotated[int, typer.Option(help="Seed of the split, the simulation and the models")] = 0,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Scorer epochs (default 6; 1 with --quick)")
+        int | None,
+        typer.Option(
+            min=1, help="Scorer epochs (default 12, best validation epoch kept; 1 with --quick)"
+        ),
     ] = None,
     quick: Annotated[
         bool, typer.Option(help="Small, fast training: TrainConfig.quick() (tests, demos)")

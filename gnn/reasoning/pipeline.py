@@ -59,7 +59,7 @@ class TrainConfig:
     num_layers: int = 2
     dropout: float = 0.1
     heads: int = 2
-    epochs: int = 6  # stage 1: evidence scorer alone
+    epochs: int = 12  # stage 1: evidence scorer alone (the best validation epoch is kept)
     batch_size: int = 128
     joint_epochs: int = 2  # stage 2: scorer + GNN encoder
     joint_batch_size: int = 1024
