@@ -257,7 +257,13 @@ def _assemble(concepts: pa.Table, is_a: pa.Table, annotated: pa.Table) -> Phenot
             disease_ids.append(d)
             disease_omim.append(tuple(omim))
     disease_of = {d: i for i, d in enumerate(disease_ids)}
-    omim_index = {o: i for i, codes in enumerate(disease_omim) for o in codes}
+    # an OMIM id names its own node when it is one; otherwise the first node that xrefs it (an
+    # umbrella concept such as UMLS:C0796004 "Kabuki syndrome" xrefs OMIM:147920 and OMIM:300867,
+    # which must still label cases of Kabuki syndrome 1 and 2, not the umbrella)
+    omim_index = {d: i for i, d in enumerate(disease_ids) if d.startswith("OMIM:")}
+    for i, codes in enumerate(disease_omim):
+        for o in codes:
+            omim_index.setdefault(o, i)
     rows = annotated.filter(pc.is_in(annotated["src"], pa.array(disease_ids)))
     d_idx = np.array([disease_of[s] for s in rows["src"].to_pylist()], dtype=np.int64)
     t_idx = np.array([term_of[t] for t in rows["dst"].to_pylist()], dtype=np.int64)

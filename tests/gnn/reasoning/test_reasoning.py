@@ -24,6 +24,44 @@ def test_kg_resolves_hpo_and_omim_ids(hpo_kg):
         hpo_kg.resolve_disease("OMIM:000000")
 
 
+def test_an_omim_id_names_its_own_node_not_an_umbrella_that_xrefs_it(hpo_kg):
+    """Umbrella concepts (a UMLS or DO node with several OMIM xrefs, as the default KG's crosswalk
+    makes: UMLS:C0796004 "Kabuki syndrome" xrefs OMIM:147920 and OMIM:300867) are candidates
+    too, but a case of OMIM:300867 is labelled with that node, not with the umbrella."""
+    import pyarrow as pa
+
+    from gnn.reasoning.knowledge import _assemble
+
+    own = {d: i for i, d in enumerate(hpo_kg.disease_ids) if d.startswith("OMIM:")}
+    assert own and all(hpo_kg.omim_index[d] == i for d, i in own.items())
+
+    concepts = pa.table(
+        {
+            "id": ["OMIM:147920", "OMIM:300867", "UMLS:C0796004", "OMIM:999999", "HP:1", "HP:2"],
+            "name": ["Kabuki 1", "Kabuki 2", "Kabuki syndrome", "x", "a", "b"],
+            "xrefs": [[], [], ["OMIM:147920", "OMIM:300867", "OMIM:555555"], [], [], []],
+        }
+    )
+    is_a = pa.table({"src": ["HP:2"], "dst": ["HP:1"]})
+    src = ["OMIM:147920", "OMIM:300867", "UMLS:C0796004"]
+    annotated = pa.table(
+        {
+            "src": src,
+            "dst": ["HP:2", "HP:2", "HP:1"],
+            "weight": [1.0, 1.0, 1.0],
+            "negated": [False] * 3,
+            "sources": ["[]"] * 3,
+            "attributes": ["{}"] * 3,
+        }
+    )
+    kg = _assemble(concepts, is_a, annotated)
+    for code in ("OMIM:147920", "OMIM:300867"):
+        assert kg.disease_ids[kg.resolve_disease(code)] == code
+    # an OMIM id only the umbrella carries still finds it
+    assert kg.disease_ids[kg.resolve_disease("OMIM:555555")] == "UMLS:C0796004"
+    assert kg.disease_ids[kg.resolve_disease("UMLS:C0796004")] == "UMLS:C0796004"
+
+
 def test_obsolete_ids_map_through_replaced_by(hpo_kg, shared_data):
     from gnn.reasoning.knowledge import read_replaced_by
 
