@@ -59,25 +59,54 @@ class KGDiagnosisModel(DiagnosisModel):
         nn.init.zeros_(self.observed_map.weight)
         nn.init.zeros_(self.excluded_map.weight)
 
+    def _evidence(self, x: Tensor) -> Tensor:
+        """``mlp(z) + linear(z)`` with ``z`` the standardised kept columns of ``x``, as one
+        product over the raw features: the standardisation and the column choice are folded into
+        the first layers' weights (a ``[33, F]`` matrix, zero on the excluded columns), so the
+        ``[B, C, F]`` evidence is read once instead of being standardised, gathered and
+        multiplied twice (the same function and gradients; ~2x faster scoring of all
+        candidates)."""
+        first, final = self.mlp[0], self.linear
+        weight = torch.cat([first.weight, final.weight])  # [hidden + 1, kept]
+        bias = torch.cat([first.bias, final.bias])
+        std = self.feature_std[self.kept]
+        scaled = weight / std
+        bias = bias - scaled @ self.feature_mean[self.kept]
+        full = scaled.new_zeros(weight.shape[0], x.shape[-1]).index_copy(1, self.kept, scaled)
+        out = torch.nn.functional.linear(x, full, bias)
+        hidden = first.out_features
+        return self.mlp[2](torch.relu(out[..., :hidden])).squeeze(-1) + out[..., hidden]
+
     def encode(self, graph) -> dict[str, Tensor]:
         return self.encoder(graph)
 
     def score(
         self, embeddings: dict[str, Tensor], batch: PatientBatch, candidates: Tensor
     ) -> Tensor:
+        h_disease = embeddings["disease"][candidates]  # [B, K, h]
+        return self._logits(embeddings, batch, lambda p: torch.einsum("bh,bkh->bk", p, h_disease))
+
+    def score_all(
+        self, embeddings: dict[str, Tensor], batch: PatientBatch, diseases: Tensor
+    ) -> Tensor:
+        """Logits ``[B, len(diseases)]`` against one shared candidate list (``batch.features``
+        is ``[B, len(diseases), F]``): the same values as :meth:`score` with ``diseases``
+        repeated per patient, the embedding terms as one matrix product (no ``[B, K, h]``
+        gather)."""
+        h_disease = embeddings["disease"][diseases]  # [K, h]
+        return self._logits(embeddings, batch, lambda p: p @ h_disease.T)
+
+    def _logits(self, embeddings: dict[str, Tensor], batch: PatientBatch, against_diseases):
         x = batch.features
-        z = (x - self.feature_mean) / self.feature_std
-        kept = z[..., self.kept]
-        evidence = self.mlp(kept).squeeze(-1) + self.linear(kept).squeeze(-1)
+        evidence = self._evidence(x)
         # raw excluded evidence: column 4 sums f, column 5 sums (1 - f) over excluded terms
         frequency, considered = x[..., EXCLUDED_FEATURES[0]], x[..., EXCLUDED_FEATURES[1]]
         against = nn.functional.softplus(self.excluded_weight[0]) * frequency
         against = against - self.excluded_weight[1] * considered
-        h_disease = embeddings["disease"][candidates]  # [B, K, h]
         p_obs = self.observed_map(pool(embeddings["term"], batch.observed))
         p_exc = self.excluded_map(pool(embeddings["term"], batch.excluded))
-        support = torch.einsum("bh,bkh->bk", p_obs, h_disease)
+        support = against_diseases(p_obs)
         # excluded findings' embeddings can only count against a disease
-        contradiction = nn.functional.softplus(torch.einsum("bh,bkh->bk", p_exc, h_disease))
+        contradiction = nn.functional.softplus(against_diseases(p_exc))
         contradiction = contradiction * (batch.excluded >= 0).any(dim=1, keepdim=True)
         return evidence - against + support - contradiction

@@ -84,7 +84,16 @@ def test_paths_are_deterministic_and_say_what_counts_against(small_run, explaine
     reasoner, _, _ = small_run
     labels = _hpo_names(reasoner)
     patient, disease, paths = explained[0]
-    assert disease_paths(reasoner, patient, disease, labels) == paths
+    again = disease_paths(reasoner, patient, disease, labels)
+    # the same paths in the same order with the same text; attributions equal up to float32
+    # rounding (the occlusion batch's matrix products may round differently from call to call)
+    assert [{k: v for k, v in p.items() if k != "attribution"} for p in again] == [
+        {k: v for k, v in p.items() if k != "attribution"} for p in paths
+    ]
+    for new, old in zip(again, paths, strict=True):
+        assert (new["attribution"] is None) == (old["attribution"] is None)
+        if old["attribution"] is not None:
+            assert new["attribution"] == pytest.approx(old["attribution"], rel=1e-5, abs=1e-5)
     result = diagnose(reasoner, ["HP:0001191", "HP:0001631"], ["HP:0001199"], top=3)
     again = diagnose(reasoner, ["HP:0001191", "HP:0001631"], ["HP:0001199"], top=3)
     assert result == again
