@@ -12,6 +12,7 @@ from gnn.reasoning.explain_paths import (
     disease_logits,
     disease_paths,
     evidence_rows,
+    occlusion,
 )
 from gnn.reasoning.pipeline import Patient, resolve_cases
 
@@ -57,6 +58,22 @@ def test_evidence_rows_are_the_full_evidence_rows(small_run, explained):
             full = reasoner.evidence(p)
             rows = [disease, seen, 0]
             assert np.allclose(evidence_rows(reasoner, p, rows), full[rows], atol=1e-5)
+
+
+def test_occlusion_is_the_same_with_batched_evidence(small_run, explained, monkeypatch):
+    """Small candidate sets (the chest KG) compute the variants' evidence as one batch; forced
+    here on the HPO KG, the attributions equal the rows-only computation's."""
+    import gnn.reasoning.explain_paths as explain_paths
+
+    reasoner, _, _ = small_run
+    for patient, disease, _ in explained[:3]:
+        terms = [*patient.observed, *patient.excluded][:OCCLUDED]
+        rows_only = occlusion(reasoner, patient, [disease, 0], terms)
+        monkeypatch.setattr(explain_paths, "BATCHED_EVIDENCE_BELOW", 10**9)
+        batched = occlusion(reasoner, patient, [disease, 0], terms)
+        monkeypatch.undo()
+        assert batched.shape == (len(terms), 2)
+        assert np.allclose(batched, rows_only, atol=1e-4)
 
 
 def test_top_path_has_the_largest_occlusion_attribution(small_run, explained):
