@@ -170,7 +170,8 @@ def policy(name: str, roles: tuple[str, ...], *, public: bool = False) -> Callab
         raise ValueError(f"unknown roles {sorted(unknown)}; roles are {ROLES}")
     rule = Policy(name=name, roles=frozenset(roles), public=public)
 
-    def dependency(
+    # async: it only compares hashes, so it runs on the event loop, not in a threadpool hand-off
+    async def dependency(
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header_key: Annotated[str | None, Depends(_api_key_header)],

@@ -9,6 +9,7 @@ starts), opens the graph store in the lifespan and closes it on shutdown. Run it
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
+from api.fair_lock import FairLock
 from graph.errors import (
     ConfigError,
     InputError,
@@ -108,10 +110,13 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         from graph.stores import open_store
 
         app.state.settings = settings or get_settings()
+        switch_interval = sys.getswitchinterval()  # process-wide: restored on shutdown
+        sys.setswitchinterval(app.state.settings.server_switch_interval_s)
         owned = store is None
         app.state.store = store if store is not None else open_store(settings=app.state.settings)
-        # The embedded database serves one request at a time; the Neo4j driver pools sessions.
-        app.state.store_lock = threading.Lock() if app.state.store.name == "embedded" else None
+        # The embedded database serves one thread at a time, in arrival order (a plain Lock
+        # starved diagnoses under reads); the Neo4j driver pools sessions.
+        app.state.store_lock = FairLock() if app.state.store.name == "embedded" else None
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         try:
             yield
         finally:
+            sys.setswitchinterval(switch_interval)
             if owned:
                 app.state.store.close()
 

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     extract_warmup: bool = Field(
         default=True, description="The REST service makes the report extractor at startup."
     )
+    # The REST service's GIL switch interval (sys.setswitchinterval; CPython's default 5 ms).
+    # A diagnosis releases the GIL at every store call and tensor op and waits up to one
+    # interval to get it back from a busy event loop; bench/api_load.py: 0.5 ms took the
+    # 20-client model-run phase from 45 to 63-66 req/s (p99 720 -> 400-440 ms).
+    server_switch_interval_s: float = Field(
+        default=0.0005,
+        gt=0,
+        le=0.1,
+        description="The REST service's GIL switch interval in seconds.",
+    )
     neo4j_uri: str = "bolt://localhost:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""

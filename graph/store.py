@@ -252,22 +252,39 @@ class GraphStore(ABC):
         """Ids of the stored patients, sorted."""
         return self._patient_ids()
 
+    def has_patient(self, patient_id: str) -> bool:
+        """Whether a patient of this id is stored (one lookup, not a read of the record)."""
+        return self._has_patient(patient_id)
+
+    def _require_patient(self, patient_id: str) -> None:
+        if not self.has_patient(patient_id):
+            raise InputError(f"unknown patient {patient_id!r}")
+
     def delete_patient(self, patient_id: str) -> None:
         """Remove a patient and everything attached to it (reports, images, predictions)."""
-        self.get_patient(patient_id)
+        self._require_patient(patient_id)
         self._delete_patient(patient_id)
 
     def save_predictions(self, patient_id: str, diagnoses: Sequence[Diagnosis]) -> None:
         """Store a patient's predicted diagnoses with their explanation paths, replacing earlier
-        predictions of the same model(s)."""
-        self.get_patient(patient_id)
+        predictions of the same model(s). A path step whose concept is not stored is kept on the
+        path but not linked (``EXPLAINED_BY``).
+
+        Raises:
+            InputError: the patient is not stored, or an item is not a ``Diagnosis``.
+            UnknownConceptError: a diagnosis concept is not stored; nothing is written.
+        """
+        self._require_patient(patient_id)
         for diagnosis in diagnoses:
             if not isinstance(diagnosis, Diagnosis):
                 raise InputError(f"expected Diagnosis, got {type(diagnosis).__name__}")
-        missing = self._missing_concepts({d.concept_id for d in diagnoses})
-        if missing:
-            raise UnknownConceptError(f"unknown diagnosis concept(s) {sorted(missing)[:5]}")
-        self._save_predictions(patient_id, list(diagnoses))
+        named = {d.concept_id for d in diagnoses}
+        # concept ids on the paths (the patient's own id has no prefix): one lookup for both
+        on_paths = {n for d in diagnoses for p in d.paths for n in p.nodes if ":" in n}
+        missing = self._missing_concepts(named | on_paths)
+        if missing & named:
+            raise UnknownConceptError(f"unknown diagnosis concept(s) {sorted(missing & named)[:5]}")
+        self._save_predictions(patient_id, list(diagnoses), on_paths - missing)
 
     def get_predictions(self, patient_id: str) -> list[StoredPrediction]:
         """A patient's stored predictions, by model then rank (none for an unknown patient).
@@ -402,8 +419,15 @@ class GraphStore(ABC):
     @abstractmethod
     def _delete_patient(self, patient_id: str) -> None: ...
 
+    def _has_patient(self, patient_id: str) -> bool:
+        """Default: read the record (backends override it with one lookup)."""
+        return self._get_patient(patient_id) is not None
+
     @abstractmethod
-    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None: ...
+    def _save_predictions(
+        self, patient_id: str, diagnoses: list[Diagnosis], stored: set[str]
+    ) -> None:
+        """Write the predictions; ``stored``: the path concepts that are stored concepts."""
 
     @abstractmethod
     def _query(

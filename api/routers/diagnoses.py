@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import AUTH_RESPONSES, CLINICAL
 from api.routers.deps import StoreDep, model_held, store_held
 from api.routers.diagnosis_memo import memo_of
-from api.routers.patients import existing_patient
+from api.routers.patients import require_stored
 from api.routers.schemas import PatientIdPath, error_responses
 from api.routers.v1_schemas import DiagnosisList, DiagnosisPublic, PathPublic
 from graph.store import StoredPrediction
@@ -106,7 +106,7 @@ def _run(
     request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
 ) -> tuple[DiagnosisList, int | None]:
     with store_held(request) as store:
-        existing_patient(store, patient_id)
+        require_stored(store, patient_id)
     with model_held(request) as engine:  # the engine takes the store lock for its store calls
         stamp = request.app.state.model_slot.current_stamp()
         diagnoses = engine.diagnose(
@@ -123,5 +123,5 @@ def _run(
 def stored_diagnoses(patient_id: PatientIdPath, store: StoreDep) -> DiagnosisList:
     """The stored diagnoses of every model that diagnosed the patient, by model then rank,
     each with its model id, KG release and paths (an empty list when none)."""
-    existing_patient(store, patient_id)
+    require_stored(store, patient_id)
     return public_diagnoses(patient_id, store.get_predictions(patient_id))

@@ -10,6 +10,11 @@ This holds only when this process is the store's one writer: the embedded store,
 server holds for writing. With Neo4j (other writers possible) the memo is off.
 
 ``POST /v1/patients/{id}/diagnoses?refresh=true`` always runs the model.
+
+The same versions keep ``GET /v1/patients/{id}``'s answer (its JSON body) until the patient is
+written or deleted: a repeated read is answered on the event loop without the store lock, so
+reads under load neither queue for the store nor make a diagnosis's store calls wait behind
+them. A view read while the patient changed is not kept (its version is stale).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class DiagnosisMemo:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, int, int], tuple[int, Any]] = OrderedDict()
         self._versions: dict[str, int] = {}
+        self._views: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def version(self, patient_id: str) -> int:
@@ -55,10 +61,30 @@ class DiagnosisMemo:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def view(self, patient_id: str) -> bytes | None:
+        """The patient's remembered ``GET`` body, or ``None``."""
+        with self._lock:
+            found = self._views.get(patient_id)
+            if found is None or found[0] != self._versions.get(patient_id, 0):
+                return None
+            self._views.move_to_end(patient_id)
+            return found[1]
+
+    def put_view(self, patient_id: str, version: int, body: bytes) -> None:
+        """Remember a ``GET`` body read at ``version`` unless the patient changed since."""
+        with self._lock:
+            if self._versions.get(patient_id, 0) != version:
+                return
+            self._views[patient_id] = (version, body)
+            self._views.move_to_end(patient_id)
+            while len(self._views) > self.capacity:
+                self._views.popitem(last=False)
+
     def patient_changed(self, patient_id: str) -> None:
-        """Forget the patient's answers (it was written or deleted)."""
+        """Forget the patient's answers and view (it was written or deleted)."""
         with self._lock:
             self._versions[patient_id] = self._versions.get(patient_id, 0) + 1
+            self._views.pop(patient_id, None)
             for key in [k for k in self._entries if k[0] == patient_id]:
                 del self._entries[key]
 

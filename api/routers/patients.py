@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.auth import AUTH_RESPONSES, READ_PATIENTS, WRITE_PATIENTS
@@ -85,12 +86,10 @@ def existing_patient(store: GraphStore, patient_id: str) -> Patient:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
-def _is_stored(store: GraphStore, patient_id: str) -> bool:
-    try:
-        store.get_patient(patient_id)
-    except InputError:
-        return False
-    return True
+def require_stored(store: GraphStore, patient_id: str) -> None:
+    """A 404 unless the patient is stored (one lookup; the record is not read)."""
+    if not store.has_patient(patient_id):
+        raise HTTPException(status_code=404, detail=f"unknown patient {patient_id!r}")
 
 
 def _invalid(exc: ValidationError, where: str) -> RequestValidationError:
@@ -274,7 +273,7 @@ def _create(
         )
         record = merge_images(record, batch.predictions, batch.new_sources)
     with store_held(request) as store:
-        created = not _is_stored(store, body.id)
+        created = not store.has_patient(body.id)
         (stored,) = engine.ingest([record], extract=False, keep_images=batch is None)
         _forget_diagnoses(request, stored.id)
         if batch is not None:
@@ -288,12 +287,29 @@ def _create(
     dependencies=READ,
     responses=error_responses(404),
 )
-def get_patient(
-    patient_id: PatientIdPath, request: Request, store: StoreDep, settings: SettingsDep
-) -> PatientPublic:
+async def get_patient(
+    patient_id: PatientIdPath, request: Request, settings: SettingsDep
+) -> Response:
     """A patient with reports, images, findings (named, with a one-word assertion and where
     each was read), labels, labs and attributes."""
-    return _public(request, store, settings, existing_patient(store, patient_id))
+    from api.routers.diagnosis_memo import memo_of
+
+    memo = memo_of(request.app.state)
+    if memo is None:
+        body = await run_in_threadpool(_public_body, request, settings, patient_id)
+        return Response(body, media_type="application/json")
+    body = memo.view(patient_id)  # unchanged since last read: no store call, no thread
+    if body is None:
+        version = memo.version(patient_id)
+        body = await run_in_threadpool(_public_body, request, settings, patient_id)
+        memo.put_view(patient_id, version, body)
+    return Response(body, media_type="application/json")
+
+
+def _public_body(request: Request, settings: Settings, patient_id: str) -> bytes:
+    with store_held(request) as store:
+        public = _public(request, store, settings, existing_patient(store, patient_id))
+    return public.model_dump_json().encode()
 
 
 @router.get(
@@ -344,7 +360,7 @@ def delete_patient(
     from api.image_ingest import delete_thumbnails
 
     with store_held(request) as store:
-        existing_patient(store, patient_id)
+        require_stored(store, patient_id)
         store.delete_patient(patient_id)
         _forget_diagnoses(request, patient_id)
         delete_thumbnails(settings, patient_id)
@@ -352,4 +368,4 @@ def delete_patient(
     return Response(status_code=204)
 
 
-__all__ = ["existing_patient", "openapi_components", "router"]
+__all__ = ["existing_patient", "openapi_components", "require_stored", "router"]

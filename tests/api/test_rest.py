@@ -109,6 +109,25 @@ def test_patient_read_shows_the_stored_record(client) -> None:
     assert client.get("/v1/patients/P999").status_code == 404
 
 
+def test_a_remembered_read_follows_a_rewrite_and_a_delete(client) -> None:
+    """GET /v1/patients/{id} is answered from memory while the patient is unchanged; a write or
+    a delete through the API makes the next read see the store again."""
+    first = {"id": "P150", "reports": ["Right lower lobe consolidation."]}
+    assert client.post("/v1/patients", json=first).status_code == 201
+    seen = client.get("/v1/patients/P150").json()
+    assert client.get("/v1/patients/P150").json() == seen  # the remembered answer
+    assert [r["text"] for r in seen["reports"]] == ["Right lower lobe consolidation."]
+    second = {"id": "P150", "reports": ["No pneumothorax. Small left pleural effusion."]}
+    assert client.post("/v1/patients", json=second).status_code == 200
+    again = client.get("/v1/patients/P150").json()
+    assert [r["text"] for r in again["reports"]] == second["reports"]
+    assert ("UMLS:C0032326", "absent") in {
+        (f["concept_id"], f["assertion"]) for f in again["findings"]
+    }
+    assert client.delete("/v1/patients/P150").status_code == 204
+    assert client.get("/v1/patients/P150").status_code == 404
+
+
 def test_create_with_reports_coded_findings_and_labs(client) -> None:
     patient = {
         "id": "P100",
