@@ -19,7 +19,8 @@ It holds no domain logic: each step calls the layer that owns it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,22 @@ class Engine:
         # When set (the REST service's store lock), diagnose / diagnose_record / explain hold it
         # around their store reads and writes only, never around extraction or the model.
         self.store_lock: threading.Lock | None = None
+        self._lock_holder = threading.local()  # set by store_lock_taken()
+
+    @contextmanager
+    def store_lock_taken(self) -> Iterator[None]:
+        """For a caller that already holds :attr:`store_lock` around a whole diagnosis: this
+        thread's engine calls inside the block do not take it again (it is not re-entrant)."""
+        self._lock_holder.held = True
+        try:
+            yield
+        finally:
+            self._lock_holder.held = False
+
+    def _lock_in_force(self) -> threading.Lock | None:
+        if self.store_lock is None or getattr(self._lock_holder, "held", False):
+            return None
+        return self.store_lock
 
     def __enter__(self) -> Engine:
         return self
@@ -327,7 +344,8 @@ class Engine:
     def _store_held(self):
         from contextlib import nullcontext
 
-        return self.store_lock if self.store_lock is not None else nullcontext()
+        lock = self._lock_in_force()
+        return lock if lock is not None else nullcontext()
 
     def _require_model(self) -> ReasoningRun:
         if self.result is None:
@@ -427,7 +445,8 @@ class Engine:
 
     def _locked_store(self):
         """The store, or a view of it whose reads hold :attr:`store_lock`."""
-        return self.store if self.store_lock is None else _LockedReads(self.store, self.store_lock)
+        lock = self._lock_in_force()
+        return self.store if lock is None else _LockedReads(self.store, lock)
 
     def _diagnose_subgraph(self, run, subgraph, top_k, paths_per_diagnosis) -> list[Diagnosis]:
         from gnn.reasoning.diagnoses import diagnose_subgraph

@@ -117,6 +117,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # The embedded database serves one thread at a time, in arrival order (a plain Lock
         # starved diagnoses under reads); the Neo4j driver pools sessions.
         app.state.store_lock = FairLock() if app.state.store.name == "embedded" else None
+        if app.state.store.name == "embedded":
+            app.state.store.set_query_threads(app.state.settings.server_store_threads)
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
@@ -127,11 +129,13 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
             _warm_extractor(engine) if app.state.settings.extract_warmup else None
         )
         app.state.model_slot = ModelSlot(engine, directory)
+        from api.loop_share import LoopShare
         from api.routers.diagnosis_memo import DiagnosisMemo
 
         # only when this process is the store's one writer (api/routers/diagnosis_memo.py)
         app.state.diagnosis_memo = DiagnosisMemo() if app.state.store.name == "embedded" else None
         app.state.model_gate = None  # made on first use, on the server's event loop
+        app.state.loop_share = LoopShare()  # diagnoses on the loop leave it to others in turn
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).
         gc.freeze()
@@ -158,6 +162,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
 
     problems.install(app, error_status)
     app.add_middleware(BodyLimit)
+    from api.loop_share import CountRequests
+
+    app.add_middleware(CountRequests)  # outermost: every request counts (api/loop_share.py)
 
     from api.routers import concepts, diagnoses, health, model, patients, query
 

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # A diagnosis releases the GIL at every store call and tensor op and waits up to one
     # interval to get it back from a busy event loop; bench/api_load.py: 0.5 ms took the
     # 20-client model-run phase from 45 to 63-66 req/s (p99 720 -> 400-440 ms).
+    server_store_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads per in-process query of the REST service's embedded store (0: all "
+        "cores). Its queries are point reads and writes, ~2x faster on one thread.",
+    )
     server_switch_interval_s: float = Field(
         default=0.0005,
         gt=0,

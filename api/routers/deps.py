@@ -115,6 +115,11 @@ class ModelSlot:
                 continue
         return None
 
+    def is_loaded(self) -> bool:
+        """Whether the current saved model is loaded (a diagnosis then loads nothing)."""
+        stamp = self.current_stamp()
+        return stamp is not None and stamp == self._loaded_stamp
+
     def require_model(self) -> Engine:
         """The engine with the current saved model loaded (call with :attr:`lock` held).
 

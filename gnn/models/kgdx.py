@@ -1,7 +1,8 @@
 """kgdx's diagnosis model: diseases scored through the KG, so unseen diseases rank too.
 
 ``logit(p, D) = mlp(evidence(p, D)) - excluded_evidence(p, D)
-+ <W_o pool(h_observed(p)), h_D> - softplus(<W_e pool(h_excluded(p)), h_D>)``
++ <W_o pool(h_observed(p)), h_D> - softplus(<W_e pool(h_excluded(p)), h_D>)
++ memory_weight * memory(p, D)``
 
 - ``h`` are term and disease embeddings from a heterogeneous GNN over the HPO IS_A DAG and the
   disease–phenotype annotations (:mod:`gnn.models.encoders`, chosen by name); a disease's
@@ -13,7 +14,12 @@
   has frequency ``f``: ``a (1 - f) - softplus(c) f``. Case reports often list as absent the
   features of the disease they discuss, so an excluded *rare* feature may count as mild support
   (``a`` is free); an excluded obligate feature (``f = 1``) always lowers the disease, and the
-  more frequent the excluded feature the more it does.
+  more frequent the excluded feature the more it does;
+- ``memory_weight * memory(p, D)`` (``memory_column`` of the evidence: the best cosine to the
+  disease's training cases, 0 for a disease without cases) is a weight fitted after training on
+  the validation cases, not learned: the scorer is trained on simulated patients of every disease
+  as well as on real cases, so it learns a lower base rate of seen diseases than real patients
+  have; this term restores it (:func:`gnn.reasoning.pipeline.fit_memory_weight`). 0 by default.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class KGDiagnosisModel(DiagnosisModel):
     """Args:
     num_terms: terms of the KG. num_features: evidence columns.
     encoder: ``hgt``, ``rgcn`` or ``sage``. hidden, num_layers, dropout, heads: GNN size.
+    memory_column: the evidence column of the case-memory similarity (-1: none), which
+    ``memory_weight`` (a buffer, saved with the weights) scales.
     """
 
     def __init__(
@@ -43,6 +51,7 @@ class KGDiagnosisModel(DiagnosisModel):
         num_layers: int = 2,
         dropout: float = 0.1,
         heads: int = 2,
+        memory_column: int = -1,
     ) -> None:
         super().__init__()
         kwargs = {"heads": heads} if encoder == "hgt" else {}
@@ -51,6 +60,8 @@ class KGDiagnosisModel(DiagnosisModel):
         self.register_buffer("feature_std", torch.ones(num_features))
         keep = [i for i in range(num_features) if i not in EXCLUDED_FEATURES]
         self.register_buffer("kept", torch.tensor(keep, dtype=torch.long))
+        self.memory_column = memory_column
+        self.register_buffer("memory_weight", torch.zeros(()))
         self.mlp = nn.Sequential(nn.Linear(len(keep), 32), nn.ReLU(), nn.Linear(32, 1))
         self.linear = nn.Linear(len(keep), 1)
         self.excluded_weight = nn.Parameter(torch.zeros(len(EXCLUDED_FEATURES)))
@@ -109,4 +120,7 @@ class KGDiagnosisModel(DiagnosisModel):
         # excluded findings' embeddings can only count against a disease
         contradiction = nn.functional.softplus(against_diseases(p_exc))
         contradiction = contradiction * (batch.excluded >= 0).any(dim=1, keepdim=True)
-        return evidence - against + support - contradiction
+        logits = evidence - against + support - contradiction
+        if self.memory_column >= 0:
+            logits = logits + self.memory_weight * x[..., self.memory_column]
+        return logits

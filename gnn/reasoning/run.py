@@ -24,7 +24,9 @@ from gnn.reasoning.similarity import Similarity
 from graph.errors import ModelError
 
 CARD = "card.json"
-CARD_VERSION = 2  # 2: kgdx takes the seen-disease prior as evidence (prior.safetensors)
+# 2: kgdx takes the seen-disease prior as evidence (prior.safetensors); 3: kgdx's weights hold
+# the case-memory weight fitted on validation (KGDiagnosisModel.memory_weight)
+CARD_VERSION = 3
 
 
 def save_run(
@@ -119,7 +121,8 @@ def load_run(
     if version != CARD_VERSION:
         raise ModelError(
             f"the run in {directory} has model card version {version}; this kgdx reads version "
-            f"{CARD_VERSION} (kgdx's evidence changed: it now includes the seen-disease prior); "
+            f"{CARD_VERSION} (kgdx's model changed: it now holds a case-memory weight fitted on "
+            "validation); "
             "retrain it with `kgdx train`"
         )
     check_kg(card, kg, force=force)

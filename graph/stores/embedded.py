@@ -8,6 +8,7 @@ database read-only, with a timeout, a row limit, a byte cap and a memory cap
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -151,6 +152,13 @@ class EmbeddedStore(PatientHooks, GraphStore):
                 f"{what}: {self.path} is open read-only here (a reading command); "
                 "write through a command that opens it for writing"
             )
+
+    def set_query_threads(self, threads: int) -> None:
+        """Threads each in-process query may use from now on (0: all cores). A point read or
+        write of one patient ran ~2x faster on one thread (0.10 vs 0.27 ms for a patient's
+        reports; ``Engine.diagnose`` 8.3 vs 10.9 ms on the demo model): scheduling a tiny query's
+        tasks across threads costs more than it saves. Bulk loads keep the default."""
+        self.connection.set_max_threads_for_exec(threads or os.cpu_count() or 1)
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:

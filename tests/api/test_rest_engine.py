@@ -141,3 +141,33 @@ def test_the_watched_file_is_the_one_the_engine_writes_last() -> None:
     from gnn.reasoning.patients import ENGINE_FILE
 
     assert MODEL_CONFIG_FILE == ENGINE_FILE
+
+
+def test_a_diagnosis_waits_off_the_event_loop_while_the_store_is_busy(client, trained) -> None:
+    """A diagnosis runs on the event loop only when the store and model locks are free; with
+    the store held elsewhere (a write, a query worker opening the database) it waits in a
+    thread, the loop keeps answering, and the answer is the same."""
+    import threading
+    import time
+
+    _, result, _ = trained
+    patient_id = result.splits["test"][1]
+    on_loop = _diagnose(client, patient_id, refresh=True)
+    lock = client.app.state.store_lock
+    assert lock is not None and lock.acquire(timeout=5)
+    answer: dict = {}
+    try:
+        waiting = threading.Thread(
+            target=lambda: answer.update(diagnoses=_diagnose(client, patient_id, refresh=True))
+        )
+        waiting.start()
+        time.sleep(0.3)
+        began = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        assert time.perf_counter() - began < 1.0  # the loop is not stuck on the store lock
+        assert waiting.is_alive() and not answer  # the diagnosis waits for the store
+    finally:
+        lock.release()
+    waiting.join(timeout=30)
+    assert [d["probability"] for d in answer["diagnoses"]] == [d["probability"] for d in on_loop]
+    assert [d["concept_id"] for d in answer["diagnoses"]] == [d["concept_id"] for d in on_loop]
