@@ -113,28 +113,22 @@ async def diagnose(
 def _run_on_loop(
     request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
 ) -> tuple[DiagnosisList, int | None] | None:
-    """The diagnosis on the event loop itself when it cannot wait there: the current model is
-    loaded and the model and store locks are free this instant (both are then held for the
-    whole diagnosis, ~10-30 ms). ``None`` otherwise: the caller runs it in a worker thread
-    (a model load, a write or a query worker opening the database never stall the loop).
+    """The diagnosis on the event loop itself when it cannot wait there: the embedded store,
+    the current model loaded, and the model and store locks free this instant (both are then
+    held for the whole diagnosis, ~8-30 ms). ``None`` otherwise: the caller runs it in a worker
+    thread (a model load, a write or a query worker opening the database never stall the loop;
+    Neo4j answers over the network, so its waits stay off the loop too).
 
     A diagnosis in a worker thread competes with the event loop for the GIL: beside 20 clients
-    reading remembered patients (answered on the loop) it waited a switch interval at each of
-    its hundreds of GIL releases, and ran at 4 a second. On the loop it runs at full speed, and
-    the reads wait for at most one diagnosis."""
+    reading remembered patients (answered on the loop) it got a tenth of it and ran at 4 a
+    second. On the loop it runs at full speed, and :mod:`api.loop_share` gives the other
+    requests their turn between diagnoses."""
     state = request.app.state
-    slot = state.model_slot
-    import os
-
-    if (
-        os.environ.get("KGDX_NO_INLINE")
-        or not slot.is_loaded()
-        or not slot.lock.acquire(blocking=False)
-    ):
+    slot, store_lock = state.model_slot, state.store_lock
+    if store_lock is None or not slot.is_loaded() or not slot.lock.acquire(blocking=False):
         return None
     try:
-        store_lock = state.store_lock
-        if store_lock is not None and not store_lock.acquire(blocking=False):
+        if not store_lock.acquire(blocking=False):
             return None
         try:
             if not slot.is_loaded():  # replaced on disk since: load it in a thread
@@ -143,8 +137,7 @@ def _run_on_loop(
                 require_stored(state.store, patient_id)
                 return _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
         finally:
-            if store_lock is not None:
-                store_lock.release()
+            store_lock.release()
     finally:
         slot.lock.release()
 
