@@ -57,6 +57,19 @@ class ConceptIndex:
         ]
 
         self.names = {c.id: c.name for c in concepts}
+        # a cross-reference (HP:0001250 on the crosswalk's UMLS:C0014544 "Seizure") -> the node
+        # that carries it; the smallest node id when several do (as PhenotypeKG.hpo_index)
+        self.codes: dict[str, str] = {}
+        for concept in sorted(concepts, key=lambda c: c.id):
+            for code in concept.xrefs:
+                self.codes.setdefault(code, concept.id)
+
+    def resolve(self, concept_id: str) -> str | None:
+        """The node id ``concept_id`` names: itself when it is a node, else the node carrying
+        it as a cross-reference; ``None`` when neither."""
+        if concept_id in self.names:
+            return concept_id
+        return self.codes.get(concept_id)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -60,9 +60,15 @@ def search_concepts(
 
 
 @router.get("/{concept_id}", response_model=Concept, responses=error_responses(404))
-def get_concept(concept_id: ConceptId, store: StoreDep) -> Concept:
-    """One concept (404 when unknown)."""
-    return store.get_concept(concept_id)
+def get_concept(request: Request, concept_id: ConceptId, store: StoreDep) -> Concept:
+    """One concept, by its id or by a cross-reference it carries (``HP:0001250`` gives the
+    crosswalk's ``UMLS:C0014544`` "Seizure": the answer's ``id`` is the node's); 404 when
+    neither."""
+    found = store.get_concepts([concept_id]).get(concept_id)
+    if found is not None:
+        return found
+    node = concept_index(request.app.state, store).resolve(concept_id)
+    return store.get_concept(node if node is not None else concept_id)
 
 
 @router.get(

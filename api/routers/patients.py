@@ -227,6 +227,22 @@ async def create_patient(request: Request, slot: ModelSlotDep, settings: Setting
     return answer
 
 
+def _cross_referenced(
+    request: Request, store: Any, ids: set[str], names: dict[str, str]
+) -> dict[str, str]:
+    """The KG node each of ``ids`` (not node ids) names as a cross-reference: an HPO id the
+    crosswalk merged into a UMLS concept links to that concept. Adds their names to ``names``;
+    call with the store held."""
+    from api.routers.concept_search import concept_index
+
+    if not ids:
+        return {}
+    index = concept_index(request.app.state, store)
+    nodes = {code: node for code in ids if (node := index.resolve(code)) is not None}
+    names.update({code: index.names[node] for code, node in nodes.items()})
+    return nodes
+
+
 def _create(
     request: Request,
     slot: Any,
@@ -244,18 +260,27 @@ def _create(
     text_patient = body.text_patient()
     check_reports((r.text for r in text_patient.reports), settings.max_report_chars)
     engine = slot.engine
-    coded_ids = {f.concept_id for f in body.findings} | {
-        lab.concept_id for lab in body.labs if lab.concept_id
-    }
+    coded_ids = (
+        {f.concept_id for f in body.findings}
+        | {lab.concept_id for lab in body.labs if lab.concept_id}
+        | set(body.labels)
+    )
     with store_held(request) as store:
         _ = engine.extractor  # built (or read from its cache) under the lock: it reads the KG
         names = {cid: c.name for cid, c in store.get_concepts(coded_ids).items()}
+        nodes = _cross_referenced(request, store, coded_ids - set(names), names)
         known = stored_dicom_ids(store) if paths else {}
     unknown = sorted(coded_ids - set(names))
     if unknown:
-        raise InputError(f"unknown concept id(s) in findings or labs: {unknown[:5]}")
+        raise InputError(
+            f"unknown concept id(s) in findings, labs or labels: {unknown[:5]}: neither a KG "
+            "concept nor a cross-reference of one; find the id with GET /v1/concepts?q=<name>"
+        )
+    if nodes and body.labels:
+        labels = tuple(dict.fromkeys(nodes.get(label, label) for label in body.labels))
+        text_patient = text_patient.model_copy(update={"labels": labels})
     record = engine.extract(text_patient) if text_patient.reports else text_patient
-    coded = body.coded_report(names)
+    coded = body.coded_report(names, nodes)
     if coded is not None:
         report, findings = coded
         record = record.model_copy(

@@ -165,13 +165,19 @@ class PatientCreate(BaseModel):
             id=self.id, reports=tuple(reports), labels=tuple(self.labels), attributes=attributes
         )
 
-    def coded_report(self, names: dict[str, str]) -> tuple[Report, tuple[Finding, ...]] | None:
+    def coded_report(
+        self, names: dict[str, str], nodes: dict[str, str] | None = None
+    ) -> tuple[Report, tuple[Finding, ...]] | None:
         """The generated report of coded findings and labs, with a finding per coded entry
         (and per lab with a ``concept_id``), each spanning its code in the report text.
 
         Args:
             names: concept id -> name, for the report's text (the id alone when missing).
+            nodes: a given id -> the KG node it names (a cross-reference such as an HPO id
+                merged into a UMLS concept): the finding links to that node, the report line
+                keeps the code as given.
         """
+        nodes = nodes or {}
         if not self.findings and not self.labs:
             return None
         report_id = self.coded_report_id
@@ -198,7 +204,7 @@ class PatientCreate(BaseModel):
             )
             findings.append(
                 Finding(
-                    concept_id=entry.concept_id,
+                    concept_id=nodes.get(entry.concept_id, entry.concept_id),
                     assertion=assertion_of(entry.assertion, entry.experiencer),
                     confidence=entry.confidence,
                     provenance=span,
@@ -223,7 +229,11 @@ class PatientCreate(BaseModel):
                 text=lab.code,
             )
             findings.append(
-                Finding(concept_id=lab.concept_id, assertion=assertion_of(word), provenance=span)
+                Finding(
+                    concept_id=nodes.get(lab.concept_id, lab.concept_id),
+                    assertion=assertion_of(word),
+                    provenance=span,
+                )
             )
         return Report(id=report_id, text=text), tuple(findings)
 

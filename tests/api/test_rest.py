@@ -176,10 +176,47 @@ def test_create_with_reports_coded_findings_and_labs(client) -> None:
     assert client.delete("/v1/patients/P100").status_code == 404
 
 
+def test_coded_ids_may_be_cross_references_of_kg_nodes(client) -> None:
+    """The seed KG stores cardiomegaly as UMLS:C0018800 with the xref HP:0001640: an HPO-coded
+    finding (or lab, or label) links to that node, and its report line keeps the code sent."""
+    concept = client.get("/v1/concepts/HP:0001640")
+    assert concept.status_code == 200 and concept.json()["id"] == "UMLS:C0018800"
+    assert client.get("/v1/concepts/HP:9999999").status_code == 404
+    patient = {
+        "id": "P102",
+        "findings": [
+            {"concept_id": "HP:0001640", "assertion": "present"},
+            {"concept_id": "HP:0002202", "assertion": "absent"},  # pleural effusion
+        ],
+        "labels": ["HP:0002090"],  # pneumonia: UMLS:C0032285
+    }
+    created = client.post("/v1/patients", json=patient)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    words = {(f["concept_id"], f["assertion"]) for f in body["findings"]}
+    assert words == {("UMLS:C0018800", "present"), ("UMLS:C0032227", "absent")}
+    assert body["labels"] == ["UMLS:C0032285"]
+    coded = next(r for r in body["reports"] if r["id"] == "P102-coded")["text"]
+    assert coded.splitlines()[0].startswith("HP:0001640 cardiomegaly: present")
+    for finding in body["findings"]:
+        span = finding["provenance"]
+        assert coded[span["start"] : span["end"]] == span["text"]  # the code as sent
+    linked = _count(
+        client,
+        "MATCH (:Patient {id: 'P102'})-[f:HAS_FINDING]->(c:Concept {id: $c}) "
+        "WHERE f.polarity = 'absent' RETURN count(*)",
+        c="UMLS:C0032227",
+    )
+    assert linked == 1
+    assert client.delete("/v1/patients/P102").status_code == 204
+
+
 @pytest.mark.parametrize(
     "bad",
     [
         {"findings": [{"concept_id": "UMLS:C0000009"}]},  # an unknown code
+        {"findings": [{"concept_id": "HP:9999999"}]},  # neither a node nor an xref
+        {"labels": ["OMIM:000000"]},
         {"labs": [{"code": "L:1", "concept_id": "UMLS:C0000009"}]},
         {"reports": ["ok report", "   "]},  # the second report is empty
         {"findings": [{"concept_id": "UMLS:C0018800", "assertion": "maybe"}]},
