@@ -100,7 +100,7 @@ def diagnose_subgraph(
             patient,
             d,
             float(probabilities[d]),
-            found=paths.get(d, [])[:paths_per_diagnosis],
+            found=shown_paths(paths.get(d, []), paths_per_diagnosis),
             labels=labels,
             index=index,
             store=store,
@@ -125,6 +125,24 @@ def ranked_paths(
         d: _ranked(found, {t: float(attribution[i, j]) for i, t in enumerate(terms)})
         for j, (d, found) in enumerate(zip(diseases, candidates, strict=True))
     }
+
+
+def shown_paths(ranked: Sequence[dict], k: int) -> list[dict]:
+    """The ``k`` best of ``ranked`` paths, keeping room for counter-evidence: when none of them
+    counts against the diagnosis (negative attribution) but a later one does (typically an
+    excluded finding the disease is annotated with), the strongest of those takes the last of
+    ``k >= 2`` places, so what speaks against a diagnosis is always shown with it."""
+    top = list(ranked[:k])
+    if k < 2 or any(_against(p) for p in top):
+        return top
+    against = [p for p in ranked[k:] if _against(p)]
+    if not against:
+        return top
+    return [*top[:-1], min(against, key=lambda p: p["attribution"])]
+
+
+def _against(path: dict) -> bool:
+    return path.get("attribution") is not None and round(path["attribution"], 4) < 0
 
 
 def explain_subgraph(
@@ -157,7 +175,7 @@ def explain_subgraph(
         ) from None
     patient, _ = resolve_subgraph(reasoner, index, subgraph)
     probability = float(reasoner.probabilities(patient)[d])
-    found = ranked_paths(reasoner, patient, [d], labels)[d][:k] if k > 0 else []
+    found = shown_paths(ranked_paths(reasoner, patient, [d], labels)[d], k) if k > 0 else []
     return _diagnosis(
         reasoner,
         subgraph,

@@ -121,3 +121,34 @@ def test_paths_are_deterministic_and_say_what_counts_against(small_run, explaine
                 assert "counts against" in p["text"]
             if a is not None and a > 1e-4:
                 assert "supports" in p["text"]
+
+
+def test_shown_paths_keep_room_for_what_counts_against(small_run, hpo_kg):
+    """An excluded hallmark the model counts against Holt-Oram syndrome is shown among its
+    paths even when the supporting paths rank above it (REST, the viewer and `kgdx explain`)."""
+    from gnn.reasoning.diagnoses import PathLabels, ranked_paths, shown_paths
+
+    reasoner, _, _ = small_run
+    disease = hpo_kg.omim_index["OMIM:142900"]
+    row = reasoner.sim.frequency.getrow(disease)
+    order = np.argsort(-row.data, kind="stable")
+    hallmark = int(row.indices[order[0]])
+    observed = [int(t) for t in row.indices[order[1:5]]]
+    patient = Patient("p", observed, [hallmark], -1)
+    ranked = ranked_paths(reasoner, patient, [disease], PathLabels(reasoner))[disease]
+    against = [p for p in ranked if p["attribution"] is not None and p["attribution"] < -1e-4]
+    assert any(p["polarity"] == "absent" for p in against)
+    assert ranked[0] not in against  # the supporting paths rank first
+    replaced = 0
+    for k in range(2, len(ranked) + 1):
+        shown = shown_paths(ranked, k)
+        if any(p in against for p in ranked[:k]):
+            assert shown == ranked[:k]  # counter-evidence already shown: the plain top k
+        else:
+            assert shown[:-1] == ranked[: k - 1]
+            assert shown[-1] == min(against, key=lambda p: p["attribution"])
+            replaced += 1
+    assert replaced  # the case this is for happened (k = 2 here)
+    assert shown_paths(ranked, 1) == ranked[:1]  # one path: the best, whatever it says
+    supporting = [p for p in ranked if p not in against]
+    assert shown_paths(supporting, 2) == supporting[:2]  # nothing against: unchanged
