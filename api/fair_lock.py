@@ -13,6 +13,8 @@ import threading
 from collections import deque
 from types import TracebackType
 
+import anyio
+
 
 class FairLock:
     """A non-reentrant mutual-exclusion lock granted in FIFO order, with ``threading.Lock``'s
@@ -43,6 +45,29 @@ class FairLock:
         # handed over just as the wait timed out: we hold it; pass it on
         self.release()
         return False
+
+    async def acquire_async(self, poll: float = 0.0005) -> None:
+        """Wait for the lock on the event loop, in the same arrival order as the threads:
+        the loop keeps serving other requests meanwhile (it polls the hand-over every ``poll``
+        seconds). Cancelled while waiting, it leaves the queue, or passes the lock on when it
+        was handed over just then."""
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        try:
+            while not turn.acquire(blocking=False):
+                await anyio.sleep(poll)
+        except BaseException:
+            with self._mutex:
+                if turn in self._waiters:
+                    self._waiters.remove(turn)
+                    raise
+            self.release()  # handed over while being cancelled: the next waiter's turn
+            raise
 
     def release(self) -> None:
         with self._mutex:

@@ -97,10 +97,7 @@ async def diagnose(
     share.diagnoses += 1
     async with _model_gate(request):
         await share.wait_turn()
-        began = time.perf_counter()
-        ran = _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
-        if ran is not None:
-            share.ran_on_loop(time.perf_counter() - began)
+        ran = await _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
         answer, stamp = ran or await run_in_threadpool(
             _run, request, patient_id, top_k, paths_per_diagnosis
         )
@@ -110,14 +107,19 @@ async def diagnose(
     return answer
 
 
-def _run_on_loop(
+async def _run_on_loop(
     request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
 ) -> tuple[DiagnosisList, int | None] | None:
-    """The diagnosis on the event loop itself when it cannot wait there: the embedded store,
-    the current model loaded, and the model and store locks free this instant (both are then
-    held for the whole diagnosis, ~8-30 ms). ``None`` otherwise: the caller runs it in a worker
-    thread (a model load, a write or a query worker opening the database never stall the loop;
-    Neo4j answers over the network, so its waits stay off the loop too).
+    """The diagnosis on the event loop itself when it can run there: the embedded store, the
+    current model loaded and the model lock free this instant. It waits for the store lock on
+    the loop (:meth:`api.fair_lock.FairLock.acquire_async`: reads hold it for a store call,
+    ~1 ms), then holds both locks for the whole diagnosis (~8-30 ms). ``None`` otherwise: the
+    caller runs it in a worker thread (a model load never stalls the loop; Neo4j answers over
+    the network, so its waits stay off the loop too).
+
+    Before, a diagnosis that found the store lock taken by a read ran in a worker thread (1-2
+    times per 10 s of the load bench's mixed phase): beside 20 readers it got a sliver of the
+    GIL (below) while the other diagnoses queued behind it at the model gate.
 
     A diagnosis in a worker thread competes with the event loop for the GIL: beside 20 clients
     reading remembered patients (answered on the loop) it got a tenth of it and ran at 4 a
@@ -128,14 +130,16 @@ def _run_on_loop(
     if store_lock is None or not slot.is_loaded() or not slot.lock.acquire(blocking=False):
         return None
     try:
-        if not store_lock.acquire(blocking=False):
-            return None
+        await store_lock.acquire_async()
         try:
             if not slot.is_loaded():  # replaced on disk since: load it in a thread
                 return None
+            began = time.perf_counter()
             with slot.engine.store_lock_taken():
                 require_stored(state.store, patient_id)
-                return _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
+                ran = _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
+            state.loop_share.ran_on_loop(time.perf_counter() - began)
+            return ran
         finally:
             store_lock.release()
     finally:

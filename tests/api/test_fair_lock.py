@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import anyio
 import pytest
 
 from api.fair_lock import FairLock
@@ -39,3 +40,75 @@ def test_a_timed_out_waiter_leaves_the_queue_and_the_lock_still_works() -> None:
     lock.release()
     with pytest.raises(RuntimeError, match="unheld"):
         lock.release()
+
+
+def test_an_event_loop_waiter_keeps_its_place_among_the_threads() -> None:
+    """``acquire_async`` queues in arrival order like a thread, and the loop runs on meanwhile."""
+    lock, order = FairLock(), []
+    lock.acquire()
+    first = threading.Thread(
+        target=lambda: (lock.acquire(), order.append("thread"), lock.release())
+    )
+    first.start()
+    while not lock._waiters:
+        time.sleep(0.001)
+
+    async def main() -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await anyio.sleep(0.001)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            threading.Timer(0.05, lock.release).start()
+            await lock.acquire_async()
+            order.append("loop")
+            assert ticks > 5  # the loop was not blocked while it waited
+            lock.release()
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    first.join(5)
+    assert order == ["thread", "loop"]
+    assert not lock.locked()
+
+
+def test_a_cancelled_loop_waiter_leaves_the_queue() -> None:
+    lock = FairLock()
+    lock.acquire()
+
+    async def main() -> None:
+        with anyio.move_on_after(0.05):
+            await lock.acquire_async()
+        assert not lock._waiters
+
+    anyio.run(main)
+    lock.release()
+    assert not lock.locked()
+    assert lock.acquire(blocking=False) is True  # nothing stuck
+    lock.release()
+
+
+def test_a_loop_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
+    lock = FairLock()
+    lock.acquire()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def waiter() -> None:
+                await lock.acquire_async(poll=10)  # polls again only after 10 s
+
+            group.start_soon(waiter)
+            while not lock._waiters:
+                await anyio.sleep(0.001)
+            lock.release()  # handed over: the waiter holds it but has not looked yet
+            assert lock.locked() and not lock._waiters
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert not lock.locked()
