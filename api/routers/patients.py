@@ -228,7 +228,7 @@ async def create_patient(request: Request, slot: ModelSlotDep, settings: Setting
 
 
 def _cross_referenced(
-    request: Request, store: Any, ids: set[str], names: dict[str, str]
+    request: Request, store: GraphStore, ids: set[str], names: dict[str, str]
 ) -> dict[str, str]:
     """The KG node each of ``ids`` (not node ids) names as a cross-reference: an HPO id the
     crosswalk merged into a UMLS concept links to that concept. Adds their names to ``names``;

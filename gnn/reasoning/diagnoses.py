@@ -142,7 +142,9 @@ def shown_paths(ranked: Sequence[dict], k: int) -> list[dict]:
 
 
 def _against(path: dict) -> bool:
-    return path.get("attribution") is not None and round(path["attribution"], 4) < 0
+    from gnn.reasoning.explain_paths import model_role
+
+    return model_role(path.get("attribution")) == "counts against"
 
 
 def explain_subgraph(
@@ -304,12 +306,11 @@ def _sources(relations: Sequence[Relation]) -> str:
 def _path(labels, subgraph, path, nodes, kinds, relations, source) -> ExplanationPath:
     nodes = [subgraph.patient_id, *nodes[1:]]
     names = {**labels.names, **{cid: c.name for cid, c in subgraph.concepts.items()}}
+    from gnn.reasoning.explain_paths import model_role
+
     attribution = path.get("attribution")
-    role = ""
-    if attribution is not None:
-        rounded = round(attribution, 4)
-        verb = "supports" if rounded > 0 else "counts against" if rounded < 0 else "no effect on"
-        role = f"; model: {verb} the diagnosis (occlusion {attribution:+.2f})"
+    verb = model_role(attribution)
+    role = "" if verb is None else f"; model: {verb} the diagnosis (occlusion {attribution:+.2f})"
     absent = path["polarity"] == "absent"
     evidence = [
         ("excluded: " if absent else "observed: ")

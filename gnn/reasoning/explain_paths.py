@@ -164,6 +164,16 @@ def _occluded(candidates: list[list[dict]], limit: int = OCCLUDED) -> list[int]:
     return sorted(share, key=lambda t: (-share[t], t))[:limit]
 
 
+def model_role(attribution: float | None) -> str | None:
+    """What an occlusion attribution says of a path's finding: ``supports``, ``counts
+    against`` or ``no effect on`` the diagnosis (rounded to 4 places, so float32 noise reads as
+    no effect); ``None`` when the finding was not occluded."""
+    if attribution is None:
+        return None
+    rounded = round(attribution, 4)
+    return "supports" if rounded > 0 else "counts against" if rounded < 0 else "no effect on"
+
+
 def _ranked(found: list[dict], attribution: dict[int, float]) -> list[dict]:
     """Paths with their finding's attribution (``None`` when not occluded), highest first."""
     out = []
@@ -171,9 +181,8 @@ def _ranked(found: list[dict], attribution: dict[int, float]) -> list[dict]:
         path = dict(path)
         a = attribution.get(path.pop("term"))
         path["attribution"] = a
-        if a is not None:
-            r = round(a, 4)
-            role = "supports" if r > 0 else "counts against" if r < 0 else "no effect on"
+        role = model_role(a)
+        if role is not None:
             text = path["text"]
             if path["polarity"] == "absent":
                 text = text.removesuffix(": counts against")
