@@ -28,9 +28,10 @@ from starlette.datastructures import UploadFile
 from api.auth import AUTH_RESPONSES, READ_PATIENTS, WRITE_PATIENTS
 from api.routers.deps import ModelSlotDep, SettingsDep, StoreDep, store_held
 from api.routers.input_rules import check_reports
+from api.routers.patient_create import PatientCreate
 from api.routers.patient_graph import patient_graph
 from api.routers.schemas import PatientIdPath, error_responses
-from api.routers.v1_schemas import PatientCreate, PatientGraph, PatientList, PatientPublic
+from api.routers.v1_schemas import PatientGraph, PatientList, PatientPublic
 from api.routers.v1_schemas import patient_public as public_view
 from graph.errors import InputError
 from graph.records import Id, Patient
