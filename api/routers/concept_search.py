@@ -50,7 +50,9 @@ def _score(query: str, text: str, exact: float) -> float:
 class ConceptIndex:
     """Every concept of the KG with its folded name and synonyms."""
 
-    def __init__(self, concepts: list[Concept]) -> None:
+    def __init__(self, concepts: list[Concept], replaced_by: dict[str, str] | None = None) -> None:
+        """``replaced_by``: obsolete id -> its replacement (the KG leaves obsolete terms out;
+        a record coded with one still names a term, as ``kgdx diagnose`` reads it)."""
         self._entries = [
             (c, c.id.casefold(), _fold(c.name), tuple(_fold(s) for s in c.synonyms))
             for c in concepts
@@ -63,13 +65,24 @@ class ConceptIndex:
         for concept in sorted(concepts, key=lambda c: c.id):
             for code in concept.xrefs:
                 self.codes.setdefault(code, concept.id)
+        self.replaced_by = dict(replaced_by or {})
 
     def resolve(self, concept_id: str) -> str | None:
         """The node id ``concept_id`` names: itself when it is a node, else the node carrying
-        it as a cross-reference; ``None`` when neither."""
-        if concept_id in self.names:
-            return concept_id
-        return self.codes.get(concept_id)
+        it as a cross-reference, else (an obsolete id) the node its replacement names, through
+        chains of replacements; ``None`` when none of these."""
+        seen: set[str] = set()
+        while concept_id not in seen:
+            seen.add(concept_id)
+            if concept_id in self.names:
+                return concept_id
+            node = self.codes.get(concept_id)
+            if node is not None:
+                return node
+            if concept_id not in self.replaced_by:
+                return None
+            concept_id = self.replaced_by[concept_id]
+        return None  # a cycle of replacements
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -104,6 +117,15 @@ def concept_index(state: object, store: GraphStore) -> ConceptIndex:
     with _build_lock:
         index = getattr(state, "concept_index", None)
         if index is None:
-            index = ConceptIndex(list(store.iter_concepts()))
+            index = ConceptIndex(list(store.iter_concepts()), obsolete_hpo_ids(store))
             state.concept_index = index  # type: ignore[attr-defined]
         return index
+
+
+def obsolete_hpo_ids(store: GraphStore) -> dict[str, str]:
+    """Obsolete HPO id -> ``replaced_by``, from the ``hp.obo`` the store's KG was built from
+    (its build record); empty when the store names none or the file is gone."""
+    from gnn.reasoning.knowledge import hp_obo_of_build, read_replaced_by
+
+    path = hp_obo_of_build(store)
+    return read_replaced_by(path) if path is not None else {}

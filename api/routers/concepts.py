@@ -61,9 +61,9 @@ def search_concepts(
 
 @router.get("/{concept_id}", response_model=Concept, responses=error_responses(404))
 def get_concept(request: Request, concept_id: ConceptId, store: StoreDep) -> Concept:
-    """One concept, by its id or by a cross-reference it carries (``HP:0001250`` gives the
-    crosswalk's ``UMLS:C0014544`` "Seizure": the answer's ``id`` is the node's); 404 when
-    neither."""
+    """One concept, by its id, by a cross-reference it carries (``HP:0001250`` gives the
+    crosswalk's ``UMLS:C0014544`` "Seizure": the answer's ``id`` is the node's) or by an
+    obsolete HPO id it replaces (``replaced_by``); 404 when none."""
     found = store.get_concepts([concept_id]).get(concept_id)
     if found is not None:
         return found

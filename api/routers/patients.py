@@ -232,8 +232,8 @@ def _cross_referenced(
     request: Request, store: GraphStore, ids: set[str], names: dict[str, str]
 ) -> dict[str, str]:
     """The KG node each of ``ids`` (not node ids) names as a cross-reference: an HPO id the
-    crosswalk merged into a UMLS concept links to that concept. Adds their names to ``names``;
-    call with the store held."""
+    crosswalk merged into a UMLS concept links to that concept, an obsolete HPO id to the node
+    its replacement names. Adds their names to ``names``; call with the store held."""
     from api.routers.concept_search import concept_index
 
     if not ids:

@@ -178,7 +178,7 @@ class PhenotypeKG:
         view = _assemble(concepts, is_a, annotated)
         view.content_hash = kg_content_hash(store)
         view.sources = _store_sources(store)
-        hp_obo = _hp_obo_of_build(store)
+        hp_obo = hp_obo_of_build(store)
         view.obsolete = (
             obsolete if obsolete is not None else (read_replaced_by(hp_obo) if hp_obo else {})
         )
@@ -323,7 +323,7 @@ def _store_sources(store: GraphStore) -> list[str]:
         return []
 
 
-def _hp_obo_of_build(store: GraphStore):
+def hp_obo_of_build(store: GraphStore):
     """The ``hp.obo`` named by the store's build record (``kg_build.json``), if it is there."""
     import json
     from pathlib import Path

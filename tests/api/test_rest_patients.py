@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,10 +16,17 @@ from graph.settings import Settings
 from tests.api.rest_fixtures import app_client, count, guide_store_settings
 from tests.docs.conftest import GUIDE_PATIENTS
 
+MINI_HP = Path(__file__).parents[1] / "fixtures" / "obo" / "mini-hp.obo"
+
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
-    return guide_store_settings(tmp_path_factory, "rest-patients")
+    settings = guide_store_settings(tmp_path_factory, "rest-patients")
+    # the build record `kgdx kg build` writes beside the store, naming the hp.obo it read (its
+    # obsolete HP:0001639 is replaced_by HP:0001640, the seed KG's cardiomegaly xref)
+    record = {"sources": [f"hpo={MINI_HP}"]}
+    (settings.db_path.parent / "kg_build.json").write_text(json.dumps(record))
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +153,24 @@ def test_coded_ids_may_be_cross_references_of_kg_nodes(client) -> None:
     )
     assert linked == 1
     assert client.delete("/v1/patients/P102").status_code == 204
+
+
+def test_an_obsolete_hpo_id_links_to_its_replacement(client) -> None:
+    """HP:0001639 is obsolete in the KG's hp.obo, replaced_by HP:0001640, the xref of the seed
+    KG's cardiomegaly: a record coded with the old id (as older phenopackets are) links there,
+    as ``kgdx diagnose`` reads it, instead of being refused as unknown."""
+    concept = client.get("/v1/concepts/HP:0001639")
+    assert concept.status_code == 200 and concept.json()["id"] == "UMLS:C0018800"
+    patient = {"id": "P103", "findings": [{"concept_id": "HP:0001639", "assertion": "absent"}]}
+    created = client.post("/v1/patients", json=patient)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert [(f["concept_id"], f["assertion"]) for f in body["findings"]] == [
+        ("UMLS:C0018800", "absent")
+    ]
+    coded = next(r for r in body["reports"] if r["id"] == "P103-coded")["text"]
+    assert coded.startswith("HP:0001639 cardiomegaly: absent")
+    assert client.delete("/v1/patients/P103").status_code == 204
 
 
 @pytest.mark.parametrize(
