@@ -12,23 +12,23 @@ Skips only when Playwright or Chromium is missing (``make test`` installs Chromi
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("KGDX_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = ROOT / ".kgdx" / "screenshots"
+from tests.viewer.browser import (
+    SCREENSHOTS,
+    api,
+    browser_or_skip,
+    explained,
+    keep_screenshots,
+    launch,
+    open_with_key,
+    serve_viewer,
+)
+
 # P014: pneumonia; its report has present, absent ("Negative for mass."), possible and historical
 # findings
 SHOWN = "P014"
@@ -36,39 +36,10 @@ SHOWN = "P014"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def _browser_or_skip():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.is_file():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: install Debian's (`apt-get install -y chromium`, which "
-            "`make test` does when run as root) or set KGDX_CHROMIUM; Playwright's own browser "
-            "download is not used"
-        )
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _status(port: int, path: str) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[dict]:
     """A trained store served by uvicorn on a loopback port with one clinician key."""
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     from api.auth import key_entry, new_key
     from api.engine import Engine
     from data.cohort import load_cohort
@@ -95,81 +66,18 @@ def served(tmp_path_factory) -> Iterator[dict]:
         key_entry("viewer-test", "clinician", key),
         key_entry("loader", "ingest", ingest_key),
     ]
-    port = _free_port()
     env = {
-        **os.environ,
         "KGDX_HOME": str(folder),
         "KGDX_DB_PATH": str(folder / "kg.lbug"),
         "KGDX_MODEL_DIR": str(settings.resolved_model_dir),
-        "KGDX_API_KEYS": json.dumps([entry.model_dump() for entry in entries]),
-        "KGDX_EXTRACT_WARMUP": "false",
     }
-    command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    log = folder / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _status(port, "/") == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
-        yield {
-            "base": f"http://127.0.0.1:{port}",
+    with serve_viewer(folder, env, entries) as running:
+        yield running | {
             "key": key,
             "ingest_key": ingest_key,
             "patient": patient,
             "playwright": sync_playwright,
-            "log": log,
         }
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def _explained(page, console: list[str], served: dict, folder: Path) -> Iterator[None]:
-    """On a failure, save a screenshot and add the page's message, its console and the server's
-    log to the error."""
-    try:
-        yield
-    except Exception as exc:
-        shot = folder / "failure.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(shot), full_page=True)
-        message = ""
-        with contextlib.suppress(Exception):
-            message = page.locator("#message").inner_text()
-        raise AssertionError(
-            f"{exc}\npage message: {message!r}\nconsole: {console}\nscreenshot: {shot}\n"
-            f"server log:\n{served['log'].read_text()[-3000:]}"
-        ) from exc
-
-
-def _api(served: dict, method: str, path: str, key: str | None = None, **kwargs):
-    import httpx
-
-    headers = {"Authorization": f"Bearer {key or served['key']}"}
-    response = httpx.request(method, served["base"] + path, headers=headers, timeout=60, **kwargs)
-    assert response.status_code < 300, response.text
-    return response.json()
-
-
-def _launch(playwright):
-    # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-    )
 
 
 def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path) -> None:
@@ -180,7 +88,7 @@ def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path)
     assert absent and present  # the report has both, or the style check below means nothing
 
     with served["playwright"]() as playwright:
-        browser = _launch(playwright)
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         console: list[str] = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
@@ -188,7 +96,7 @@ def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path)
         requests = []
         page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
 
-        with _explained(page, console, served, tmp_path):
+        with explained(page, console, served, tmp_path):
             page.goto(f"{base}/patients/{SHOWN}")
             # the data calls answer 401 without a key: the page asks for one
             page.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
@@ -297,11 +205,8 @@ def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path)
 
             # a narrow screen: one column, nothing wider than the screen
             narrow = browser.new_page(viewport={"width": 390, "height": 844})
-            narrow.goto(f"{base}/patients/{SHOWN}")  # a new tab: sessionStorage is per tab
-            narrow.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
-            narrow.fill("#key-input", key)
-            narrow.press("#key-input", "Enter")
-            narrow.wait_for_selector("button.dx", timeout=60_000)
+            # a new tab: sessionStorage is per tab
+            open_with_key(narrow, f"{base}/patients/{SHOWN}", key)
             width = narrow.evaluate("document.documentElement.scrollWidth")
             assert width <= 390 + 1, f"the page is {width} px wide on a 390 px screen"
             narrow_shot = tmp_path / f"viewer-{SHOWN}-narrow.png"
@@ -310,20 +215,18 @@ def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path)
 
     csp = [m for m in console if "Content Security Policy" in m or m.startswith("pageerror")]
     assert not csp, csp
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for path in (shot, narrow_shot):
-        shutil.copy(path, SCREENSHOTS / path.name)
+    keep_screenshots(shot, narrow_shot)
     print(f"screenshots: {shot} and {narrow_shot} (copies in {SCREENSHOTS})")
 
 
 def test_start_page_lists_patients_and_a_bad_key_is_asked_again(served, tmp_path) -> None:
     base, key = served["base"], served["key"]
     with served["playwright"]() as playwright:
-        browser = _launch(playwright)
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         console: list[str] = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        with _explained(page, console, served, tmp_path):
+        with explained(page, console, served, tmp_path):
             page.goto(base + "/")
             page.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
             page.fill("#key-input", "kgdx_not-a-key")
@@ -335,7 +238,7 @@ def test_start_page_lists_patients_and_a_bad_key_is_asked_again(served, tmp_path
             page.press("#key-input", "Enter")
             page.wait_for_selector("#patient-list a")
             links = page.locator("#patient-list a")
-            assert links.count() == len(_api(served, "GET", "/v1/patients")["items"]) >= 80
+            assert links.count() == len(api(served, "GET", "/v1/patients")["items"]) >= 80
             page.fill("#patient-filter", SHOWN)
             assert page.locator("#patient-list a").count() == 1
             page.press("#patient-filter", "Enter")  # the only match opens, by keyboard
@@ -364,7 +267,7 @@ def test_coded_findings_labs_and_an_image_with_its_thumbnail(served, tmp_path) -
     }  # fmt: skip
     images = sorted((SHARED_DATA / "cohorts" / "covid_cxr" / "images").glob("*.png"))[:1]
     files = [("images", (p.name, p.read_bytes(), "image/png")) for p in images]
-    stored = _api(
+    stored = api(
         served, "POST", "/v1/patients", served["ingest_key"],
         data={"patient": json.dumps(body)}, files=files or None,
     )  # fmt: skip
@@ -372,16 +275,12 @@ def test_coded_findings_labs_and_an_image_with_its_thumbnail(served, tmp_path) -
     assert {f["assertion"] for f in coded} == {"present", "absent"}
 
     with served["playwright"]() as playwright:
-        browser = _launch(playwright)
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         console: list[str] = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        with _explained(page, console, served, tmp_path):
-            page.goto(f"{served['base']}/patients/VIEW-IMG")
-            page.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
-            page.fill("#key-input", served["key"])
-            page.press("#key-input", "Enter")
-            page.wait_for_selector("button.dx", timeout=60_000)
+        with explained(page, console, served, tmp_path):
+            open_with_key(page, f"{served['base']}/patients/VIEW-IMG", served["key"])
             # the coded findings are marked like text ones, in their generated report
             for concept, status in (("UMLS:C0015967", "present"), ("UMLS:C0032227", "absent")):
                 mark = page.locator(f'#reports mark.finding[data-concept="{concept}"]')
@@ -402,6 +301,5 @@ def test_coded_findings_labs_and_an_image_with_its_thumbnail(served, tmp_path) -
             shot = tmp_path / "viewer-VIEW-IMG.png"
             page.screenshot(path=str(shot), full_page=True)
         browser.close()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, SCREENSHOTS / shot.name)
+    keep_screenshots(shot)
     print(f"screenshot: {shot}" + ("" if images else " (no image: ../shared/data is absent)"))

@@ -220,11 +220,19 @@
     return "present";
   }
 
-  function isPhenotype(id) { return /^HP:/.test(id); }
+  function isPhenotype(id) { return /^HP:/.test(id || ""); }
+
+  /* The HPO id a finding was given as: its concept's, or the code a coded finding was sent with
+     (the default KG merges many HPO terms into UMLS concepts); "" when neither is one. */
+  function phenotypeCode(f) {
+    if (isPhenotype(f.concept_id)) return f.concept_id;
+    var sent = (f.provenance && f.provenance.text) || ""; // a coded line's span is the code
+    return /^HP:\d{7}$/.test(sent) ? sent : "";
+  }
 
   function statusWords(f) {
     var status = findingStatus(f);
-    if (isPhenotype(f.concept_id)) {
+    if (phenotypeCode(f)) {
       if (status === "absent") return "excluded term";
       if (status === "present") return "observed term";
     }
@@ -623,7 +631,8 @@
       var conceptId = finding ? finding.concept_id : step.dst;
       items.push(["Finding", nameOf(conceptId) + " (" + conceptId + ")"]);
       var said = ev.said || (isAbsentRelation(step.relation) ? "excluded" : "");
-      if (said) items.push([isPhenotype(conceptId) ? "Term" : "Observed / excluded", said + (isPhenotype(conceptId) ? " term" : "")]);
+      var code = finding ? phenotypeCode(finding) : (isPhenotype(conceptId) ? conceptId : "");
+      if (said) items.push(code ? ["Term", said + " term " + code] : ["Observed / excluded", said]);
       if (finding) {
         var p = finding.provenance || {};
         var pk = provenanceKind(finding);
