@@ -50,11 +50,16 @@ def request(
 
 @contextlib.contextmanager
 def serve(
-    env: dict[str, str], start_timeout: float = 60, *, keep_keys: bool = False
+    env: dict[str, str],
+    start_timeout: float = 60,
+    *,
+    keep_keys: bool = False,
+    log: Path | None = None,
 ) -> Iterator[tuple[int, subprocess.Popen]]:
     """Run ``api.rest:create_app`` under uvicorn with ``env`` over this process' environment
     until the block ends; yields (port, process). Without ``keep_keys`` any KGDX_API_KEYS of
-    this environment is dropped (open mode, loopback only); ``env`` may set its own."""
+    this environment is dropped (open mode, loopback only); ``env`` may set its own. With
+    ``log``, the server's output goes to that file (read it after a failure)."""
     port = free_port()
     environment = {**os.environ}
     if not keep_keys:
@@ -62,9 +67,15 @@ def serve(
     environment.update(env)
     command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with contextlib.ExitStack() as files:
+        sink = files.enter_context(log.open("wb")) if log is not None else None
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=sink or subprocess.DEVNULL,
+            stderr=sink or subprocess.PIPE,
+        )
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -74,7 +85,8 @@ def serve(
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {process.stderr.read().decode()}")
+                said = log.read_text()[-4000:] if log else process.stderr.read().decode()
+                raise RuntimeError(f"server did not start:\n{said}")
             time.sleep(0.2)
         yield port, process
     finally:
@@ -84,4 +96,5 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stderr.close()
+        if process.stderr is not None:
+            process.stderr.close()

@@ -5,18 +5,15 @@ that carry the page's message, its console and the server's log."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bench.local_server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("KGDX_CHROMIUM", "/usr/bin/chromium"))
@@ -38,57 +35,16 @@ def browser_or_skip():
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _status(port: int, path: str) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
 @contextlib.contextmanager
 def serve_viewer(folder: Path, env: dict[str, str], entries: list) -> Iterator[dict]:
     """uvicorn serving the app with ``env`` (``KGDX_*`` settings) and the key ``entries``
     (:func:`api.auth.key_entry`) until the block ends; yields ``base`` (the URL) and ``log``
     (the server's output, in ``folder``)."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        **env,
-        "KGDX_API_KEYS": json.dumps([entry.model_dump() for entry in entries]),
-        "KGDX_EXTRACT_WARMUP": "false",
-    }
-    command = [sys.executable, "-m", "uvicorn", "api.rest:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    keys = json.dumps([entry.model_dump() for entry in entries])
+    settings = {**env, "KGDX_API_KEYS": keys, "KGDX_EXTRACT_WARMUP": "false"}
     log = folder / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=sink, stderr=sink)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _status(port, "/") == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
+    with serve(settings, keep_keys=True, log=log) as (port, _):
         yield {"base": f"http://127.0.0.1:{port}", "log": log}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager
@@ -125,6 +81,15 @@ def launch(playwright):
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
     )
+
+
+def desktop_page(browser):
+    """A 1280x800 tab and the list its console messages and page errors are added to."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    return page, console
 
 
 def open_with_key(page, url: str, key: str) -> None:

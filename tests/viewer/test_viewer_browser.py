@@ -22,6 +22,7 @@ from tests.viewer.browser import (
     SCREENSHOTS,
     api,
     browser_or_skip,
+    desktop_page,
     explained,
     keep_screenshots,
     launch,
@@ -89,10 +90,7 @@ def test_patient_page_shows_findings_diagnoses_and_their_paths(served, tmp_path)
 
     with served["playwright"]() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+        page, console = desktop_page(browser)
         requests = []
         page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
 
@@ -223,9 +221,7 @@ def test_start_page_lists_patients_and_a_bad_key_is_asked_again(served, tmp_path
     base, key = served["base"], served["key"]
     with served["playwright"]() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page, console = desktop_page(browser)
         with explained(page, console, served, tmp_path):
             page.goto(base + "/")
             page.wait_for_selector("#key-panel:not([hidden])", timeout=20_000)
@@ -276,9 +272,7 @@ def test_coded_findings_labs_and_an_image_with_its_thumbnail(served, tmp_path) -
 
     with served["playwright"]() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page, console = desktop_page(browser)
         with explained(page, console, served, tmp_path):
             open_with_key(page, f"{served['base']}/patients/VIEW-IMG", served["key"])
             # the coded findings are marked like text ones, in their generated report

@@ -21,6 +21,7 @@ import pytest
 from tests.viewer.browser import (
     api,
     browser_or_skip,
+    desktop_page,
     explained,
     keep_screenshots,
     launch,
@@ -115,9 +116,7 @@ def test_a_rare_case_shows_observed_and_excluded_terms_on_its_paths(served, tmp_
 
     with served["playwright"]() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page, console = desktop_page(browser)
         with explained(page, console, served, tmp_path):
             open_with_key(page, f"{served['base']}/patients/{patient_id}", served["key"])
             # the coded report: excluded terms struck through and tagged, observed ones not
