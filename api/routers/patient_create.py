@@ -178,24 +178,24 @@ class PatientCreate(BaseModel):
         text = ""
         findings: list[Finding] = []
 
-        def add_line(line: str, code_start: int, code: str, section: str) -> tuple[int, int]:
+        def add_line(line: str, code_start: int, code: str, section: str) -> TextSpan:
+            """Append ``line``; the span of ``code`` in it (at ``code_start``)."""
             nonlocal text
             start = len(text) + code_start
             text += line + "\n"
-            return start, start + len(code)
+            return TextSpan(
+                doc_id=report_id,
+                section=section,
+                sentence=line,
+                start=start,
+                end=start + len(code),
+                text=code,
+            )
 
         for entry in self.findings:
             name = entry.label or names.get(entry.concept_id, "")
             line = f"{entry.concept_id} {name}: {entry.assertion}".replace("  ", " ")
-            start, end = add_line(line, 0, entry.concept_id, CODED_SECTION)
-            span = TextSpan(
-                doc_id=report_id,
-                section=CODED_SECTION,
-                sentence=line,
-                start=start,
-                end=end,
-                text=entry.concept_id,
-            )
+            span = add_line(line, 0, entry.concept_id, CODED_SECTION)
             findings.append(
                 Finding(
                     concept_id=nodes.get(entry.concept_id, entry.concept_id),
@@ -210,18 +210,10 @@ class PatientCreate(BaseModel):
             )
             flag = f" ({lab.interpretation})" if lab.interpretation else ""
             line = f"lab {lab.code}{' ' + lab.name if lab.name else ''}{value}{flag}"
-            start, end = add_line(line, 4, lab.code, LAB_SECTION)
+            span = add_line(line, 4, lab.code, LAB_SECTION)
             if lab.concept_id is None:
                 continue
             word = "absent" if lab.interpretation == "normal" else "present"
-            span = TextSpan(
-                doc_id=report_id,
-                section=LAB_SECTION,
-                sentence=line,
-                start=start,
-                end=end,
-                text=lab.code,
-            )
             findings.append(
                 Finding(
                     concept_id=nodes.get(lab.concept_id, lab.concept_id),
