@@ -24,13 +24,21 @@ __all__ = [
     "READ_FUNCTIONS",
     "READ_PROCEDURES",
     "check_read_only",
+    "read_only_query",
 ]
 
 MAX_QUERY_CHARS = 100_000
 
 
 def check_read_only(cypher: str) -> str:
-    """The query to run (comments gone, trailing ``;`` removed) if it only reads.
+    """The query to run (comments gone, trailing ``;`` removed) if it only reads; see
+    :func:`read_only_query`."""
+    return read_only_query(cypher)[0]
+
+
+def read_only_query(cypher: str) -> tuple[str, frozenset[str]]:
+    """The query to run (comments gone, trailing ``;`` removed) if it only reads, and the names
+    of the parameters it uses (``$name``).
 
     Raises:
         QueryError: the query is empty, too long, nested too deeply, has a NUL byte or a lone
@@ -59,4 +67,5 @@ def check_read_only(cypher: str) -> str:
         raise QueryError("query nested too deeply; flatten it") from None
     if tokens[-2].kind.value == "op" and tokens[-2].value == ";":
         tokens = [*tokens[:-2], tokens[-1]]
-    return render(tokens, cypher)
+    names = frozenset(t.value for t in tokens if t.kind.value == "param")
+    return render(tokens, cypher), names

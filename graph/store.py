@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from graph.cypher_guard import check_read_only
+from graph.cypher_guard import read_only_query
 from graph.errors import InputError, QueryError, UnknownConceptError
 from graph.records import Concept, Diagnosis, Patient, Relation, check_curie
 from graph.schema import KG_RELATIONS, check_relation_type
@@ -315,7 +315,8 @@ class GraphStore(ABC):
         it on a read-only connection too, with a timeout and a row limit.
 
         Raises:
-            QueryError: a write, a syntax error, a timeout, or bad parameters.
+            QueryError: a write, a syntax error, a timeout, or bad parameters (a ``$name``
+                the query uses with no value in ``params`` is one).
         """
         if not isinstance(cypher, str):
             raise QueryError(f"query must be a string, got {type(cypher).__name__}")
@@ -323,7 +324,11 @@ class GraphStore(ABC):
         for key in params:
             if not isinstance(key, str) or not key.isidentifier():
                 raise QueryError(f"bad parameter name {key!r}")
-        cypher = check_read_only(cypher)
+        cypher, used = read_only_query(cypher)
+        unbound = sorted(used - params.keys())
+        if unbound:  # the database would read each as null: no rows, not an error
+            names = ", ".join(f"${name}" for name in unbound)
+            raise QueryError(f"no value given for parameter(s) {names}: pass them in params")
         timeout = timeout_s if timeout_s is not None else self.settings.query_timeout_s
         limit = row_limit if row_limit is not None else self.settings.query_row_limit
         if timeout <= 0 or limit <= 0:

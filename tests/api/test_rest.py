@@ -137,6 +137,13 @@ def test_query_runs_read_only_with_parameters_and_caps(client) -> None:
         "/v1/query", json={"cypher": "MATCH (c:Concept) RETURN c.id", "limit": 500}
     )
     assert len(capped.json()["rows"]) == 50 and capped.json()["truncated"]  # server cap is 50
+    # a misspelt parameter name is an error, not an empty answer
+    unbound = client.post(
+        "/v1/query",
+        json={"cypher": "MATCH (p:Patient {id: $id}) RETURN p.id", "params": {"pid": "P001"}},
+    )
+    assert unbound.status_code == 400 and unbound.json()["error"] == "QueryError"
+    assert "$id" in unbound.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -312,6 +312,19 @@ def test_query_parameters_and_row_limit(kg):
     assert injected.rows == ((0,),)
 
 
+def test_a_parameter_without_a_value_is_an_error_not_an_empty_answer(kg):
+    """The database reads an unbound ``$kind`` as null: a misspelt parameter name answered
+    zero rows, as if nothing matched."""
+    cypher = "MATCH (c:Concept) WHERE c.kind = $kind AND c.id <> $skip RETURN c.id"
+    with pytest.raises(QueryError, match=r"no value given for parameter\(s\) \$kind, \$skip"):
+        kg.query(cypher, {"knd": "disease"})
+    with pytest.raises(QueryError, match=r"\$skip"):
+        kg.query(cypher, {"kind": "disease"})
+    assert len(kg.query(cypher, {"kind": "disease", "skip": HF}).rows) == 1
+    # a name in a string or a comment is no parameter
+    assert kg.query("RETURN '$kind' AS text // $kind").rows == (("$kind",),)
+
+
 @pytest.mark.parametrize("cypher", WRITES)
 def test_read_only_path_rejects_writes(kg, cypher):
     kg.upsert_patient(_patient())
