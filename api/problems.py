@@ -104,7 +104,13 @@ def _loc_part(part: Any) -> str | int:
 def _field_problem(error: dict[str, Any]) -> dict[str, Any]:
     msg = str(error.get("msg", "")).removeprefix("Value error, ")
     if error.get("type") == "json_invalid":  # json's own message: where, not what was sent
-        msg = f"{msg}: {(error.get('ctx') or {}).get('error', '')}"
+        said = str((error.get("ctx") or {}).get("error", ""))
+        msg = msg if not said or said in msg else f"{msg}: {said}"
+        if "hex escape" in msg or "surrogate" in msg:
+            msg += (
+                " (a \\u escape needs 4 hex digits, and one in \\uD800-\\uDFFF the other half of "
+                "its surrogate pair: a lone surrogate is no text)"
+            )
     loc = [_loc_part(part) for part in tuple(error.get("loc", ()))[:MAX_LOC_PARTS]]
     return {
         "loc": loc,

@@ -66,6 +66,7 @@ def run_rare_demo(
         return None
     import numpy as np
 
+    from api.commands.demo import program_name
     from gnn.reasoning.explain_paths import diagnose
     from gnn.reasoning.knowledge import PhenotypeKG
     from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
@@ -131,7 +132,7 @@ def run_rare_demo(
     db = settings.db_path
     console.print("diagnose a patient of your own with this model and KG:")
     console.print(
-        f"KGDX_HOME={folder} KGDX_DB_PATH={db} kgdx diagnose --model {run} "
+        f"KGDX_HOME={folder} KGDX_DB_PATH={db} {program_name()} diagnose --model {run} "
         "--observed HP:0001250,HP:0001263 --excluded HP:0000252",
         markup=False,
         highlight=False,

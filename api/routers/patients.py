@@ -258,6 +258,11 @@ def _create(
         stored_dicom_ids,
     )
 
+    if not (body.reports or body.findings or body.labs or paths):
+        raise InputError(
+            "the patient has no report, coded finding, lab or image: nothing to extract, store "
+            "or diagnose; send at least one"
+        )
     text_patient = body.text_patient()
     check_reports((r.text for r in text_patient.reports), settings.max_report_chars)
     engine = slot.engine

@@ -241,3 +241,13 @@ def test_a_multipart_body_without_a_patient_part_or_of_another_type(client) -> N
     assert bad_json.status_code == 422 and bad_json.json()["errors"][0]["loc"][0] == "patient"
     text = client.post("/v1/patients", content=b"id=1", headers={"content-type": "text/plain"})
     assert text.status_code == 415
+
+
+@pytest.mark.parametrize("empty", [{}, {"reports": []}, {"labels": ["UMLS:C0032285"]}])
+def test_a_patient_with_nothing_to_diagnose_is_refused(client, empty) -> None:
+    before = client.get("/v1/patients").json()["total"]
+    answer = client.post("/v1/patients", json={"id": "P104"} | empty)
+    assert answer.status_code == 422, answer.text
+    assert "no report, coded finding, lab or image" in answer.json()["detail"]
+    assert client.get("/v1/patients/P104").status_code == 404
+    assert client.get("/v1/patients").json()["total"] == before

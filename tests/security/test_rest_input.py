@@ -153,7 +153,8 @@ def test_unencodable_text_in_a_coded_finding_answers_422(client, store) -> None:
         + '"}]}'
     )
     with unchanged(store):
-        assert_problem(post_raw(client, "/v1/patients", raw), 422)
+        body = assert_problem(post_raw(client, "/v1/patients", raw), 422)
+    assert "lone surrogate" in body["detail"]  # what is wrong, not only where the parser stopped
 
 
 def test_a_key_that_cannot_be_encoded_does_not_break_the_422(client, store) -> None:
@@ -169,6 +170,8 @@ def test_invalid_json_answers_422_without_the_body(client, store) -> None:
         response = post_raw(client, "/v1/patients", '{"id": "P1", "reports": [' + MARKER)
     body = assert_problem(response, 422)
     assert body["errors"][0]["type"] == "json_invalid"
+    said = body["errors"][0]["msg"]
+    assert said == "Invalid JSON: expected value at line 1 column 26"  # where, said once
 
 
 # --- reports ----------------------------------------------------------------------------------
