@@ -107,10 +107,7 @@ def _field_problem(error: dict[str, Any]) -> dict[str, Any]:
         said = str((error.get("ctx") or {}).get("error", ""))
         msg = msg if not said or said in msg else f"{msg}: {said}"
         if "hex escape" in msg or "surrogate" in msg:
-            msg += (
-                " (a \\u escape needs 4 hex digits, and one in \\uD800-\\uDFFF the other half of "
-                "its surrogate pair: a lone surrogate is no text)"
-            )
+            msg += " (a lone surrogate \\uD800-\\uDFFF, or a \\u without 4 hex digits)"
     loc = [_loc_part(part) for part in tuple(error.get("loc", ()))[:MAX_LOC_PARTS]]
     return {
         "loc": loc,

@@ -325,6 +325,10 @@ class GraphStore(ABC):
             if not isinstance(key, str) or not key.isidentifier():
                 raise QueryError(f"bad parameter name {key!r}")
         cypher, used = read_only_query(cypher)
+        positional = sorted(name for name in used if not name.isidentifier())
+        if positional:
+            names = ", ".join(f"${name}" for name in positional)
+            raise QueryError(f"positional parameters ({names}) are not supported: use $name")
         unbound = sorted(used - params.keys())
         if unbound:  # the database would read each as null: no rows, not an error
             names = ", ".join(f"${name}" for name in unbound)

@@ -12,6 +12,7 @@ starting with it 0.6, of a synonym 0.5; the name containing it 0.4, a synonym 0.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from graph.records import Concept
 from graph.store import GraphStore
 
 _WORD = re.compile(r"[^a-z0-9]+")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,18 +73,14 @@ class ConceptIndex:
         """The node id ``concept_id`` names: itself when it is a node, else the node carrying
         it as a cross-reference, else (an obsolete id) the node its replacement names, through
         chains of replacements; ``None`` when none of these."""
-        seen: set[str] = set()
-        while concept_id not in seen:
-            seen.add(concept_id)
-            if concept_id in self.names:
-                return concept_id
-            node = self.codes.get(concept_id)
-            if node is not None:
-                return node
-            if concept_id not in self.replaced_by:
-                return None
-            concept_id = self.replaced_by[concept_id]
-        return None  # a cycle of replacements
+        from gnn.reasoning.knowledge import follow_replacements
+
+        found = follow_replacements(
+            concept_id, self.replaced_by, lambda code: code in self.names or code in self.codes
+        )
+        if found is None:
+            return None
+        return found if found in self.names else self.codes[found]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -124,8 +122,16 @@ def concept_index(state: object, store: GraphStore) -> ConceptIndex:
 
 def obsolete_hpo_ids(store: GraphStore) -> dict[str, str]:
     """Obsolete HPO id -> ``replaced_by``, from the ``hp.obo`` the store's KG was built from
-    (its build record); empty when the store names none or the file is gone."""
+    (its build record); empty when the store names none, or the file cannot be read (logged:
+    the concept routes and ingest still answer, without this mapping)."""
     from gnn.reasoning.knowledge import hp_obo_of_build, read_replaced_by
+    from graph.errors import KgdxError
 
     path = hp_obo_of_build(store)
-    return read_replaced_by(path) if path is not None else {}
+    if path is None:
+        return {}
+    try:
+        return read_replaced_by(path)
+    except (KgdxError, OSError, UnicodeError, EOFError) as exc:
+        logger.warning("obsolete HPO ids not read from %s: %s", path, exc)
+        return {}

@@ -258,11 +258,7 @@ def _create(
         stored_dicom_ids,
     )
 
-    if not (body.reports or body.findings or body.labs or paths):
-        raise InputError(
-            "the patient has no report, coded finding, lab or image: nothing to extract, store "
-            "or diagnose; send at least one"
-        )
+    empty = not (body.reports or body.findings or body.labs or paths)
     text_patient = body.text_patient()
     check_reports((r.text for r in text_patient.reports), settings.max_report_chars)
     engine = slot.engine
@@ -272,6 +268,11 @@ def _create(
         | set(body.labels)
     )
     with store_held(request) as store:
+        if empty and not store.has_patient(body.id):  # a stored one keeps its images
+            raise InputError(
+                "a new patient needs at least one report, coded finding, lab or image: with none "
+                "there is nothing to extract or diagnose"
+            )
         _ = engine.extractor  # built (or read from its cache) under the lock: it reads the KG
         names = {cid: c.name for cid, c in store.get_concepts(coded_ids).items()}
         nodes = _cross_referenced(request, store, coded_ids - set(names), names)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from gnn.reasoning.knowledge import require_terms
-from gnn.reasoning.pipeline import Patient, Reasoner, _batch
+from gnn.reasoning.pipeline import Patient, Reasoner, _batch, inference_mode
 
 # at most this many findings are occluded per call (one evidence computation of the explained
 # diseases' rows each, ~1.6 ms): those with the largest Resnik share on the explained diseases'
@@ -110,8 +110,7 @@ def _logits(reasoner: Reasoner, patients: Sequence[Patient], diseases: Sequence[
         evidence = np.stack([evidence_rows(reasoner, p, diseases) for p in patients])
     batch = _batch(patients, torch.as_tensor(np.ascontiguousarray(evidence)))
     candidates = torch.as_tensor(list(diseases), dtype=torch.long).expand(len(patients), -1)
-    if reasoner.model.training:
-        reasoner.model.eval()
+    inference_mode(reasoner.model)
     with torch.no_grad():
         logits = reasoner.model.score(reasoner.embeddings(), batch, candidates).numpy()
     return logits / reasoner.temperature

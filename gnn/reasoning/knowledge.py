@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -97,7 +98,7 @@ class PhenotypeKG:
         return self.disease_omim[index][0]
 
     def resolve_terms(self, hpo_ids: list[str]) -> tuple[list[int], list[str], dict[str, str]]:
-        """Term indices of ``hpo_ids``; obsolete ids go through ``replaced_by``.
+        """Term indices of ``hpo_ids``; obsolete ids go through ``replaced_by`` (chains too).
 
         Returns:
             ``(indices, unknown ids, {obsolete id: replacement used})``, indices deduplicated
@@ -108,9 +109,11 @@ class PhenotypeKG:
         for hpo_id in hpo_ids:
             index = self.hpo_index.get(hpo_id)
             if index is None and hpo_id in self.obsolete:
-                replacement = self.obsolete[hpo_id]
-                index = self.hpo_index.get(replacement)
-                if index is not None:
+                replacement = follow_replacements(
+                    hpo_id, self.obsolete, self.hpo_index.__contains__
+                )
+                if replacement is not None:
+                    index = self.hpo_index[replacement]
                     replaced[hpo_id] = replacement
             if index is None:
                 unknown.append(hpo_id)
@@ -324,22 +327,48 @@ def _store_sources(store: GraphStore) -> list[str]:
 
 
 def hp_obo_of_build(store: GraphStore):
-    """The ``hp.obo`` named by the store's build record (``kg_build.json``), if it is there."""
+    """The ``hp.obo`` named by the store's build record (``kg_build.json``, which ``kgdx kg
+    build`` writes in its home), if it is there: the record beside the store or in the store's
+    home, one naming this store's database first. Neo4j stores (no path) read the home's."""
     import json
     from pathlib import Path
 
     path = getattr(store, "path", None)
-    if path is None:
-        return None
-    record = Path(path).parent / "kg_build.json"
-    try:
-        sources = json.loads(record.read_text()).get("sources", [])
-    except (OSError, ValueError):
-        return None
-    for source in sources:
-        name, _, file = str(source).partition("=")
-        if name == "hpo" and Path(file).is_file():
-            return Path(file)
+    settings = getattr(store, "settings", None)
+    folders = [Path(path).parent] if path is not None else []
+    if settings is not None:
+        folders.append(Path(settings.home))
+    records = []
+    for folder in dict.fromkeys(folders):
+        try:
+            record = json.loads((folder / "kg_build.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    records.sort(key=lambda r: path is None or str(r.get("db_path")) != str(path))
+    for record in records:
+        for source in record.get("sources") or []:
+            name, _, file = str(source).partition("=")
+            if name == "hpo" and Path(file).is_file():
+                return Path(file)
+    return None
+
+
+def follow_replacements(
+    code: str, replaced_by: Mapping[str, str], known: Callable[[str], bool]
+) -> str | None:
+    """The first id ``known`` accepts along ``code``'s chain of replacements (``code`` itself
+    first, then its ``replaced_by``, then that one's, ...); ``None`` when none is known or the
+    chain loops back."""
+    seen: set[str] = set()
+    while code not in seen:
+        if known(code):
+            return code
+        seen.add(code)
+        if code not in replaced_by:
+            return None
+        code = replaced_by[code]
     return None
 
 

@@ -224,7 +224,7 @@ class Reasoner:
         if not patient.observed:
             return out
         diseases = torch.as_tensor(np.flatnonzero(seen))
-        _inference(model)
+        inference_mode(model)
         batch = PatientBatch(
             observed=torch.as_tensor([patient.observed]),
             excluded=torch.full((1, 1), -1, dtype=torch.long),
@@ -248,7 +248,7 @@ class Reasoner:
         if not some:
             return out
         diseases = torch.as_tensor(np.flatnonzero(seen))
-        _inference(model)
+        inference_mode(model)
         batch = PatientBatch(
             observed=_pad([patients[b].observed for b in some]),
             excluded=torch.full((len(some), 1), -1, dtype=torch.long),
@@ -262,7 +262,7 @@ class Reasoner:
 
     def embeddings(self) -> dict[str, torch.Tensor]:
         if self._embeddings is None:
-            _inference(self.model)
+            inference_mode(self.model)
             with torch.no_grad():
                 self._embeddings = self.model.encode(self.graph)
         return self._embeddings
@@ -279,13 +279,13 @@ class Reasoner:
         batch = _batch([patient], None)
         candidates = torch.arange(self.kg.num_diseases).unsqueeze(0)
         if method == "no_kg":
-            _inference(self.no_kg)
+            inference_mode(self.no_kg)
             return self.no_kg.score_all(self.no_kg.encode(), batch, candidates[0])[0].numpy()
         if method != "kgdx":
             raise InputError(f"unknown method {method!r}; expected one of {METHODS}")
         evidence = self.evidence(patient) if evidence is None else evidence
         batch.features = torch.as_tensor(evidence).unsqueeze(0)
-        _inference(self.model)
+        inference_mode(self.model)
         return self.model.score(self.embeddings(), batch, candidates)[0].numpy()
 
     def probabilities(self, patient: Patient) -> np.ndarray:
@@ -308,7 +308,7 @@ class Reasoner:
         return rank_batch(self, patients, methods, progress=progress)
 
 
-def _inference(model: torch.nn.Module) -> None:
+def inference_mode(model: torch.nn.Module) -> None:
     """Put ``model`` in eval mode unless it is there: ``eval()`` walks every submodule (0.2 ms a
     call on the chest model, three calls a diagnosis)."""
     if model.training:

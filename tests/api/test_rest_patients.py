@@ -232,6 +232,10 @@ def test_multipart_images_all_or_nothing_with_thumbnails(client, settings) -> No
     assert again.status_code == 200 and len(again.json()["images"]) == 2
     assert client.delete("/v1/patients/P300").status_code == 204
     assert not (settings.home / "thumbnails" / "P300").exists()
+    # an image alone is enough for a new patient
+    alone = client.post("/v1/patients", data={"patient": '{"id": "P301"}'}, files=good[:1])
+    assert alone.status_code == 201 and len(alone.json()["images"]) == 1, alone.text
+    assert client.delete("/v1/patients/P301").status_code == 204
 
 
 def test_a_multipart_body_without_a_patient_part_or_of_another_type(client) -> None:
@@ -248,6 +252,51 @@ def test_a_patient_with_nothing_to_diagnose_is_refused(client, empty) -> None:
     before = client.get("/v1/patients").json()["total"]
     answer = client.post("/v1/patients", json={"id": "P104"} | empty)
     assert answer.status_code == 422, answer.text
-    assert "no report, coded finding, lab or image" in answer.json()["detail"]
+    assert "needs at least one report, coded finding, lab or image" in answer.json()["detail"]
     assert client.get("/v1/patients/P104").status_code == 404
     assert client.get("/v1/patients").json()["total"] == before
+
+
+def test_a_stored_patient_may_be_posted_again_with_labels_only(client) -> None:
+    """Posting a stored patient again replaces its reports and findings but keeps its images,
+    so an id with new labels is a valid update of a patient whose content is its images."""
+    first = client.post("/v1/patients", json={"id": "P106", "reports": ["Cardiomegaly."]})
+    assert first.status_code == 201, first.text
+    again = client.post("/v1/patients", json={"id": "P106", "labels": ["UMLS:C0032285"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["labels"] == ["UMLS:C0032285"]
+    assert client.delete("/v1/patients/P106").status_code == 204
+
+
+def test_replacements_are_followed_through_chains_and_stop_at_a_cycle() -> None:
+    from api.routers.concept_search import ConceptIndex
+    from graph.records import Concept
+
+    index = ConceptIndex(
+        [Concept(id="UMLS:C1", name="new", kind="finding", xrefs=("HP:0000003",))],
+        {"HP:0000001": "HP:0000002", "HP:0000002": "HP:0000003", "HP:0000008": "HP:0000009",
+         "HP:0000009": "HP:0000008"},
+    )  # fmt: skip
+    assert index.resolve("HP:0000001") == "UMLS:C1"  # two replacements, then the xref
+    assert index.resolve("HP:0000008") is None  # a loop of replacements names nothing
+    assert index.resolve("HP:0000007") is None
+
+
+def test_an_unreadable_hp_obo_leaves_obsolete_ids_unresolved_not_the_routes_broken(
+    tmp_path_factory,
+) -> None:
+    """A build record naming an hp.obo that is corrupt: concept reads and ingest still answer
+    (the obsolete id is then unknown, 422), and no server path reaches the client."""
+    settings = guide_store_settings(tmp_path_factory, "rest-bad-obo")
+    broken = settings.db_path.parent / "hp.obo.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 truncated")
+    record = {"sources": [f"hpo={broken}"]}
+    (settings.db_path.parent / "kg_build.json").write_text(json.dumps(record))
+    for client in app_client(settings):
+        assert client.get("/v1/concepts/HP:0001640").json()["id"] == "UMLS:C0018800"
+        refused = client.post(
+            "/v1/patients", json={"id": "P105", "findings": [{"concept_id": "HP:0001639"}]}
+        )
+        assert refused.status_code == 422 and "unknown concept id" in refused.json()["detail"]
+        assert str(broken) not in refused.text
+        assert client.get("/v1/concepts", params={"q": "cardio"}).status_code == 200

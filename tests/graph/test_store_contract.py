@@ -321,6 +321,8 @@ def test_a_parameter_without_a_value_is_an_error_not_an_empty_answer(kg):
     with pytest.raises(QueryError, match=r"\$skip"):
         kg.query(cypher, {"kind": "disease"})
     assert len(kg.query(cypher, {"kind": "disease", "skip": HF}).rows) == 1
+    with pytest.raises(QueryError, match=r"positional parameters \(\$1\) are not supported"):
+        kg.query("MATCH (c:Concept) WHERE c.kind = $1 RETURN c.id")
     # a name in a string or a comment is no parameter
     assert kg.query("RETURN '$kind' AS text // $kind").rows == (("$kind",),)
 

@@ -69,10 +69,12 @@ def served(shared_data, tmp_path_factory) -> Iterator[dict]:
         }
 
 
-def _first_step_of(diagnosis: dict, said: str) -> int | None:
-    """The index of the first path whose first step is an ``observed`` or ``excluded`` term."""
+def _first_step_of(diagnosis: dict, said: str, sign: int) -> int | None:
+    """The index of the first path whose first step is an ``observed`` or ``excluded`` term
+    and whose score has ``sign`` (an observed term may also count against a diagnosis)."""
     for index, path in enumerate(diagnosis["paths"]):
-        if path["evidence"] and path["evidence"][0].startswith(f"{said}:"):
+        first = path["evidence"][0] if path["evidence"] else ""
+        if first.startswith(f"{said}:") and path["score"] * sign > 0:
             return index
     return None
 
@@ -80,7 +82,8 @@ def _first_step_of(diagnosis: dict, said: str) -> int | None:
 def _case_explained_both_ways(served: dict) -> tuple[str, int, int, int]:
     """Ingest held-out cases (coded observed and excluded terms) and run the model on them as
     the page would, until a diagnosis has a path from an observed term and one from an excluded
-    term: (patient id, diagnosis index, observed path, excluded path)."""
+    term, one supporting it and one counting against it: (patient id, diagnosis index,
+    observed path, excluded path)."""
     import httpx
 
     tried = []
@@ -100,7 +103,8 @@ def _case_explained_both_ways(served: dict) -> tuple[str, int, int, int]:
         assert answer.status_code == 201, answer.text
         ranked = api(served, "POST", f"/v1/patients/{case.id}/diagnoses?{VIEWER_RUN}")
         for index, diagnosis in enumerate(ranked["diagnoses"]):
-            observed, excluded = (_first_step_of(diagnosis, s) for s in ("observed", "excluded"))
+            observed = _first_step_of(diagnosis, "observed", +1)
+            excluded = _first_step_of(diagnosis, "excluded", -1)
             if observed is not None and excluded is not None:
                 return case.id, index, observed, excluded
         tried.append(f"{case.id}: no diagnosis explained by both kinds of term")
@@ -137,13 +141,16 @@ def test_a_rare_case_shows_observed_and_excluded_terms_on_its_paths(served, tmp_
 
             paths.nth(observed).locator("button.step").first.click()
             seen = detail.inner_text()
-            assert "observed" in seen and "supports the diagnosis" in seen
+            sent = re.match(r'observed: "(HP:\d{7}) ', diagnosis["paths"][observed]["evidence"][0])
+            assert sent and f"observed term {sent.group(1)}" in seen
+            assert "supports the diagnosis (occlusion +" in seen
             paths.nth(excluded).locator("button.step").first.click()
             seen = detail.inner_text()
-            assert "counts against" in seen
+            assert "counts against the diagnosis (occlusion -" in seen  # the model's part
             assert excluded_path["node_names"][1] in seen  # the excluded term, by name
-            code = re.match(r'excluded: "(HP:\d{7}) ', excluded_path["evidence"][0]).group(1)
-            assert f"excluded term {code}" in seen  # the HPO id as sent, merged into UMLS or not
+            sent = re.match(r'excluded: "(HP:\d{7}) ', excluded_path["evidence"][0])
+            assert sent, excluded_path["evidence"][0]  # the coded line starts with the code
+            assert f"excluded term {sent.group(1)}" in seen  # as sent, merged into UMLS or not
             assert "counts against" in paths.nth(excluded).locator(".path-score").inner_text()
             chip = paths.nth(excluded).locator('.path-node[data-status="absent"]')
             assert chip.count() == 1 and "line-through" in chip.evaluate(decoration)
