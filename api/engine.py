@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,12 @@ from graph.store import GraphStore, StoreCounts
 if TYPE_CHECKING:
     from extractors.image.predict import ImageExtractor
     from extractors.text import ReportExtractor
+    from gnn.reasoning.diagnoses import Scored
     from gnn.reasoning.knowledge import PhenotypeKG
     from gnn.reasoning.patients import ReasoningRun
+    from gnn.reasoning.pipeline import Patient as ReasonerPatient
     from gnn.reasoning.pipeline import TrainConfig
+    from graph.subgraph import PatientSubgraph
 
 
 class Engine:
@@ -378,6 +382,52 @@ class Engine:
             self.store.save_predictions(patient_id, diagnoses)
         return diagnoses
 
+    def diagnosis_input(self, patient_id: str) -> DiagnosisInput:
+        """The store's part of :meth:`diagnose` before the model runs: the stored patient's
+        subgraph and its term indices, for :func:`gnn.reasoning.diagnoses.score_patient` (here
+        or in a model worker process) and then :meth:`save_scored`.
+
+        Raises:
+            ModelError: no trained or loaded model.
+            InputError: the patient is not stored, or has no finding that is a term of the
+                model's KG.
+        """
+        from gnn.reasoning.diagnoses import resolve_subgraph
+        from graph.subgraph import patient_subgraph
+
+        run = self._require_model()
+        with self._store_held():
+            subgraph = patient_subgraph(
+                self.store, patient_id, sections=run.sections, known=run.knows
+            )
+        patient, _ = resolve_subgraph(run.reasoner, run.index, subgraph)
+        return DiagnosisInput(run, subgraph, patient)
+
+    def save_scored(
+        self, given: DiagnosisInput, scored: Scored, paths_per_diagnosis: int
+    ) -> list[Diagnosis]:
+        """The diagnoses of a scored :meth:`diagnosis_input` (each step's evidence and KG
+        sources), saved as :meth:`diagnose` saves them."""
+        from gnn.reasoning.diagnoses import diagnoses_of
+
+        run = given.run
+        diagnoses = diagnoses_of(
+            run.reasoner,
+            given.subgraph,
+            given.patient,
+            scored,
+            labels=run.labels,
+            index=run.index,
+            store=self._locked_store(),
+            model_id=run.model_id,
+            sections=run.sections,
+            paths_per_diagnosis=paths_per_diagnosis,
+        )
+        diagnoses = [self._with_release(d) for d in diagnoses]
+        with self._store_held():
+            self.store.save_predictions(given.subgraph.patient_id, diagnoses)
+        return diagnoses
+
     def diagnose_record(
         self,
         patient: Patient,
@@ -469,6 +519,16 @@ class Engine:
         if "kg_release" not in Diagnosis.model_fields:
             return diagnosis
         return diagnosis.model_copy(update={"kg_release": self.kg_release})
+
+
+@dataclass(frozen=True)
+class DiagnosisInput:
+    """A stored patient read for one diagnosis: the run it is for, its subgraph and its term
+    indices (``patient``)."""
+
+    run: ReasoningRun
+    subgraph: PatientSubgraph
+    patient: ReasonerPatient
 
 
 class _LockedReads:

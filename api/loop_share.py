@@ -15,7 +15,11 @@ of it runs on the event loop thread, so plain integers suffice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections import deque
+from collections.abc import AsyncIterator
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,12 +31,45 @@ class LoopShare:
         self.diagnoses = 0  # of which POST .../diagnoses (the route)
         self._others_seen = 0
         self._resume_at = 0.0
+        self._turn_taken = False
+        self._waiting: deque[asyncio.Future] = deque()
 
     async def wait_turn(self) -> None:
         """Before a diagnosis on the loop: wait out the others' share of the last one."""
         delay = self._resume_at - time.monotonic()
         if delay > 0:
             await anyio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, share: bool = True) -> AsyncIterator[None]:
+        """A stage of a diagnosis in flight through the model worker, in its turn: stages run
+        one at a time in arrival order, each after the others' share of the last one (several
+        wait at once, unlike whole diagnoses, which the model gate lets in one by one)."""
+        if self._turn_taken or self._waiting:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._pass_turn()  # it was handed the turn as it was cancelled
+                raise
+        self._turn_taken = True
+        try:
+            if share:
+                await self.wait_turn()
+            yield
+        finally:
+            self._pass_turn()
+
+    def _pass_turn(self) -> None:
+        self._turn_taken = False
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._turn_taken = True
+                waiter.set_result(None)
+                return
 
     def ran_on_loop(self, seconds: float) -> None:
         """After a diagnosis held the loop ``seconds``: if other requests came in since the

@@ -136,12 +136,19 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         app.state.diagnosis_memo = DiagnosisMemo() if app.state.store.name == "embedded" else None
         app.state.model_gate = None  # made on first use, on the server's event loop
         app.state.loop_share = LoopShare()  # diagnoses on the loop leave it to others in turn
+        from api.model_worker import ModelWorker
+
+        use_worker = app.state.settings.server_model_worker and app.state.store_lock is not None
+        # started with the first diagnosis; until its model is warm, diagnoses run here
+        app.state.model_worker = ModelWorker() if use_worker else None
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).
         gc.freeze()
         try:
             yield
         finally:
+            if app.state.model_worker is not None:
+                app.state.model_worker.close()
             sys.setswitchinterval(switch_interval)
             if owned:
                 app.state.store.close()

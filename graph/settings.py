@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="Threads per in-process query of the REST service's embedded store (0: all "
         "cores). Its queries are point reads and writes, ~2x faster on one thread.",
     )
+    server_model_worker: bool = Field(
+        default=True,
+        description="Score diagnoses in a model worker process (api/model_worker.py) so they "
+        "use a second core; the embedded store only. False: in the server process.",
+    )
     server_switch_interval_s: float = Field(
         default=0.0005,
         gt=0,

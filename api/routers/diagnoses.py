@@ -95,6 +95,13 @@ async def diagnose(
     version = memo.version(patient_id) if memo is not None else 0
     share = request.app.state.loop_share
     share.diagnoses += 1
+    ran = await _run_with_worker(request, patient_id, top_k, paths_per_diagnosis)
+    if ran is not None:
+        answer, stamp = ran
+        if memo is not None:
+            memo.put(key, stamp, version, answer)
+        response.headers["X-Kgdx-Diagnosis"] = "run"
+        return answer
     async with _model_gate(request):
         await share.wait_turn()
         ran = await _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
@@ -146,6 +153,86 @@ async def _run_on_loop(
         slot.lock.release()
 
 
+async def _run_with_worker(
+    request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
+) -> tuple[DiagnosisList, int | None] | None:
+    """The diagnosis in three stages, the model's in the model worker process
+    (:mod:`api.model_worker`): on the loop, the patient's subgraph; in the worker, the
+    probabilities and ranked paths while the loop serves other requests and other diagnoses'
+    store stages; on the loop again, the diagnoses built and saved. ``None`` when it cannot run
+    so (no worker, the model not loaded here or not yet in the worker, a store lock or model
+    lock taken for a reload, the worker failing this job): the caller runs it in process."""
+    from api.model_worker import WorkerUnavailable, worker_of
+
+    state = request.app.state
+    worker, slot = worker_of(state), state.model_slot
+    if worker is None or not slot.is_loaded():
+        return None
+    engine = slot.engine
+    run, stamp = engine.result, slot.current_stamp()
+    if run is None or not worker.serves(run):
+        return None
+    held = [0.0]  # the loop time of both stages: the others get as much after the second
+    given = await _stage(
+        request, lambda: engine.diagnosis_input(patient_id), held, patient_id, share=False
+    )
+    if given is None:
+        return None
+    try:
+        scored = await worker.score(run, given.patient, top_k, paths_per_diagnosis)
+    except WorkerUnavailable:
+        return None
+
+    def save() -> DiagnosisList:
+        if engine.result is not run:  # another model was loaded meanwhile
+            raise WorkerUnavailable("the model changed")
+        diagnoses = engine.save_scored(given, scored, paths_per_diagnosis)
+        return _answer(state.store, patient_id, diagnoses)
+
+    try:
+        answer = await _stage(request, save, held)
+    except WorkerUnavailable:
+        return None
+    return (answer, stamp) if answer is not None else None
+
+
+async def _stage(
+    request: Request, work, held: list[float], patient_id: str | None = None, *, share=True
+):
+    """``work()`` on the loop, in its turn (:mod:`api.loop_share`), holding the store lock
+    (waited for on the loop) and the model lock (``None`` if a reload holds it); adds the time
+    it held the loop to ``held``, and with ``share`` waits out the others' share of the last
+    diagnosis first and gives them ``held`` after."""
+    state = request.app.state
+    slot, store_lock = state.model_slot, state.store_lock
+    async with state.loop_share.turn(share=share):
+        if not slot.lock.acquire(blocking=False):
+            return None
+        try:
+            await store_lock.acquire_async()
+            try:
+                began = time.perf_counter()
+                with slot.engine.store_lock_taken():
+                    if patient_id is not None:
+                        require_stored(state.store, patient_id)
+                    done = work()
+                held[0] += time.perf_counter() - began
+                if share:
+                    state.loop_share.ran_on_loop(held[0])
+                return done
+            finally:
+                store_lock.release()
+        finally:
+            slot.lock.release()
+
+
+def _answer(store: GraphStore, patient_id: str, diagnoses: list) -> DiagnosisList:
+    """The public answer of diagnoses just saved: as ``GET`` reads them back."""
+    stored = store.get_predictions(patient_id)
+    models = {d.model_id for d in diagnoses}
+    return public_diagnoses(patient_id, [s for s in stored if s.diagnosis.model_id in models])
+
+
 def _run(
     request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
 ) -> tuple[DiagnosisList, int | None]:
@@ -166,10 +253,7 @@ def _diagnose(
     diagnoses = slot.engine.diagnose(
         patient_id, top_k=top_k, paths_per_diagnosis=paths_per_diagnosis
     )
-    stored = store.get_predictions(patient_id)
-    models = {d.model_id for d in diagnoses}
-    ranked = [s for s in stored if s.diagnosis.model_id in models]
-    return public_diagnoses(patient_id, ranked), stamp
+    return _answer(store, patient_id, diagnoses), stamp
 
 
 @router.get("", response_model=DiagnosisList, responses=error_responses(404))

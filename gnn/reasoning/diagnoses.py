@@ -16,6 +16,7 @@ evidence names where each step came from:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,27 +88,84 @@ def diagnose_subgraph(
     Raises:
         InputError: no finding is a term of the model's KG; ``top_k`` < 1.
     """
+    patient, _ = resolve_subgraph(reasoner, index, subgraph)
+    scored = score_patient(reasoner, patient, labels.labels, top_k, paths_per_diagnosis)
+    return diagnoses_of(
+        reasoner,
+        subgraph,
+        patient,
+        scored,
+        labels=labels,
+        index=index,
+        store=store,
+        model_id=model_id,
+        sections=sections,
+        paths_per_diagnosis=paths_per_diagnosis,
+    )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the model makes of one patient: its ``top_k`` candidates (disease indices, most
+    probable first), their calibrated probabilities and their paths ranked by occlusion. Small
+    and plain, so a model worker process can send it (:mod:`api.model_worker`)."""
+
+    order: list[int]
+    probabilities: dict[int, float]
+    paths: dict[int, list[dict]]
+
+
+def score_patient(
+    reasoner: Reasoner,
+    patient: Patient,
+    term_labels: Sequence[str],
+    top_k: int,
+    paths_per_diagnosis: int,
+) -> Scored:
+    """The model's part of a diagnosis (no store): probabilities, the top candidates, their
+    ranked paths (``term_labels``: :attr:`PathLabels.labels`).
+
+    Raises:
+        InputError: ``top_k`` < 1.
+    """
     if top_k < 1:
         raise InputError("top_k must be at least 1")
-    patient, _ = resolve_subgraph(reasoner, index, subgraph)
     probabilities = reasoner.probabilities(patient)
     order = np.argsort(-probabilities, kind="stable")[:top_k].tolist()
-    paths = ranked_paths(reasoner, patient, order, labels) if paths_per_diagnosis > 0 else {}
+    paths = _ranked_paths(reasoner, patient, order, term_labels) if paths_per_diagnosis > 0 else {}
+    return Scored(order, {d: float(probabilities[d]) for d in order}, paths)
+
+
+def diagnoses_of(
+    reasoner: Reasoner,
+    subgraph: PatientSubgraph,
+    patient: Patient,
+    scored: Scored,
+    *,
+    labels: PathLabels,
+    index: TermIndex,
+    store: GraphStore | None,
+    model_id: str,
+    sections: SectionSelection | None,
+    paths_per_diagnosis: int,
+) -> list[Diagnosis]:
+    """The diagnosis records of a scored patient: each step's evidence, the KG sources of the
+    paths (one store read per diagnosis)."""
     return [
         _diagnosis(
             reasoner,
             subgraph,
             patient,
             d,
-            float(probabilities[d]),
-            found=shown_paths(paths.get(d, []), paths_per_diagnosis),
+            scored.probabilities[d],
+            found=shown_paths(scored.paths.get(d, []), paths_per_diagnosis),
             labels=labels,
             index=index,
             store=store,
             model_id=model_id,
             sections=sections,
         )
-        for d in order
+        for d in scored.order
     ]
 
 
@@ -116,9 +174,15 @@ def ranked_paths(
 ) -> dict[int, list[dict]]:
     """``kgdx diagnose``'s paths of several diseases, ranked by occlusion computed once for all
     of them (as :func:`gnn.reasoning.explain_paths.diagnose` does), by disease index."""
+    return _ranked_paths(reasoner, patient, diseases, labels.labels)
+
+
+def _ranked_paths(
+    reasoner: Reasoner, patient: Patient, diseases: Sequence[int], term_labels: Sequence[str]
+) -> dict[int, list[dict]]:
     from gnn.reasoning.explain_paths import _candidate_paths, _occluded, _ranked, occlusion
 
-    candidates = [_candidate_paths(reasoner, patient, d, labels.labels) for d in diseases]
+    candidates = [_candidate_paths(reasoner, patient, d, term_labels) for d in diseases]
     terms = _occluded(candidates)
     attribution = occlusion(reasoner, patient, list(diseases), terms)
     return {

@@ -45,3 +45,33 @@ def test_the_app_counts_every_request(tmp_path) -> None:
         assert client.get("/v1/nowhere").status_code == 404
         assert share.requests == before + 4
         assert share.diagnoses == 0
+
+
+def test_stages_take_turns_in_arrival_order_and_a_cancelled_one_leaves_the_queue() -> None:
+    """Stages of diagnoses in flight through the model worker (several wait at once) run one
+    at a time, first come first served; one cancelled while queued is skipped, and one
+    cancelled while it holds the turn passes it on."""
+    import asyncio
+
+    share = LoopShare()
+    order: list[str] = []
+
+    async def stage(name: str, hold: float) -> None:
+        async with share.turn():
+            order.append(name)
+            await asyncio.sleep(hold)
+
+    async def main() -> None:
+        first = asyncio.create_task(stage("a", 0.05))
+        await asyncio.sleep(0)
+        queued = [asyncio.create_task(stage(n, 0.01)) for n in ("b", "c", "d")]
+        await asyncio.sleep(0)
+        queued[1].cancel()  # c, waiting its turn
+        await asyncio.gather(first, queued[0], queued[2], return_exceptions=True)
+        holder = asyncio.create_task(stage("e", 10))
+        await asyncio.sleep(0.01)
+        holder.cancel()  # e, holding the turn
+        await asyncio.wait_for(stage("f", 0), timeout=1)
+
+    asyncio.run(main())
+    assert order == ["a", "b", "d", "e", "f"]

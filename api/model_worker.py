@@ -1,0 +1,223 @@
+"""The served model's scoring in a process of its own, so a diagnosis uses the second core.
+
+A diagnosis on the event loop holds it for ~10-15 ms on the chest model: about half of that
+is the store (the patient's subgraph, the KG sources of its paths, the save), the other half
+the model (calibrated probabilities and the occlusion that ranks the paths). In one process the
+two halves share one GIL, and 20 clients saturate one core while the other idles. This worker
+runs the model's half (:func:`gnn.reasoning.diagnoses.score_patient`) in a child process: the
+loop reads the patient, sends its term indices (a few hundred bytes), serves other requests
+while the child scores, and then builds and saves the diagnoses; several diagnoses are in
+flight at once, each in its own stage.
+
+The child gets the model as a pickle of the reasoner and its term labels (~0.2 MB for the chest
+model) when the server first diagnoses with it, and again whenever the served model changes;
+until the child has it, diagnoses run in the server process as before. It never opens the
+database. A child that dies, or a job it refuses, fails only those jobs: the caller runs them
+in process (:meth:`ModelWorker.score` raises :class:`WorkerUnavailable`), and the next
+diagnosis starts a new child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gnn.reasoning.diagnoses import Scored
+    from gnn.reasoning.patients import ReasoningRun
+    from gnn.reasoning.pipeline import Patient
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_S = 30.0  # after a child failed to start or died, diagnoses run in process this long
+
+
+class WorkerUnavailable(Exception):
+    """The worker cannot score this job (not started, another model, dead): score in process."""
+
+
+def _serve(conn: Connection) -> None:
+    """The child's loop: ``("model", token, blob)`` replaces its model; ``("score", job, token,
+    patient, top_k, paths)`` answers ``(job, "ok", Scored)``, ``(job, "stale", None)`` for a
+    model it does not hold, or ``(job, "error", message)``; ``None`` ends it."""
+    import torch
+
+    from gnn.reasoning.diagnoses import score_patient
+    from gnn.reasoning.pipeline import Patient
+
+    torch.set_num_threads(1)
+    token, reasoner, labels = None, None, None
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        if message[0] == "model":
+            token = message[1]
+            reasoner, labels = pickle.loads(message[2])
+            # the first scoring encodes the KG and warms torch up (~2 s): before any job
+            score_patient(reasoner, Patient("warm-up", [0], [], -1), labels, 1, 1)
+            conn.send((None, "ready", token))
+            continue
+        _, job, wanted, patient, top_k, paths = message
+        if wanted != token:
+            conn.send((job, "stale", None))
+            continue
+        try:
+            conn.send((job, "ok", score_patient(reasoner, patient, labels, top_k, paths)))
+        except Exception as exc:  # the caller scores in process and raises its own error
+            conn.send((job, "error", f"{type(exc).__name__}: {exc}"))
+
+
+class ModelWorker:
+    """The server's model worker; every method is called on the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._run: ReasoningRun | None = None  # the model the child holds (or is being sent)
+        self._sending: threading.Thread | None = None  # the model's bytes on their way
+        self._retry_at = 0.0
+        self._token = 0
+        self._ready = -1  # the token of the model the child has warmed up
+        self._jobs = itertools.count()
+        self._pending: dict[int, asyncio.Future] = {}
+        self.scored = 0  # jobs the child answered
+
+    def serves(self, run: ReasoningRun) -> bool:
+        """Whether the child is up and holds ``run``'s model; if not, start it and send the
+        model (the caller scores this one in process)."""
+        if self._process is not None and self._process.poll() is not None:
+            self._stopped(f"the model worker exited ({self._process.returncode})")
+        if self._run is run and self._conn is not None:
+            return self._ready == self._token  # False while the model is sent and warmed up
+        if self._sending is not None and self._sending.is_alive():
+            return False  # one model on the socket at a time
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            self._send_model(run)
+        except (OSError, pickle.PicklingError, AttributeError, TypeError) as exc:
+            logger.warning("model worker not used: %s", exc)
+            self._stopped(str(exc))
+        return False
+
+    def start(self) -> None:
+        """Start the child now (its imports take seconds), so the first diagnoses need not
+        wait for them; the model follows with the first diagnosis."""
+        if self._process is None:
+            self._spawn()
+
+    def _send_model(self, run: ReasoningRun) -> None:
+        if self._process is None:
+            self._spawn()
+        self._token += 1
+        blob = pickle.dumps((run.reasoner, run.labels.labels), protocol=pickle.HIGHEST_PROTOCOL)
+        # a thread writes it: the child reads it only once its imports are done (seconds)
+        self._sending = threading.Thread(
+            target=self._conn.send, args=(("model", self._token, blob),), daemon=True
+        )
+        self._sending.start()
+        self._run = run
+
+    def _spawn(self) -> None:
+        parent, child = socket.socketpair()
+        command = [sys.executable, "-m", "api.model_worker", str(child.fileno())]
+        self._process = subprocess.Popen(command, pass_fds=(child.fileno(),), close_fds=True)
+        child.close()
+        self._conn = Connection(parent.detach())
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._conn.fileno(), self._answers)
+
+    async def score(self, run: ReasoningRun, patient: Patient, top_k: int, paths: int) -> Scored:
+        """``score_patient`` of ``patient`` in the child, awaited on the loop.
+
+        Raises:
+            WorkerUnavailable: the child does not hold ``run``'s model, refused the job or died.
+        """
+        if self._run is not run or self._conn is None:
+            raise WorkerUnavailable("the model worker does not hold this model")
+        job = next(self._jobs)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[job] = future
+        try:
+            self._conn.send(("score", job, self._token, patient, top_k, paths))
+        except OSError as exc:
+            self._pending.pop(job, None)
+            self._stopped(str(exc))
+            raise WorkerUnavailable(str(exc)) from None
+        return await future
+
+    def _answers(self) -> None:
+        """Read every answer the child has written (called by the loop when the pipe reads)."""
+        conn = self._conn
+        try:
+            while conn is not None and conn.poll():
+                job, status, value = conn.recv()
+                if status == "ready":
+                    self._ready = value
+                    continue
+                future = self._pending.pop(job, None)
+                if future is None or future.done():
+                    continue
+                if status == "ok":
+                    self.scored += 1
+                    future.set_result(value)
+                else:
+                    future.set_exception(WorkerUnavailable(f"model worker: {status} {value}"))
+        except (EOFError, OSError):
+            self._stopped("the model worker's pipe closed")
+
+    def _stopped(self, why: str) -> None:
+        """Forget the child; its pending jobs fail (their callers score in process)."""
+        if self._loop is not None and self._conn is not None:
+            self._loop.remove_reader(self._conn.fileno())
+        if self._conn is not None:
+            self._conn.close()
+        process = self._process
+        self._process, self._conn, self._run, self._sending = None, None, None, None
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(WorkerUnavailable(why))
+        self._pending.clear()
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def close(self) -> None:
+        """Stop the child (at shutdown)."""
+        process = self._process
+        if self._conn is not None and process is not None:
+            if self._sending is not None:
+                self._sending.join(timeout=5)
+            try:
+                self._conn.send(None)
+                process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._stopped("the server stopped")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+
+def worker_of(state: Any) -> ModelWorker | None:
+    """The app's model worker (``app.state.model_worker``), ``None`` when it has none."""
+    return getattr(state, "model_worker", None)
+
+
+if __name__ == "__main__":  # python -m api.model_worker FD: the child, on its socket
+    _serve(Connection(int(sys.argv[1])))

@@ -1,0 +1,77 @@
+"""api/model_worker.py: diagnoses scored in a model worker process, against the real embedded
+store and a trained reasoner; the same answers as in process, and a dead worker costs nothing
+but its own jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.rest import create_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _diagnoses(client: TestClient, patient_id: str) -> list[dict]:
+    response = client.post(f"/v1/patients/{patient_id}/diagnoses", params={"refresh": True})
+    assert response.status_code == 200, response.text
+    return [{k: v for k, v in d.items() if k != "created"} for d in response.json()["diagnoses"]]
+
+
+def _until_scored_in_the_worker(client: TestClient, patient_id: str, more_than: int = 0):
+    """Diagnose until the worker has answered (its imports and warm-up take seconds; until
+    then diagnoses run in the server process); the last answer."""
+    worker = client.app.state.model_worker
+    deadline = time.monotonic() + 120
+    while True:
+        answer = _diagnoses(client, patient_id)
+        if worker.scored > more_than:
+            return answer
+        assert time.monotonic() < deadline, "the model worker never answered"
+        time.sleep(0.2)
+
+
+def test_the_worker_answers_what_the_server_process_answers(trained) -> None:
+    settings, result, _ = trained
+    patients = result.splits["test"][:4]
+    in_process = settings.model_copy(update={"server_model_worker": False})
+    with TestClient(create_app(in_process)) as client:
+        assert client.app.state.model_worker is None
+        expected = {p: _diagnoses(client, p) for p in patients}
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.model_worker
+        assert _until_scored_in_the_worker(client, patients[0]) == expected[patients[0]]
+        before = worker.scored
+        for patient_id in patients:
+            assert _diagnoses(client, patient_id) == expected[patient_id]
+        assert worker.scored == before + len(patients)  # every one of them scored there
+        # stored as in process: GET reads back what POST answered
+        stored = client.get(f"/v1/patients/{patients[-1]}/diagnoses").json()["diagnoses"]
+        assert [d["probability"] for d in stored] == [
+            d["probability"] for d in expected[patients[-1]]
+        ]
+        pid = worker.pid
+        os.kill(pid, 0)  # alive while the server is
+    with pytest.raises(ProcessLookupError):  # stopped with the server
+        os.kill(pid, 0)
+
+
+def test_a_dead_worker_fails_only_its_jobs_and_a_new_one_takes_over(trained) -> None:
+    settings, result, _ = trained
+    patient_id = result.splits["test"][0]
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.model_worker
+        expected = _until_scored_in_the_worker(client, patient_id)
+        first = worker.pid
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        scored = worker.scored
+        assert _diagnoses(client, patient_id) == expected  # in process meanwhile
+        assert worker.pid is None and worker.scored == scored
+        worker._retry_at = 0.0  # a new child without the 30 s pause
+        assert _until_scored_in_the_worker(client, patient_id, scored) == expected
+        assert worker.pid not in (None, first)
