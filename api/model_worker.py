@@ -7,7 +7,8 @@ two halves share one GIL, and 20 clients saturate one core while the other idles
 runs the model's half (:func:`gnn.reasoning.diagnoses.score_patient`) in a child process: the
 loop reads the patient, sends its term indices (a few hundred bytes), serves other requests
 while the child scores, and then builds and saves the diagnoses; several diagnoses are in
-flight at once, each in its own stage.
+flight at once, each in its own stage (at most ``max_pending`` jobs on the socket: a send never
+blocks the loop; the others wait for a slot on the loop).
 
 The child gets the model as a pickle of the reasoner and its term labels (~0.2 MB for the chest
 model) when the server first diagnoses with it, and again whenever the served model changes;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import pickle
 import socket
 import subprocess
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from gnn.reasoning.pipeline import Patient
 
 logger = logging.getLogger(__name__)
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RETRY_AFTER_S = 30.0  # after a child failed to start or died, diagnoses run in process this long
 
 
@@ -44,16 +47,17 @@ class WorkerUnavailable(Exception):
     """The worker cannot score this job (not started, another model, dead): score in process."""
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, threads: int) -> None:
     """The child's loop: ``("model", token, blob)`` replaces its model; ``("score", job, token,
     patient, top_k, paths)`` answers ``(job, "ok", Scored)``, ``(job, "stale", None)`` for a
-    model it does not hold, or ``(job, "error", message)``; ``None`` ends it."""
+    model it does not hold, or ``(job, "error", message)``; ``None`` ends it. ``threads``: the
+    server's torch threads, so both compute the same numbers the same way."""
     import torch
 
     from gnn.reasoning.diagnoses import score_patient
     from gnn.reasoning.pipeline import Patient
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     token, reasoner, labels = None, None, None
     while True:
         try:
@@ -94,6 +98,11 @@ class ModelWorker:
         self._jobs = itertools.count()
         self._pending: dict[int, asyncio.Future] = {}
         self.scored = 0  # jobs the child answered
+        # jobs on the socket at a time (a few hundred bytes each, answers a few KB: far below
+        # its buffer, so neither side's send blocks); more wait on the loop for a slot
+        self.max_pending = 4
+        self.peak_pending = 0  # the most jobs that were on the socket at once
+        self._slots: asyncio.Semaphore | None = None
 
     def serves(self, run: ReasoningRun) -> bool:
         """Whether the child is up and holds ``run``'s model; if not, start it and send the
@@ -132,9 +141,19 @@ class ModelWorker:
         self._run = run
 
     def _spawn(self) -> None:
+        import torch
+
         parent, child = socket.socketpair()
         command = [sys.executable, "-m", "api.model_worker", str(child.fileno())]
-        self._process = subprocess.Popen(command, pass_fds=(child.fileno(),), close_fds=True)
+        command.append(str(torch.get_num_threads()))
+        path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
+        self._process = subprocess.Popen(
+            command,
+            pass_fds=(child.fileno(),),
+            close_fds=True,
+            env={**os.environ, "PYTHONPATH": path},
+            start_new_session=True,  # Ctrl-C goes to the server, which stops the child
+        )
         child.close()
         self._conn = Connection(parent.detach())
         self._loop = asyncio.get_running_loop()
@@ -146,11 +165,20 @@ class ModelWorker:
         Raises:
             WorkerUnavailable: the child does not hold ``run``'s model, refused the job or died.
         """
-        if self._run is not run or self._conn is None:
-            raise WorkerUnavailable("the model worker does not hold this model")
+        if self._run is not run or self._conn is None or self._ready != self._token:
+            raise WorkerUnavailable("the model worker does not hold this model (yet)")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_pending)
+        async with self._slots:  # a few jobs on the socket at a time: a send never blocks
+            return await self._score(run, patient, top_k, paths)
+
+    async def _score(self, run: ReasoningRun, patient: Patient, top_k: int, paths: int) -> Scored:
+        if self._run is not run or self._conn is None or self._ready != self._token:
+            raise WorkerUnavailable("the model worker changed while this job waited")
         job = next(self._jobs)
         future = asyncio.get_running_loop().create_future()
         self._pending[job] = future
+        self.peak_pending = max(self.peak_pending, len(self._pending))
         try:
             self._conn.send(("score", job, self._token, patient, top_k, paths))
         except OSError as exc:
@@ -181,6 +209,9 @@ class ModelWorker:
 
     def _stopped(self, why: str) -> None:
         """Forget the child; its pending jobs fail (their callers score in process)."""
+        if self._process is not None and why != "the server stopped":
+            logger.warning("model worker stopped (%s): diagnoses run in process for %.0f s",
+                           why, RETRY_AFTER_S)  # fmt: skip
         if self._loop is not None and self._conn is not None:
             self._loop.remove_reader(self._conn.fileno())
         if self._conn is not None:
@@ -199,15 +230,17 @@ class ModelWorker:
     def close(self) -> None:
         """Stop the child (at shutdown)."""
         process = self._process
-        if self._conn is not None and process is not None:
-            if self._sending is not None:
-                self._sending.join(timeout=5)
+        thread = self._sending
+        sending = thread is not None and thread.is_alive()
+        if self._conn is not None and process is not None and not sending:
             try:
-                self._conn.send(None)
+                self._conn.send(None)  # a few bytes: the buffer has room (max_pending)
                 process.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        self._stopped("the server stopped")
+        self._stopped("the server stopped")  # kills it if it is still there
+        if thread is not None:
+            thread.join(timeout=5)  # its write fails once the socket is closed
 
     @property
     def pid(self) -> int | None:
@@ -219,5 +252,5 @@ def worker_of(state: Any) -> ModelWorker | None:
     return getattr(state, "model_worker", None)
 
 
-if __name__ == "__main__":  # python -m api.model_worker FD: the child, on its socket
-    _serve(Connection(int(sys.argv[1])))
+if __name__ == "__main__":  # python -m api.model_worker FD THREADS: the child, on its socket
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -95,7 +95,7 @@ async def diagnose(
     version = memo.version(patient_id) if memo is not None else 0
     share = request.app.state.loop_share
     share.diagnoses += 1
-    ran = await _run_with_worker(request, patient_id, top_k, paths_per_diagnosis)
+    ran = await _run_with_worker(request, patient_id, top_k, paths_per_diagnosis, version)
     if ran is not None:
         answer, stamp = ran
         if memo is not None:
@@ -154,14 +154,16 @@ async def _run_on_loop(
 
 
 async def _run_with_worker(
-    request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int
+    request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int, version: int
 ) -> tuple[DiagnosisList, int | None] | None:
     """The diagnosis in three stages, the model's in the model worker process
     (:mod:`api.model_worker`): on the loop, the patient's subgraph; in the worker, the
     probabilities and ranked paths while the loop serves other requests and other diagnoses'
     store stages; on the loop again, the diagnoses built and saved. ``None`` when it cannot run
     so (no worker, the model not loaded here or not yet in the worker, a store lock or model
-    lock taken for a reload, the worker failing this job): the caller runs it in process."""
+    lock taken for a reload, the worker failing this job, the patient written or deleted
+    between the stages, ``version`` being the memo's before the first): the caller runs it
+    in process."""
     from api.model_worker import WorkerUnavailable, worker_of
 
     state = request.app.state
@@ -186,6 +188,9 @@ async def _run_with_worker(
     def save() -> DiagnosisList:
         if engine.result is not run:  # another model was loaded meanwhile
             raise WorkerUnavailable("the model changed")
+        memo = memo_of(state)  # the patient routes bump its version under the store lock
+        if memo is not None and memo.version(patient_id) != version:
+            raise WorkerUnavailable("the patient changed")
         diagnoses = engine.save_scored(given, scored, paths_per_diagnosis)
         return _answer(state.store, patient_id, diagnoses)
 

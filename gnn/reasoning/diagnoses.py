@@ -122,8 +122,9 @@ def score_patient(
     top_k: int,
     paths_per_diagnosis: int,
 ) -> Scored:
-    """The model's part of a diagnosis (no store): probabilities, the top candidates, their
-    ranked paths (``term_labels``: :attr:`PathLabels.labels`).
+    """The model's part of a diagnosis (no store): probabilities, the top candidates, the
+    paths shown for each (:func:`shown_paths` of those ranked by occlusion; ``term_labels``:
+    :attr:`PathLabels.labels`).
 
     Raises:
         InputError: ``top_k`` < 1.
@@ -132,7 +133,8 @@ def score_patient(
         raise InputError("top_k must be at least 1")
     probabilities = reasoner.probabilities(patient)
     order = np.argsort(-probabilities, kind="stable")[:top_k].tolist()
-    paths = _ranked_paths(reasoner, patient, order, term_labels) if paths_per_diagnosis > 0 else {}
+    ranked = _ranked_paths(reasoner, patient, order, term_labels) if paths_per_diagnosis > 0 else {}
+    paths = {d: shown_paths(found, paths_per_diagnosis) for d, found in ranked.items()}
     return Scored(order, {d: float(probabilities[d]) for d in order}, paths)
 
 

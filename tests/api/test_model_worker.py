@@ -75,3 +75,20 @@ def test_a_dead_worker_fails_only_its_jobs_and_a_new_one_takes_over(trained) -> 
         worker._retry_at = 0.0  # a new child without the 30 s pause
         assert _until_scored_in_the_worker(client, patient_id, scored) == expected
         assert worker.pid not in (None, first)
+
+
+def test_concurrent_diagnoses_wait_for_a_slot_on_the_loop_not_on_the_socket(trained) -> None:
+    """Twelve diagnoses at once: at most ``max_pending`` jobs are on the socket (a send to a
+    full socket would block the event loop), the rest wait their turn, and all answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, result, _ = trained
+    patients = result.splits["test"][:12]
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.model_worker
+        _until_scored_in_the_worker(client, patients[0])
+        scored = worker.scored
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda p: _diagnoses(client, p), patients))
+        assert all(answers) and worker.scored > scored
+        assert 1 <= worker.peak_pending <= worker.max_pending == 4
