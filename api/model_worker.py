@@ -145,7 +145,7 @@ class ModelWorker:
 
         parent, child = socket.socketpair()
         command = [sys.executable, "-m", "api.model_worker", str(child.fileno())]
-        command.append(str(torch.get_num_threads()))
+        command.append(str(torch.get_num_threads()))  # 1 under the server (api/rest.py)
         path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
             command,

@@ -68,6 +68,18 @@ def _warm_extractor(engine: Engine) -> threading.Thread | None:
         return None
 
 
+def _one_torch_thread() -> int:
+    """Score with one torch thread in the server and in its model worker (the same numbers
+    either way). Its ops are tiny: a second intra-op thread only spun on the core the worker
+    needs (bench/api_load.py, 20 clients: 73 diagnoses a second with it, 131 without; in
+    process, without the worker, 58-75 and 77). The count before, to restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return before
+
+
 def _include_viewer(app: FastAPI) -> None:
     """The clinician viewer's page and files (``api/routers/viewer.py``), last: its
     ``/patients/{id}`` page must not shadow an API route."""
@@ -141,6 +153,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         use_worker = app.state.settings.server_model_worker and app.state.store_lock is not None
         # started with the first diagnosis; until its model is warm, diagnoses run here
         app.state.model_worker = ModelWorker() if use_worker else None
+        torch_threads = _one_torch_thread()
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).
         gc.freeze()
@@ -149,6 +162,10 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         finally:
             if app.state.model_worker is not None:
                 app.state.model_worker.close()
+            if torch_threads is not None:
+                import torch
+
+                torch.set_num_threads(torch_threads)
             sys.setswitchinterval(switch_interval)
             if owned:
                 app.state.store.close()
