@@ -370,17 +370,13 @@ class Engine:
             InputError: the patient is not stored, or has no finding that is a term of the
                 model's KG.
         """
-        run = self._require_model()
-        from graph.subgraph import patient_subgraph
+        from gnn.reasoning.diagnoses import score_patient
 
-        with self._store_held():
-            subgraph = patient_subgraph(
-                self.store, patient_id, sections=run.sections, known=run.knows
-            )
-        diagnoses = self._diagnose_subgraph(run, subgraph, top_k, paths_per_diagnosis)
-        with self._store_held():
-            self.store.save_predictions(patient_id, diagnoses)
-        return diagnoses
+        given = self.diagnosis_input(patient_id)
+        run = given.run
+        labels = run.labels.labels
+        scored = score_patient(run.reasoner, given.patient, labels, top_k, paths_per_diagnosis)
+        return self.save_scored(given, scored, paths_per_diagnosis)
 
     def diagnosis_input(self, patient_id: str) -> DiagnosisInput:
         """The store's part of :meth:`diagnose` before the model runs: the stored patient's
