@@ -370,13 +370,8 @@ class Engine:
             InputError: the patient is not stored, or has no finding that is a term of the
                 model's KG.
         """
-        from gnn.reasoning.diagnoses import score_patient
-
         given = self.diagnosis_input(patient_id)
-        run = given.run
-        labels = run.labels.labels
-        scored = score_patient(run.reasoner, given.patient, labels, top_k, paths_per_diagnosis)
-        return self.save_scored(given, scored, paths_per_diagnosis)
+        return self.save_scored(given, _scored(given, top_k, paths_per_diagnosis))
 
     def diagnosis_input(self, patient_id: str) -> DiagnosisInput:
         """The store's part of :meth:`diagnose` before the model runs: the stored patient's
@@ -399,27 +394,10 @@ class Engine:
         patient, _ = resolve_subgraph(run.reasoner, run.index, subgraph)
         return DiagnosisInput(run, subgraph, patient)
 
-    def save_scored(
-        self, given: DiagnosisInput, scored: Scored, paths_per_diagnosis: int
-    ) -> list[Diagnosis]:
+    def save_scored(self, given: DiagnosisInput, scored: Scored) -> list[Diagnosis]:
         """The diagnoses of a scored :meth:`diagnosis_input` (each step's evidence and KG
         sources), saved as :meth:`diagnose` saves them."""
-        from gnn.reasoning.diagnoses import diagnoses_of
-
-        run = given.run
-        diagnoses = diagnoses_of(
-            run.reasoner,
-            given.subgraph,
-            given.patient,
-            scored,
-            labels=run.labels,
-            index=run.index,
-            store=self._locked_store(),
-            model_id=run.model_id,
-            sections=run.sections,
-            paths_per_diagnosis=paths_per_diagnosis,
-        )
-        diagnoses = [self._with_release(d) for d in diagnoses]
+        diagnoses = self._records(given, scored)
         with self._store_held():
             self.store.save_predictions(given.subgraph.patient_id, diagnoses)
         return diagnoses
@@ -495,18 +473,27 @@ class Engine:
         return self.store if lock is None else _LockedReads(self.store, lock)
 
     def _diagnose_subgraph(self, run, subgraph, top_k, paths_per_diagnosis) -> list[Diagnosis]:
-        from gnn.reasoning.diagnoses import diagnose_subgraph
+        from gnn.reasoning.diagnoses import resolve_subgraph
 
-        diagnoses = diagnose_subgraph(
+        patient, _ = resolve_subgraph(run.reasoner, run.index, subgraph)
+        given = DiagnosisInput(run, subgraph, patient)
+        return self._records(given, _scored(given, top_k, paths_per_diagnosis))
+
+    def _records(self, given: DiagnosisInput, scored: Scored) -> list[Diagnosis]:
+        """The diagnosis records of a scored patient, naming the model's KG release."""
+        from gnn.reasoning.diagnoses import diagnoses_of
+
+        run = given.run
+        diagnoses = diagnoses_of(
             run.reasoner,
-            subgraph,
-            index=run.index,
+            given.subgraph,
+            given.patient,
+            scored,
             labels=run.labels,
+            index=run.index,
             store=self._locked_store(),
             model_id=run.model_id,
             sections=run.sections,
-            top_k=top_k,
-            paths_per_diagnosis=paths_per_diagnosis,
         )
         return [self._with_release(d) for d in diagnoses]
 
@@ -525,6 +512,15 @@ class DiagnosisInput:
     run: ReasoningRun
     subgraph: PatientSubgraph
     patient: ReasonerPatient
+
+
+def _scored(given: DiagnosisInput, top_k: int, paths_per_diagnosis: int) -> Scored:
+    """The model's part of a diagnosis, in this process (the server's model worker runs the
+    same :func:`~gnn.reasoning.diagnoses.score_patient`)."""
+    from gnn.reasoning.diagnoses import score_patient
+
+    run = given.run
+    return score_patient(run.reasoner, given.patient, run.labels.labels, top_k, paths_per_diagnosis)
 
 
 class _LockedReads:

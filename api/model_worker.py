@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gnn.reasoning.diagnoses import Scored
@@ -102,7 +102,7 @@ class ModelWorker:
         # its buffer, so neither side's send blocks); more wait on the loop for a slot
         self.max_pending = 4
         self.peak_pending = 0  # the most jobs that were on the socket at once
-        self._slots: asyncio.Semaphore | None = None
+        self._slots = asyncio.Semaphore(self.max_pending)  # bound to a loop on first use
 
     def serves(self, run: ReasoningRun) -> bool:
         """Whether the child is up and holds ``run``'s model; if not, start it and send the
@@ -121,12 +121,6 @@ class ModelWorker:
             logger.warning("model worker not used: %s", exc)
             self._stopped(str(exc))
         return False
-
-    def start(self) -> None:
-        """Start the child now (its imports take seconds), so the first diagnoses need not
-        wait for them; the model follows with the first diagnosis."""
-        if self._process is None:
-            self._spawn()
 
     def _send_model(self, run: ReasoningRun) -> None:
         if self._process is None:
@@ -165,16 +159,12 @@ class ModelWorker:
         Raises:
             WorkerUnavailable: the child does not hold ``run``'s model, refused the job or died.
         """
-        if self._run is not run or self._conn is None or self._ready != self._token:
-            raise WorkerUnavailable("the model worker does not hold this model (yet)")
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_pending)
         async with self._slots:  # a few jobs on the socket at a time: a send never blocks
-            return await self._score(run, patient, top_k, paths)
+            if self._run is not run or self._conn is None or self._ready != self._token:
+                raise WorkerUnavailable("the model worker does not hold this model (now)")
+            return await self._sent(patient, top_k, paths)
 
-    async def _score(self, run: ReasoningRun, patient: Patient, top_k: int, paths: int) -> Scored:
-        if self._run is not run or self._conn is None or self._ready != self._token:
-            raise WorkerUnavailable("the model worker changed while this job waited")
+    async def _sent(self, patient: Patient, top_k: int, paths: int) -> Scored:
         job = next(self._jobs)
         future = asyncio.get_running_loop().create_future()
         self._pending[job] = future
@@ -207,9 +197,9 @@ class ModelWorker:
         except (EOFError, OSError):
             self._stopped("the model worker's pipe closed")
 
-    def _stopped(self, why: str) -> None:
+    def _stopped(self, why: str, *, log: bool = True) -> None:
         """Forget the child; its pending jobs fail (their callers score in process)."""
-        if self._process is not None and why != "the server stopped":
+        if self._process is not None and log:
             logger.warning("model worker stopped (%s): diagnoses run in process for %.0f s",
                            why, RETRY_AFTER_S)  # fmt: skip
         if self._loop is not None and self._conn is not None:
@@ -238,18 +228,13 @@ class ModelWorker:
                 process.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        self._stopped("the server stopped")  # kills it if it is still there
+        self._stopped("the server stopped", log=False)  # kills it if it is still there
         if thread is not None:
             thread.join(timeout=5)  # its write fails once the socket is closed
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-
-def worker_of(state: Any) -> ModelWorker | None:
-    """The app's model worker (``app.state.model_worker``), ``None`` when it has none."""
-    return getattr(state, "model_worker", None)
 
 
 if __name__ == "__main__":  # python -m api.model_worker FD THREADS: the child, on its socket

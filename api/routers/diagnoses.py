@@ -96,18 +96,14 @@ async def diagnose(
     share = request.app.state.loop_share
     share.diagnoses += 1
     ran = await _run_with_worker(request, patient_id, top_k, paths_per_diagnosis, version)
-    if ran is not None:
-        answer, stamp = ran
-        if memo is not None:
-            memo.put(key, stamp, version, answer)
-        response.headers["X-Kgdx-Diagnosis"] = "run"
-        return answer
-    async with _model_gate(request):
-        await share.wait_turn()
-        ran = await _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
-        answer, stamp = ran or await run_in_threadpool(
-            _run, request, patient_id, top_k, paths_per_diagnosis
-        )
+    if ran is None:
+        async with _model_gate(request):
+            await share.wait_turn()
+            ran = await _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
+            ran = ran or await run_in_threadpool(
+                _run, request, patient_id, top_k, paths_per_diagnosis
+            )
+    answer, stamp = ran
     if memo is not None:
         memo.put(key, stamp, version, answer)
     response.headers["X-Kgdx-Diagnosis"] = "run"
@@ -133,24 +129,16 @@ async def _run_on_loop(
     second. On the loop it runs at full speed, and :mod:`api.loop_share` gives the other
     requests their turn between diagnoses."""
     state = request.app.state
-    slot, store_lock = state.model_slot, state.store_lock
-    if store_lock is None or not slot.is_loaded() or not slot.lock.acquire(blocking=False):
+    slot = state.model_slot
+    if state.store_lock is None or not slot.is_loaded():
         return None
-    try:
-        await store_lock.acquire_async()
-        try:
-            if not slot.is_loaded():  # replaced on disk since: load it in a thread
-                return None
-            began = time.perf_counter()
-            with slot.engine.store_lock_taken():
-                require_stored(state.store, patient_id)
-                ran = _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
-            state.loop_share.ran_on_loop(time.perf_counter() - began)
-            return ran
-        finally:
-            store_lock.release()
-    finally:
-        slot.lock.release()
+
+    def run() -> tuple[DiagnosisList, int | None] | None:
+        if not slot.is_loaded():  # replaced on disk since: load it in a thread
+            return None
+        return _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
+
+    return await _stage(request, run, [0.0], patient_id)
 
 
 async def _run_with_worker(
@@ -164,10 +152,10 @@ async def _run_with_worker(
     lock taken for a reload, the worker failing this job, the patient written or deleted
     between the stages, ``version`` being the memo's before the first): the caller runs it
     in process."""
-    from api.model_worker import WorkerUnavailable, worker_of
+    from api.model_worker import WorkerUnavailable
 
     state = request.app.state
-    worker, slot = worker_of(state), state.model_slot
+    worker, slot = state.model_worker, state.model_slot
     if worker is None or not slot.is_loaded():
         return None
     engine = slot.engine
@@ -191,7 +179,7 @@ async def _run_with_worker(
         memo = memo_of(state)  # the patient routes bump its version under the store lock
         if memo is not None and memo.version(patient_id) != version:
             raise WorkerUnavailable("the patient changed")
-        diagnoses = engine.save_scored(given, scored, paths_per_diagnosis)
+        diagnoses = engine.save_scored(given, scored)
         return _answer(state.store, patient_id, diagnoses)
 
     try:

@@ -100,14 +100,13 @@ def diagnose_subgraph(
         store=store,
         model_id=model_id,
         sections=sections,
-        paths_per_diagnosis=paths_per_diagnosis,
     )
 
 
 @dataclass(frozen=True)
 class Scored:
     """What the model makes of one patient: its ``top_k`` candidates (disease indices, most
-    probable first), their calibrated probabilities and their paths ranked by occlusion. Small
+    probable first), their calibrated probabilities and the paths shown for each. Small
     and plain, so a model worker process can send it (:mod:`api.model_worker`)."""
 
     order: list[int]
@@ -149,7 +148,6 @@ def diagnoses_of(
     store: GraphStore | None,
     model_id: str,
     sections: SectionSelection | None,
-    paths_per_diagnosis: int,
 ) -> list[Diagnosis]:
     """The diagnosis records of a scored patient: each step's evidence, the KG sources of the
     paths (one store read per diagnosis)."""
@@ -160,7 +158,7 @@ def diagnoses_of(
             patient,
             d,
             scored.probabilities[d],
-            found=shown_paths(scored.paths.get(d, []), paths_per_diagnosis),
+            found=scored.paths.get(d, []),
             labels=labels,
             index=index,
             store=store,
