@@ -1,12 +1,17 @@
-"""The event loop shared between diagnoses that run on it and every other request.
+"""The event loop shared between the diagnoses' store stages that run on it and every other
+request.
 
-A diagnosis runs on the event loop when it can (``api/routers/diagnoses.py``): in a worker
-thread it competed with the loop for the GIL, and beside 20 clients reading remembered patients
-it got a tenth of it (4 diagnoses a second). On the loop it has the GIL for ~10-15 ms at a time;
-back to back, queued diagnoses would then keep the loop from everything else. :class:`LoopShare`
-alternates: after a diagnosis that held the loop for ``d`` seconds while other requests were
-coming in, the next diagnosis starts no sooner than ``d`` later, so the others get at least
-half of the loop; with no other requests diagnoses run back to back.
+A diagnosis's store work runs on the event loop (``api/routers/diagnoses.py``): in a worker
+thread it competed with the loop for the GIL, and beside 20 clients reading it got a tenth of
+it. :meth:`LoopShare.run` queues such a stage (a diagnosis's subgraph read or its save, a whole
+in-process diagnosis, a patient's first read); one runner takes the queued stages in arrival
+order and runs them back to back as a batch, up to ``batch_s`` of loop time, inside the guard's
+locks. After a batch that held the loop for ``d`` seconds while other requests were coming in,
+the next starts no sooner than ``share * d`` later, and always after a round of the loop; with
+no other requests batches follow each other at once.
+
+Each stage that waited for a turn of its own paid a round of the busy loop (every ready
+request's step, ~10 ms beside 20 readers) before it started, and the turn stood idle meanwhile.
 
 :class:`CountRequests` (pure ASGI middleware) counts the requests that reach the app; the
 diagnose route counts its own, and the difference says whether others came in meanwhile. All
@@ -19,65 +24,109 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+T = TypeVar("T")
+# The loop time one batch of diagnosis stages may take before the others' turn (a stage is
+# ~2-4 ms on the demo model), and the others' share of it after (Settings.server_stage_batch_s
+# and server_read_share). bench/api_load.py, 20 diagnosing beside 20 reading clients, 15 s
+# each, 16 worker slots: share 0.5 and 20 ms batches 93 diagnoses/s, p99 286 ms, reads p99
+# 36 ms; share 0.25 and 30 ms 119/s, reads p99 49 ms; share 0 and 10 ms 113/s, reads p99 98 ms.
+BATCH_S = 0.020
+SHARE = 0.5
+
 
 class LoopShare:
-    def __init__(self) -> None:
+    """The diagnoses' stages on the loop, run in batches (:meth:`run`), and the others' share of
+    the loop between batches.
+
+    ``guard`` makes the context each batch runs in (the diagnose route's: the model lock, not
+    waited for, and the store lock, waited for on the loop); it yields whether the batch may
+    run. Without one, batches run bare.
+    """
+
+    def __init__(
+        self,
+        guard: Callable[[], AbstractAsyncContextManager[bool]] | None = None,
+        *,
+        batch_s: float = BATCH_S,
+        share: float = SHARE,
+    ) -> None:
         self.requests = 0  # requests that reached the app (CountRequests)
         self.diagnoses = 0  # of which POST .../diagnoses (the route)
+        self.guard = guard
+        self.batch_s = batch_s
+        self.share = share
         self._others_seen = 0
         self._resume_at = 0.0
-        self._turn_taken = False
-        self._waiting: deque[asyncio.Future] = deque()
+        self._jobs: deque[tuple[Callable[[], Any], asyncio.Future]] = deque()
+        self._runner: asyncio.Future | None = None
 
     async def wait_turn(self) -> None:
-        """Before a diagnosis on the loop: wait out the others' share of the last one."""
+        """Before a batch: wait out the others' share of the last one."""
         delay = self._resume_at - time.monotonic()
         if delay > 0:
             await anyio.sleep(delay)
+        else:  # at least a round of the loop: every ready request takes a step first
+            await asyncio.sleep(0)
 
-    @contextlib.asynccontextmanager
-    async def turn(self, *, share: bool = True) -> AsyncIterator[None]:
-        """A stage of a diagnosis in flight through the model worker, in its turn: stages run
-        one at a time in arrival order, each after the others' share of the last one (several
-        wait at once, unlike whole diagnoses, which the model gate lets in one by one)."""
-        if self._turn_taken or self._waiting:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter.done() and not waiter.cancelled():
-                    self._pass_turn()  # it was handed the turn as it was cancelled
-                raise
-        self._turn_taken = True
+    async def run(self, work: Callable[[], T]) -> T | None:
+        """``work()`` on the loop, in arrival order, in a batch with the stages queued beside
+        it; its result, or ``None`` when the guard refused the batch (a model reload holds
+        the model lock). Its exception is raised here. One cancelled while queued is skipped;
+        a stage that ran stays done (a save stays saved)."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._jobs.append((work, future))
+        if self._runner is None:
+            self._runner = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
         try:
-            if share:
+            while self._jobs:
                 await self.wait_turn()
-            yield
+                guard = self.guard() if self.guard is not None else _bare()
+                async with guard as usable:
+                    began = time.perf_counter()
+                    while self._jobs and time.perf_counter() - began < self.batch_s:
+                        work, future = self._jobs.popleft()
+                        if future.done():  # its request was cancelled while queued
+                            continue
+                        if not usable:
+                            future.set_result(None)
+                            continue
+                        try:
+                            done = work()
+                        except Exception as exc:  # noqa: BLE001 - raised in its request
+                            future.set_exception(exc)
+                        else:
+                            future.set_result(done)
+                    held = time.perf_counter() - began
+                self.ran_on_loop(held)
         finally:
-            self._pass_turn()
-
-    def _pass_turn(self) -> None:
-        self._turn_taken = False
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                self._turn_taken = True
-                waiter.set_result(None)
-                return
+            self._runner = None
+            while self._jobs:  # the runner itself was cancelled (shutdown)
+                _, future = self._jobs.popleft()
+                future.cancel()
 
     def ran_on_loop(self, seconds: float) -> None:
-        """After a diagnosis held the loop ``seconds``: if other requests came in since the
-        last one, give them as long before the next."""
+        """After a batch held the loop ``seconds``: if other requests came in since the last
+        one, give them ``share`` times as long before the next (a sleep on a busy loop wakes
+        a round late, and that round is theirs too)."""
         others = self.requests - self.diagnoses
         if others != self._others_seen:
-            self._resume_at = time.monotonic() + seconds
+            self._resume_at = time.monotonic() + seconds * self.share
         self._others_seen = others
+
+
+@contextlib.asynccontextmanager
+async def _bare() -> AsyncIterator[bool]:
+    yield True
 
 
 class CountRequests:

@@ -7,8 +7,8 @@ two halves share one GIL, and 20 clients saturate one core while the other idles
 runs the model's half (:func:`gnn.reasoning.diagnoses.score_patient`) in a child process: the
 loop reads the patient, sends its term indices (a few hundred bytes), serves other requests
 while the child scores, and then builds and saves the diagnoses; several diagnoses are in
-flight at once, each in its own stage (at most ``max_pending`` jobs on the socket: a send never
-blocks the loop; the others wait for a slot on the loop).
+flight at once, their stages batched on the loop (:mod:`api.loop_share`; at most ``max_pending``
+jobs on the socket: a send never blocks the loop; the others wait for a slot on the loop).
 
 The child gets the model as a pickle of the reasoner and its term labels (~0.2 MB for the chest
 model) when the server first diagnoses with it, and again whenever the served model changes;
@@ -98,9 +98,14 @@ class ModelWorker:
         self._jobs = itertools.count()
         self._pending: dict[int, asyncio.Future] = {}
         self.scored = 0  # jobs the child answered
-        # jobs on the socket at a time (a few hundred bytes each, answers a few KB: far below
-        # its buffer, so neither side's send blocks); more wait on the loop for a slot
-        self.max_pending = 4
+        # Jobs on the socket at a time; more wait on the loop for a slot. A job is a few
+        # hundred bytes (at most ~10 KB: 2,000 findings, Settings.max_patient_findings), so 16
+        # never fill the child's 208 KB receive buffer and the loop's send never blocks (the
+        # child's answers, up to 15 KB at top_k 50 x 10 paths, may wait for the loop to read
+        # them: only the child waits). 4 kept the child idle between answers: beside 20
+        # readers a job waited ~140 ms for a slot and its answer, and diagnoses ran at 99
+        # instead of 114 a second (bench/api_load.py, 15 s, without a read share).
+        self.max_pending = 16
         self.peak_pending = 0  # the most jobs that were on the socket at once
         self._slots = asyncio.Semaphore(self.max_pending)  # bound to a loop on first use
 

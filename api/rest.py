@@ -147,7 +147,14 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # only when this process is the store's one writer (api/routers/diagnosis_memo.py)
         app.state.diagnosis_memo = DiagnosisMemo() if app.state.store.name == "embedded" else None
         app.state.model_gate = None  # made on first use, on the server's event loop
-        app.state.loop_share = LoopShare()  # diagnoses on the loop leave it to others in turn
+        from api.routers.diagnoses import stage_locks
+
+        # diagnoses' stages on the loop run in batches and leave it to the others in turn
+        app.state.loop_share = LoopShare(
+            guard=lambda: stage_locks(app.state),
+            batch_s=app.state.settings.server_stage_batch_s,
+            share=app.state.settings.server_read_share,
+        )
         from api.model_worker import ModelWorker
 
         use_worker = app.state.settings.server_model_worker and app.state.store_lock is not None

@@ -88,6 +88,23 @@ class Settings(BaseSettings):
         description="Score diagnoses in a model worker process (api/model_worker.py) so they "
         "use a second core; the embedded store only. False: in the server process.",
     )
+    # How the REST service's event loop is shared between diagnoses and every other request
+    # (api/loop_share.py): a batch of diagnosis store stages runs for up to
+    # server_stage_batch_s of loop time, then the others get server_read_share times as long
+    # (and at least one round of the loop). A higher share favours reads, a lower diagnoses.
+    server_stage_batch_s: float = Field(
+        default=0.020,
+        gt=0,
+        le=1.0,
+        description="Loop time one batch of diagnosis store stages may take (seconds).",
+    )
+    server_read_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="The other requests' loop time after a batch of diagnosis stages, as a "
+        "multiple of the batch's.",
+    )
     server_switch_interval_s: float = Field(
         default=0.0005,
         gt=0,

@@ -4,7 +4,8 @@ them); ``GET`` returns the stored ones with the model and KG release they came f
 
 from __future__ import annotations
 
-import time
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
@@ -98,7 +99,6 @@ async def diagnose(
     ran = await _run_with_worker(request, patient_id, top_k, paths_per_diagnosis, version)
     if ran is None:
         async with _model_gate(request):
-            await share.wait_turn()
             ran = await _run_on_loop(request, patient_id, top_k, paths_per_diagnosis)
             ran = ran or await run_in_threadpool(
                 _run, request, patient_id, top_k, paths_per_diagnosis
@@ -126,8 +126,8 @@ async def _run_on_loop(
 
     A diagnosis in a worker thread competes with the event loop for the GIL: beside 20 clients
     reading remembered patients (answered on the loop) it got a tenth of it and ran at 4 a
-    second. On the loop it runs at full speed, and :mod:`api.loop_share` gives the other
-    requests their turn between diagnoses."""
+    second. On the loop it runs at full speed, in a batch of stages, and :mod:`api.loop_share`
+    gives the other requests their turn between batches."""
     state = request.app.state
     slot = state.model_slot
     if state.store_lock is None or not slot.is_loaded():
@@ -138,7 +138,7 @@ async def _run_on_loop(
             return None
         return _diagnose(state.store, slot, patient_id, top_k, paths_per_diagnosis)
 
-    return await _stage(request, run, [0.0], patient_id)
+    return await _stage(request, run, patient_id)
 
 
 async def _run_with_worker(
@@ -162,10 +162,7 @@ async def _run_with_worker(
     run, stamp = engine.result, slot.current_stamp()
     if run is None or not worker.serves(run):
         return None
-    held = [0.0]  # the loop time of both stages: the others get as much after the second
-    given = await _stage(
-        request, lambda: engine.diagnosis_input(patient_id), held, patient_id, share=False
-    )
+    given = await _stage(request, lambda: engine.diagnosis_input(patient_id), patient_id)
     if given is None:
         return None
     try:
@@ -183,40 +180,46 @@ async def _run_with_worker(
         return _answer(state.store, patient_id, diagnoses)
 
     try:
-        answer = await _stage(request, save, held)
+        answer = await _stage(request, save)
     except WorkerUnavailable:
         return None
     return (answer, stamp) if answer is not None else None
 
 
-async def _stage(
-    request: Request, work, held: list[float], patient_id: str | None = None, *, share=True
-):
-    """``work()`` on the loop, in its turn (:mod:`api.loop_share`), holding the store lock
-    (waited for on the loop) and the model lock (``None`` if a reload holds it); adds the time
-    it held the loop to ``held``, and with ``share`` waits out the others' share of the last
-    diagnosis first and gives them ``held`` after."""
+async def _stage(request: Request, work, patient_id: str | None = None):
+    """``work()`` on the loop in its turn, in a batch of stages (:meth:`LoopShare.run`) that
+    holds the model lock and the store lock (:func:`stage_locks`); ``None`` if a reload holds
+    the model lock. With ``patient_id``, the patient must still be stored."""
     state = request.app.state
+
+    def checked():
+        if patient_id is not None:
+            require_stored(state.store, patient_id)
+        return work()
+
+    return await state.loop_share.run(checked)
+
+
+@contextlib.asynccontextmanager
+async def stage_locks(state) -> AsyncIterator[bool]:
+    """The context of a batch of diagnosis stages on the loop (``app.state.loop_share``'s
+    guard): the model lock if it is free this instant (``False`` while a reload holds it: the
+    stages then run in process, in a thread), then the store lock, waited for on the loop
+    (:meth:`~api.fair_lock.FairLock.acquire_async`: reads hold it for a store call, ~1 ms).
+    The engine's own store calls inside do not take the store lock again."""
     slot, store_lock = state.model_slot, state.store_lock
-    async with state.loop_share.turn(share=share):
-        if not slot.lock.acquire(blocking=False):
-            return None
+    if not slot.lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        await store_lock.acquire_async()
         try:
-            await store_lock.acquire_async()
-            try:
-                began = time.perf_counter()
-                with slot.engine.store_lock_taken():
-                    if patient_id is not None:
-                        require_stored(state.store, patient_id)
-                    done = work()
-                held[0] += time.perf_counter() - began
-                if share:
-                    state.loop_share.ran_on_loop(held[0])
-                return done
-            finally:
-                store_lock.release()
+            with slot.engine.store_lock_taken():
+                yield True
         finally:
-            slot.lock.release()
+            store_lock.release()
+    finally:
+        slot.lock.release()
 
 
 def _answer(store: GraphStore, patient_id: str, diagnoses: list) -> DiagnosisList:

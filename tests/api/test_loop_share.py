@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import anyio
@@ -25,14 +26,18 @@ def test_diagnoses_alone_run_back_to_back() -> None:
     assert _waited(share) < 0.1
 
 
-def test_other_requests_get_as_long_as_the_diagnosis_held_the_loop() -> None:
-    share = LoopShare()
+def test_other_requests_get_their_share_of_the_time_the_batch_held_the_loop() -> None:
+    share = LoopShare(share=1.0)
     share.requests, share.diagnoses = 6, 2  # four others came in
     share.ran_on_loop(0.15)
     assert _waited(share) >= 0.12
     assert _waited(share) < 0.05  # that share is given once
     share.ran_on_loop(0.15)  # no other request since: no pause
     assert _waited(share) < 0.05
+    half = LoopShare()  # the default: half as long
+    half.requests = 3
+    half.ran_on_loop(0.3)
+    assert 0.12 <= _waited(half) < 0.25
 
 
 def test_the_app_counts_every_request(tmp_path) -> None:
@@ -47,31 +52,91 @@ def test_the_app_counts_every_request(tmp_path) -> None:
         assert share.diagnoses == 0
 
 
-def test_stages_take_turns_in_arrival_order_and_a_cancelled_one_leaves_the_queue() -> None:
-    """Stages of diagnoses in flight through the model worker (several wait at once) run one
-    at a time, first come first served; one cancelled while queued is skipped, and one
-    cancelled while it holds the turn passes it on."""
+def test_stages_run_in_arrival_order_in_batches_and_a_cancelled_one_is_skipped() -> None:
+    """Stages queued before a batch starts run in it, first come first served; one cancelled
+    while queued never runs; an error reaches its own caller only; a later stage is a new
+    batch."""
     import asyncio
 
-    share = LoopShare()
+    share = LoopShare(batch_s=1.0)
     order: list[str] = []
+    batches: list[list[str]] = []
 
-    async def stage(name: str, hold: float) -> None:
-        async with share.turn():
+    def stage(name: str):
+        def work() -> str:
+            if name == "boom":
+                raise ValueError("bad patient")
             order.append(name)
-            await asyncio.sleep(hold)
+            return name.upper()
+
+        return work
+
+    @contextlib.asynccontextmanager
+    async def guard():
+        batches.append([])
+        start = len(order)
+        yield True
+        batches[-1] = order[start:]
+
+    share.guard = guard
+
+    async def main() -> list:
+        first = asyncio.create_task(share.run(stage("a")))
+        await asyncio.sleep(0)  # "a" starts the runner, which waits a round of the loop
+        queued = [asyncio.create_task(share.run(stage(n))) for n in ("b", "c", "boom", "d")]
+        await asyncio.sleep(0)
+        queued[1].cancel()  # c, still queued
+        answers = await asyncio.gather(first, *queued, return_exceptions=True)
+        return [*answers, await share.run(stage("e"))]
+
+    a, b, c, boom, d, e = asyncio.run(main())
+    assert (a, b, d, e) == ("A", "B", "D", "E")
+    assert isinstance(c, asyncio.CancelledError)
+    assert isinstance(boom, ValueError) and str(boom) == "bad patient"
+    assert order == ["a", "b", "d", "e"]
+    assert batches == [["a", "b", "d"], ["e"]]
+
+
+def test_a_batch_stops_at_its_time_and_the_others_get_their_share_before_the_next() -> None:
+    import asyncio
+
+    share = LoopShare(batch_s=0.02, share=1.0)
+    share.requests, share.diagnoses = 5, 0  # other requests are coming in
+    ran: list[tuple[str, float]] = []
+
+    def stage(name: str):
+        def work() -> None:
+            ran.append((name, time.perf_counter()))
+            time.sleep(0.015)
+
+        return work
 
     async def main() -> None:
-        first = asyncio.create_task(stage("a", 0.05))
-        await asyncio.sleep(0)
-        queued = [asyncio.create_task(stage(n, 0.01)) for n in ("b", "c", "d")]
-        await asyncio.sleep(0)
-        queued[1].cancel()  # c, waiting its turn
-        await asyncio.gather(first, queued[0], queued[2], return_exceptions=True)
-        holder = asyncio.create_task(stage("e", 10))
-        await asyncio.sleep(0.01)
-        holder.cancel()  # e, holding the turn
-        await asyncio.wait_for(stage("f", 0), timeout=1)
+        jobs = [share.run(stage(n)) for n in ("a", "b", "c")]
+        share.requests += 1  # another request meanwhile
+        await asyncio.gather(*jobs)
 
     asyncio.run(main())
-    assert order == ["a", "b", "d", "e", "f"]
+    names = [n for n, _ in ran]
+    assert names == ["a", "b", "c"]
+    gap = ran[2][1] - ran[1][1]  # a and b filled the batch (30 ms > 20 ms); c waited
+    assert gap >= 0.015 + 0.025  # b's own 15 ms, then the others' share of the 30 ms batch
+
+
+def test_a_refused_batch_answers_none_and_runs_nothing() -> None:
+    """While a model reload holds the model lock the guard refuses: the stages answer
+    ``None`` (their callers run them in a thread) and none of them ran."""
+    import asyncio
+
+    @contextlib.asynccontextmanager
+    async def refused():
+        yield False
+
+    share = LoopShare(guard=refused)
+    ran: list[int] = []
+
+    async def main() -> list:
+        return await asyncio.gather(*(share.run(lambda i=i: ran.append(i)) for i in range(3)))
+
+    assert asyncio.run(main()) == [None, None, None]
+    assert ran == []

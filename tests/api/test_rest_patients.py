@@ -53,6 +53,40 @@ def test_patient_read_shows_the_stored_record(client) -> None:
     assert client.get("/v1/patients/P999").status_code == 404
 
 
+def test_a_first_read_runs_on_the_loop_in_a_batch_once_the_names_are_read(
+    tmp_path_factory,
+) -> None:
+    """The app's first patient read loads the KG's names in a thread; later first reads of a
+    patient run on the event loop in a batch of store stages (api/loop_share.py) and answer
+    what the thread answers, 404 included."""
+    import contextlib
+
+    settings = guide_store_settings(tmp_path_factory, "rest-first-read")
+    batches: list[bool] = []
+    for client in app_client(settings):
+        share = client.app.state.loop_share
+        guard = share.guard
+
+        @contextlib.asynccontextmanager
+        async def counted(guard=guard):
+            async with guard() as usable:
+                batches.append(usable)
+                yield usable
+
+        share.guard = counted
+        in_thread = client.get("/v1/patients/P001").json()  # the names are read here
+        assert batches == []
+        on_loop = client.get("/v1/patients/P003").json()
+        assert batches == [True]
+        assert client.get("/v1/patients/P003").json() == on_loop  # remembered: no batch
+        assert client.get("/v1/patients/P998").status_code == 404
+        assert batches == [True, True]
+        assert on_loop["id"] == "P003" and in_thread["id"] == "P001"
+        assert [f["name"] for f in on_loop["findings"]] and all(
+            f["name"] for f in on_loop["findings"]
+        )
+
+
 def test_a_remembered_read_follows_a_rewrite_and_a_delete(client) -> None:
     """GET /v1/patients/{id} is answered from memory while the patient is unchanged; a write or
     a delete through the API makes the next read see the store again."""
