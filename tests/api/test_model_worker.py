@@ -4,6 +4,7 @@ but its own jobs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -75,6 +76,34 @@ def test_a_dead_worker_fails_only_its_jobs_and_a_new_one_takes_over(trained) -> 
         worker._retry_at = 0.0  # a new child without the 30 s pause
         assert _until_scored_in_the_worker(client, patient_id, scored) == expected
         assert worker.pid not in (None, first)
+
+
+def test_a_worker_dying_with_jobs_in_flight_costs_them_nothing(trained) -> None:
+    """The child is stopped (SIGSTOP) so that jobs are surely on its socket, then killed: the
+    diagnoses waiting on it are run in process and answer as they would have."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, result, _ = trained
+    patients = result.splits["test"][:3]
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.model_worker
+        _until_scored_in_the_worker(client, patients[0])
+        expected = {p: _diagnoses(client, p) for p in patients}
+        child = worker.pid
+        os.kill(child, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(len(patients)) as pool:
+                answers = pool.map(lambda p: _diagnoses(client, p), patients)
+                deadline = time.monotonic() + 30
+                while len(worker._pending) < len(patients):  # all three wait on the child
+                    assert time.monotonic() < deadline, "the jobs never reached the child"
+                    time.sleep(0.02)
+                os.kill(child, signal.SIGKILL)
+                assert list(answers) == [expected[p] for p in patients]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        assert worker.pid is None  # forgotten; the next diagnosis after the pause starts one
 
 
 def test_concurrent_diagnoses_wait_for_a_slot_on_the_loop_not_on_the_socket(trained) -> None:
