@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -39,15 +40,20 @@ T = TypeVar("T")
 # 36 ms; share 0.25 and 30 ms 119/s, reads p99 49 ms; share 0 and 10 ms 113/s, reads p99 98 ms.
 BATCH_S = 0.020
 SHARE = 0.5
+# A stage that needs the model waits this long for the model lock (a readiness probe holds it
+# for a few ms) before it is answered None and run in a thread (a reload holds it for seconds);
+# meanwhile its batch retries every MODEL_RETRY_S.
+MODEL_PATIENCE_S = 0.25
+MODEL_RETRY_S = 0.002
 
 
 class LoopShare:
     """The diagnoses' stages on the loop, run in batches (:meth:`run`), and the others' share of
     the loop between batches.
 
-    ``guard`` makes the context each batch runs in (the diagnose route's: the model lock, not
-    waited for, and the store lock, waited for on the loop); it yields whether the batch may
-    run. Without one, batches run bare.
+    ``guard`` makes the context each batch runs in (the diagnose route's: the model lock if it
+    is free, and the store lock, waited for on the loop); it yields whether it holds the model
+    lock. Without one, batches run bare.
     """
 
     def __init__(
@@ -64,7 +70,7 @@ class LoopShare:
         self.share = share
         self._others_seen = 0
         self._resume_at = 0.0
-        self._jobs: deque[tuple[Callable[[], Any], asyncio.Future]] = deque()
+        self._jobs: deque[_Job] = deque()
         self._runner: asyncio.Future | None = None
 
     async def wait_turn(self) -> None:
@@ -75,44 +81,72 @@ class LoopShare:
         else:  # at least a round of the loop: every ready request takes a step first
             await asyncio.sleep(0)
 
-    async def run(self, work: Callable[[], T]) -> T | None:
+    async def run(self, work: Callable[[], T], *, needs_model: bool = True) -> T | None:
         """``work()`` on the loop, in arrival order, in a batch with the stages queued beside
-        it; its result, or ``None`` when the guard refused the batch (a model reload holds
-        the model lock). Its exception is raised here. One cancelled while queued is skipped;
-        a stage that ran stays done (a save stays saved)."""
+        it; its result, or ``None`` when it needs the model and the guard could not have the
+        model lock within ``MODEL_PATIENCE_S`` (a reload holds it: the caller runs it in a
+        thread). A stage that does not need the model (a patient read) runs whenever the
+        store lock is had. Its exception is raised here. One cancelled while queued is
+        skipped; a stage that ran stays done (a save stays saved)."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._jobs.append((work, future))
+        self._jobs.append(_Job(work, future, needs_model, time.monotonic()))
         if self._runner is None:
             self._runner = asyncio.ensure_future(self._drain())
         return await future
 
     async def _drain(self) -> None:
+        failure: BaseException | None = None
         try:
             while self._jobs:
                 await self.wait_turn()
                 guard = self.guard() if self.guard is not None else _bare()
-                async with guard as usable:
+                async with guard as model_held:
                     began = time.perf_counter()
-                    while self._jobs and time.perf_counter() - began < self.batch_s:
-                        work, future = self._jobs.popleft()
-                        if future.done():  # its request was cancelled while queued
-                            continue
-                        if not usable:
-                            future.set_result(None)
-                            continue
-                        try:
-                            done = work()
-                        except Exception as exc:  # noqa: BLE001 - raised in its request
-                            future.set_exception(exc)
-                        else:
-                            future.set_result(done)
+                    waiting = self._batch(model_held, began)
                     held = time.perf_counter() - began
                 self.ran_on_loop(held)
+                if waiting and len(waiting) == len(self._jobs):  # only stages the model holds up
+                    await anyio.sleep(MODEL_RETRY_S)
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             self._runner = None
-            while self._jobs:  # the runner itself was cancelled (shutdown)
-                _, future = self._jobs.popleft()
-                future.cancel()
+            while self._jobs:  # the guard failed, or the runner was cancelled (shutdown)
+                job = self._jobs.popleft()
+                if job.future.done():
+                    continue
+                if isinstance(failure, Exception):  # e.g. the store lock's wait failed
+                    job.future.set_exception(_as_settable(failure))
+                else:
+                    job.future.cancel()
+
+    def _batch(self, model_held: bool, began: float) -> list[_Job]:
+        """Run the queued stages until ``batch_s`` has passed; those that need the model while
+        the guard has not got it go back to the queue's front (or answer ``None`` once they
+        have waited ``MODEL_PATIENCE_S``). The stages put back."""
+        waiting: list[_Job] = []
+        while self._jobs and time.perf_counter() - began < self.batch_s:
+            job = self._jobs.popleft()
+            if job.future.done():  # its request was cancelled while queued
+                continue
+            if job.needs_model and not model_held:
+                if time.monotonic() - job.queued < MODEL_PATIENCE_S:
+                    waiting.append(job)
+                else:
+                    job.future.set_result(None)
+                continue
+            try:
+                done = job.work()
+            except BaseException as exc:  # raised in its own request, not in the runner
+                job.future.set_exception(_as_settable(exc))
+                if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+                    self._jobs.extendleft(reversed(waiting))
+                    raise
+            else:
+                job.future.set_result(done)
+        self._jobs.extendleft(reversed(waiting))
+        return waiting
 
     def ran_on_loop(self, seconds: float) -> None:
         """After a batch held the loop ``seconds``: if other requests came in since the last
@@ -122,6 +156,21 @@ class LoopShare:
         if others != self._others_seen:
             self._resume_at = time.monotonic() + seconds * self.share
         self._others_seen = others
+
+
+@dataclass
+class _Job:
+    work: Callable[[], Any]
+    future: asyncio.Future
+    needs_model: bool
+    queued: float  # time.monotonic() when queued
+
+
+def _as_settable(exc: BaseException) -> BaseException:
+    """An exception a future can hold (``StopIteration`` cannot be set on one)."""
+    if isinstance(exc, StopIteration):
+        return RuntimeError(f"a stage raised StopIteration: {exc!r}")
+    return exc
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ runs the model's half (:func:`gnn.reasoning.diagnoses.score_patient`) in a child
 loop reads the patient, sends its term indices (a few hundred bytes), serves other requests
 while the child scores, and then builds and saves the diagnoses; several diagnoses are in
 flight at once, their stages batched on the loop (:mod:`api.loop_share`; at most ``max_pending``
-jobs on the socket: a send never blocks the loop; the others wait for a slot on the loop).
+jobs and ``max_bytes`` on the socket: a send never blocks the loop; the others wait on the loop).
 
 The child gets the model as a pickle of the reasoner and its term labels (~0.2 MB for the chest
 model) when the server first diagnoses with it, and again whenever the served model changes;
@@ -98,14 +98,19 @@ class ModelWorker:
         self._jobs = itertools.count()
         self._pending: dict[int, asyncio.Future] = {}
         self.scored = 0  # jobs the child answered
-        # Jobs on the socket at a time; more wait on the loop for a slot. A job is a few
-        # hundred bytes (at most ~10 KB: 2,000 findings, Settings.max_patient_findings), so 16
-        # never fill the child's 208 KB receive buffer and the loop's send never blocks (the
-        # child's answers, up to 15 KB at top_k 50 x 10 paths, may wait for the loop to read
-        # them: only the child waits). 4 kept the child idle between answers: beside 20
-        # readers a job waited ~140 ms for a slot and its answer, and diagnoses ran at 99
-        # instead of 114 a second (bench/api_load.py, 15 s, without a read share).
+        # Jobs on the socket at a time, and their bytes; more wait on the loop. Bytes the child
+        # has not read yet count against this end's send buffer (SO_SNDBUF, 208 KB here,
+        # kernel overhead included: ~17 jobs of 10 KB fit), and a send into a full one would
+        # block the loop while the child may be blocked sending it answers. A job is a few
+        # hundred bytes (~10 KB at 2,000 findings, Settings.max_patient_findings); at most
+        # max_bytes are in flight, a larger job only alone (the child, idle, reads it). 4 jobs
+        # kept the child idle between answers: beside 20 readers a job waited ~140 ms for a
+        # slot and its answer, and diagnoses ran at 99 instead of 114 a second
+        # (bench/api_load.py, 15 s, without a read share).
         self.max_pending = 16
+        self.max_bytes = 64 * 1024
+        self._bytes: dict[int, int] = {}  # job -> its bytes, until answered
+        self._room = asyncio.Event()  # set when an answer frees bytes
         self.peak_pending = 0  # the most jobs that were on the socket at once
         self._slots = asyncio.Semaphore(self.max_pending)  # bound to a loop on first use
 
@@ -171,13 +176,22 @@ class ModelWorker:
 
     async def _sent(self, patient: Patient, top_k: int, paths: int) -> Scored:
         job = next(self._jobs)
+        message = ("score", job, self._token, patient, top_k, paths)
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        while self._bytes and sum(self._bytes.values()) + len(payload) > self.max_bytes:
+            self._room.clear()
+            await self._room.wait()
+            if self._conn is None:
+                raise WorkerUnavailable("the model worker stopped")
         future = asyncio.get_running_loop().create_future()
         self._pending[job] = future
+        self._bytes[job] = len(payload)
         self.peak_pending = max(self.peak_pending, len(self._pending))
         try:
-            self._conn.send(("score", job, self._token, patient, top_k, paths))
+            self._conn.send_bytes(payload)  # the child's Connection.recv unpickles it
         except OSError as exc:
             self._pending.pop(job, None)
+            self._bytes.pop(job, None)
             self._stopped(str(exc))
             raise WorkerUnavailable(str(exc)) from None
         return await future
@@ -192,6 +206,8 @@ class ModelWorker:
                     self._ready = value
                     continue
                 future = self._pending.pop(job, None)
+                if self._bytes.pop(job, None) is not None:
+                    self._room.set()
                 if future is None or future.done():
                     continue
                 if status == "ok":
@@ -218,6 +234,8 @@ class ModelWorker:
             if not future.done():
                 future.set_exception(WorkerUnavailable(why))
         self._pending.clear()
+        self._bytes.clear()
+        self._room.set()  # jobs waiting for room find the worker gone
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()

@@ -188,8 +188,8 @@ async def _run_with_worker(
 
 async def _stage(request: Request, work, patient_id: str | None = None):
     """``work()`` on the loop in its turn, in a batch of stages (:meth:`LoopShare.run`) that
-    holds the model lock and the store lock (:func:`stage_locks`); ``None`` if a reload holds
-    the model lock. With ``patient_id``, the patient must still be stored."""
+    holds the model lock and the store lock (:func:`stage_locks`); ``None`` if a reload held
+    the model lock too long. With ``patient_id``, the patient must still be stored."""
     state = request.app.state
 
     def checked():
@@ -202,24 +202,24 @@ async def _stage(request: Request, work, patient_id: str | None = None):
 
 @contextlib.asynccontextmanager
 async def stage_locks(state) -> AsyncIterator[bool]:
-    """The context of a batch of diagnosis stages on the loop (``app.state.loop_share``'s
-    guard): the model lock if it is free this instant (``False`` while a reload holds it: the
-    stages then run in process, in a thread), then the store lock, waited for on the loop
+    """The context of a batch of store stages on the loop (``app.state.loop_share``'s guard):
+    the model lock if it is free this instant (it yields whether it got it: stages that need
+    the model wait for a batch that has it, or run in a thread once a reload has held it too
+    long), then the store lock, waited for on the loop
     (:meth:`~api.fair_lock.FairLock.acquire_async`: reads hold it for a store call, ~1 ms).
     The engine's own store calls inside do not take the store lock again."""
     slot, store_lock = state.model_slot, state.store_lock
-    if not slot.lock.acquire(blocking=False):
-        yield False
-        return
+    model = slot.lock.acquire(blocking=False)
     try:
         await store_lock.acquire_async()
         try:
             with slot.engine.store_lock_taken():
-                yield True
+                yield model
         finally:
             store_lock.release()
     finally:
-        slot.lock.release()
+        if model:
+            slot.lock.release()
 
 
 def _answer(store: GraphStore, patient_id: str, diagnoses: list) -> DiagnosisList:

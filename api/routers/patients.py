@@ -343,8 +343,9 @@ async def get_patient(
 async def _read_on_loop(request: Request, settings: Settings, patient_id: str) -> bytes | None:
     """A patient's first read (a few store calls, ~1.5 ms) on the event loop, in the batches of
     the diagnoses' store stages (:meth:`api.loop_share.LoopShare.run`); ``None`` when it cannot
-    run there (the app's concept names not read yet: seconds on a large KG; a model reload
-    holding the batches' lock): the caller reads in a thread.
+    run there (the app's concept names not read yet: seconds on a large KG): the caller reads
+    in a thread. It needs the store lock only, not the model's. A large patient (8 MiB of
+    reports) is read and serialised on the loop too: tens of ms, once per change.
 
     In a thread under load it held the store lock for tens of ms (each store call waited for
     the GIL from the busy loop), and the diagnoses queued behind 20 such reads: at the start of
@@ -358,7 +359,7 @@ async def _read_on_loop(request: Request, settings: Settings, patient_id: str) -
         public = _public(request, store, settings, existing_patient(store, patient_id))
         return public.model_dump_json().encode()
 
-    return await state.loop_share.run(read)
+    return await state.loop_share.run(read, needs_model=False)
 
 
 def _public_body(request: Request, settings: Settings, patient_id: str) -> bytes:

@@ -98,33 +98,116 @@ def test_stages_run_in_arrival_order_in_batches_and_a_cancelled_one_is_skipped()
 
 
 def test_a_batch_stops_at_its_time_and_the_others_get_their_share_before_the_next() -> None:
+    """Batches and their spacing as measured by the guard: each batch ends within one stage
+    of ``batch_s``, every stage ran once in order, and the next batch started no sooner than
+    ``share`` times the last one's length after it (other requests are coming in)."""
     import asyncio
 
     share = LoopShare(batch_s=0.02, share=1.0)
-    share.requests, share.diagnoses = 5, 0  # other requests are coming in
-    ran: list[tuple[str, float]] = []
+    share.requests = 5  # other requests are coming in, and keep coming
+    ran: list[str] = []
+    spans: list[tuple[float, float, int]] = []  # (start, end, stages) of each batch
+
+    @contextlib.asynccontextmanager
+    async def guard():
+        began, before = time.monotonic(), len(ran)
+        yield True
+        spans.append((began, time.monotonic(), len(ran) - before))
+        share.requests += 1
+
+    share.guard = guard
 
     def stage(name: str):
         def work() -> None:
-            ran.append((name, time.perf_counter()))
+            ran.append(name)
             time.sleep(0.015)
 
         return work
 
     async def main() -> None:
-        jobs = [share.run(stage(n)) for n in ("a", "b", "c")]
-        share.requests += 1  # another request meanwhile
-        await asyncio.gather(*jobs)
+        await asyncio.gather(*(share.run(stage(n)) for n in "abcd"))
 
     asyncio.run(main())
-    names = [n for n, _ in ran]
-    assert names == ["a", "b", "c"]
-    gap = ran[2][1] - ran[1][1]  # a and b filled the batch (30 ms > 20 ms); c waited
-    assert gap >= 0.015 + 0.025  # b's own 15 ms, then the others' share of the 30 ms batch
+    assert ran == list("abcd")
+    assert len(spans) >= 2 and sum(n for *_, n in spans) == 4
+    for (start, end, _), (after, _, _) in zip(spans, spans[1:], strict=False):
+        assert after - end >= (end - start) - 0.002  # the others' share (1.0 x), timer slack
+
+
+def test_a_stage_waits_for_the_model_lock_while_reads_go_on() -> None:
+    """While something holds the model lock briefly (a readiness probe), a stage that needs
+    the model waits for a batch that has it, in order; a read runs at once."""
+    import asyncio
+
+    share = LoopShare()
+    free = {"model": False}
+    ran: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def guard():
+        yield free["model"]
+
+    share.guard = guard
+
+    async def main() -> list:
+        diagnosis = asyncio.create_task(share.run(lambda: ran.append("save") or "saved"))
+        read = asyncio.create_task(
+            share.run(lambda: ran.append("read") or "body", needs_model=False)
+        )
+        assert await read == "body"
+        await asyncio.sleep(0.05)
+        assert ran == ["read"] and not diagnosis.done()
+        free["model"] = True  # the probe let go
+        return [await diagnosis]
+
+    assert asyncio.run(main()) == ["saved"]
+    assert ran == ["read", "save"]
+
+
+def test_errors_reach_their_own_requests_and_a_failing_guard_fails_the_queue() -> None:
+    """A stage raising StopIteration (which a future cannot hold) gets a RuntimeError, the
+    next stage still runs; a guard whose lock wait fails hands that error to every queued
+    stage (not a cancellation), and the next stage starts a new runner."""
+    import asyncio
+
+    share = LoopShare()
+
+    def stops():
+        raise StopIteration("done early")
+
+    async def first() -> list:
+        return await asyncio.gather(
+            share.run(stops), share.run(lambda: "after"), return_exceptions=True
+        )
+
+    stopped, after = asyncio.run(first())
+    assert isinstance(stopped, RuntimeError) and "StopIteration" in str(stopped)
+    assert after == "after"
+
+    broken = {"yes": True}
+
+    @contextlib.asynccontextmanager
+    async def guard():
+        if broken["yes"]:
+            raise OSError("the store lock's wait failed")
+        yield True
+
+    share.guard = guard
+
+    async def second() -> list:
+        failed = await asyncio.gather(
+            share.run(lambda: 1), share.run(lambda: 2), return_exceptions=True
+        )
+        broken["yes"] = False
+        return [*failed, await share.run(lambda: 3)]
+
+    one, two, three = asyncio.run(second())
+    assert isinstance(one, OSError) and isinstance(two, OSError)
+    assert three == 3
 
 
 def test_a_refused_batch_answers_none_and_runs_nothing() -> None:
-    """While a model reload holds the model lock the guard refuses: the stages answer
+    """While a model reload holds the model lock past the stages' patience, they answer
     ``None`` (their callers run them in a thread) and none of them ran."""
     import asyncio
 

@@ -125,3 +125,9 @@ def test_concurrent_diagnoses_wait_for_a_slot_on_the_loop_not_on_the_socket(trai
         assert answers == [alone[p] for p in many]
         assert worker.scored > scored
         assert 1 <= worker.peak_pending <= worker.max_pending == 16
+        # a job larger than the bytes allowed in flight is sent only alone
+        worker.max_bytes, worker.peak_pending = 1, 0
+        with ThreadPoolExecutor(len(patients)) as pool:
+            answers = list(pool.map(lambda p: _diagnoses(client, p), patients))
+        assert answers == [alone[p] for p in patients]
+        assert worker.peak_pending == 1

@@ -81,6 +81,11 @@ def test_a_first_read_runs_on_the_loop_in_a_batch_once_the_names_are_read(
         assert client.get("/v1/patients/P003").json() == on_loop  # remembered: no batch
         assert client.get("/v1/patients/P998").status_code == 404
         assert batches == [True, True]
+        lock = client.app.state.model_slot.lock  # held as a probe or a reload holds it
+        with lock:
+            held = client.get("/v1/patients/P004")
+        assert held.status_code == 200 and held.json()["id"] == "P004"
+        assert batches == [True, True, False]  # a read needs the store lock only
         assert on_loop["id"] == "P003" and in_thread["id"] == "P001"
         assert [f["name"] for f in on_loop["findings"]] and all(
             f["name"] for f in on_loop["findings"]
