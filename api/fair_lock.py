@@ -23,20 +23,32 @@ class FairLock:
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._held = False
+        self._owner: int | None = None  # the holding thread's ident, once it has the lock
         self._waiters: deque[threading.Lock] = deque()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock, waiting in arrival order when ``blocking``.
+
+        Raises:
+            RuntimeError: a blocking acquire without a timeout by the thread that holds it
+                (it is not re-entrant: that would wait forever; on the event loop's thread, a store stage
+                that took the store lock again would freeze the whole server).
+        """
+        me = threading.get_ident()
         with self._mutex:
             if not self._held and not self._waiters:
-                self._held = True
+                self._held, self._owner = True, me
                 return True
             if not blocking:
                 return False
+            if self._owner == me and (timeout is None or timeout < 0):
+                raise RuntimeError("FairLock is not re-entrant: this thread already holds it")
             turn = threading.Lock()
             turn.acquire()
             self._waiters.append(turn)
         # release() hands the lock over by releasing our ``turn`` (``_held`` stays True)
         if turn.acquire(timeout=timeout if timeout is not None and timeout >= 0 else -1):
+            self._owner = me
             return True
         with self._mutex:
             if turn in self._waiters:  # timed out while still queued: leave the queue
@@ -53,7 +65,7 @@ class FairLock:
         was handed over just then."""
         with self._mutex:
             if not self._held and not self._waiters:
-                self._held = True
+                self._held, self._owner = True, threading.get_ident()
                 return
             turn = threading.Lock()
             turn.acquire()
@@ -61,6 +73,7 @@ class FairLock:
         try:
             while not turn.acquire(blocking=False):
                 await anyio.sleep(poll)
+            self._owner = threading.get_ident()
         except BaseException:
             with self._mutex:
                 if turn in self._waiters:
@@ -73,6 +86,7 @@ class FairLock:
         with self._mutex:
             if not self._held:
                 raise RuntimeError("release of an unheld FairLock")
+            self._owner = None
             if self._waiters:
                 self._waiters.popleft().release()  # ownership passes; _held stays True
             else:

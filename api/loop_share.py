@@ -81,13 +81,17 @@ class LoopShare:
         else:  # at least a round of the loop: every ready request takes a step first
             await asyncio.sleep(0)
 
-    async def run(self, work: Callable[[], T], *, needs_model: bool = True) -> T | None:
+    async def run(self, work: Callable[[], T], *, needs_model: bool = True) -> T:
         """``work()`` on the loop, in arrival order, in a batch with the stages queued beside
-        it; its result, or ``None`` when it needs the model and the guard could not have the
-        model lock within ``MODEL_PATIENCE_S`` (a reload holds it: the caller runs it in a
-        thread). A stage that does not need the model (a patient read) runs whenever the
-        store lock is had. Its exception is raised here. One cancelled while queued is
-        skipped; a stage that ran stays done (a save stays saved)."""
+        it; its result. A stage that does not need the model (a patient read) runs whenever
+        the store lock is had. Its exception is raised here. One cancelled while queued is
+        skipped; a stage that ran stays done (a save stays saved).
+
+        Raises:
+            StageRefused: it needs the model and the guard could not have the model lock
+                within ``MODEL_PATIENCE_S`` (a reload holds it): the caller runs it in a
+                thread. It did not run.
+        """
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._jobs.append(_Job(work, future, needs_model, time.monotonic()))
         if self._runner is None:
@@ -123,8 +127,8 @@ class LoopShare:
 
     def _batch(self, model_held: bool, began: float) -> list[_Job]:
         """Run the queued stages until ``batch_s`` has passed; those that need the model while
-        the guard has not got it go back to the queue's front (or answer ``None`` once they
-        have waited ``MODEL_PATIENCE_S``). The stages put back."""
+        the guard has not got it go back to the queue's front (or are refused once they have
+        waited ``MODEL_PATIENCE_S``). The stages put back."""
         waiting: list[_Job] = []
         while self._jobs and time.perf_counter() - began < self.batch_s:
             job = self._jobs.popleft()
@@ -134,7 +138,7 @@ class LoopShare:
                 if time.monotonic() - job.queued < MODEL_PATIENCE_S:
                     waiting.append(job)
                 else:
-                    job.future.set_result(None)
+                    job.future.set_exception(StageRefused("the model lock stayed held"))
                 continue
             try:
                 done = job.work()
@@ -156,6 +160,10 @@ class LoopShare:
         if others != self._others_seen:
             self._resume_at = time.monotonic() + seconds * self.share
         self._others_seen = others
+
+
+class StageRefused(Exception):
+    """A stage that needs the model did not run: a model reload held the model lock."""
 
 
 @dataclass
@@ -192,4 +200,4 @@ class CountRequests:
         await self.app(scope, receive, send)
 
 
-__all__ = ["CountRequests", "LoopShare"]
+__all__ = ["CountRequests", "LoopShare", "StageRefused"]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AUTH_RESPONSES, CLINICAL
+from api.loop_share import StageRefused
 from api.routers.deps import LockedStore, ModelSlot, StoreDep, model_held
 from api.routers.diagnosis_memo import memo_of
 from api.routers.patients import require_stored
@@ -197,7 +198,10 @@ async def _stage(request: Request, work, patient_id: str | None = None):
             require_stored(state.store, patient_id)
         return work()
 
-    return await state.loop_share.run(checked)
+    try:
+        return await state.loop_share.run(checked)
+    except StageRefused:
+        return None
 
 
 @contextlib.asynccontextmanager

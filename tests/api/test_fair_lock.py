@@ -112,3 +112,44 @@ def test_a_loop_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
 
     anyio.run(main)
     assert not lock.locked()
+
+
+def test_the_holder_taking_it_again_is_an_error_not_a_hang() -> None:
+    """Not re-entrant: a blocking acquire without a timeout by the holding thread raises (on
+    the event loop's thread it would freeze the server); a try-acquire answers False; other threads still
+    wait their turn, and after a hand-over the new holder is the one refused."""
+    import threading
+
+    lock = FairLock()
+    lock.acquire()
+    with pytest.raises(RuntimeError, match="not re-entrant"):
+        lock.acquire()
+    assert lock.acquire(blocking=False) is False
+    got = threading.Event()
+
+    def other() -> None:
+        lock.acquire()
+        got.set()
+        with pytest.raises(RuntimeError):
+            lock.acquire()
+        assert lock.acquire(timeout=0.01) is False  # with a timeout it just times out
+        lock.release()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    lock.release()  # handed to the other thread
+    thread.join(5)
+    assert got.is_set() and not lock.locked()
+    assert lock.acquire(timeout=0.1) is True  # this thread again, nothing stuck
+    lock.release()
+
+    async def on_the_loop() -> None:
+        await lock.acquire_async()
+        try:
+            with pytest.raises(RuntimeError, match="not re-entrant"):
+                lock.acquire()  # a stage on the loop taking the store lock again
+        finally:
+            lock.release()
+
+    anyio.run(on_the_loop)
+    assert not lock.locked()

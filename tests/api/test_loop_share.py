@@ -8,7 +8,7 @@ import time
 import anyio
 from fastapi.testclient import TestClient
 
-from api.loop_share import LoopShare
+from api.loop_share import LoopShare, StageRefused
 from api.rest import create_app
 from graph.settings import Settings
 
@@ -206,9 +206,9 @@ def test_errors_reach_their_own_requests_and_a_failing_guard_fails_the_queue() -
     assert three == 3
 
 
-def test_a_refused_batch_answers_none_and_runs_nothing() -> None:
-    """While a model reload holds the model lock past the stages' patience, they answer
-    ``None`` (their callers run them in a thread) and none of them ran."""
+def test_stages_the_model_lock_holds_up_too_long_are_refused_and_never_run() -> None:
+    """While a model reload holds the model lock past the stages' patience, they are refused
+    (their callers run them in a thread) and none of them ran."""
     import asyncio
 
     @contextlib.asynccontextmanager
@@ -219,7 +219,8 @@ def test_a_refused_batch_answers_none_and_runs_nothing() -> None:
     ran: list[int] = []
 
     async def main() -> list:
-        return await asyncio.gather(*(share.run(lambda i=i: ran.append(i)) for i in range(3)))
+        stages = (share.run(lambda i=i: ran.append(i)) for i in range(3))
+        return await asyncio.gather(*stages, return_exceptions=True)
 
-    assert asyncio.run(main()) == [None, None, None]
+    assert [type(a) for a in asyncio.run(main())] == [StageRefused] * 3
     assert ran == []
