@@ -41,8 +41,8 @@ T = TypeVar("T")
 BATCH_S = 0.020
 SHARE = 0.5
 # A stage that needs the model waits this long for the model lock (a readiness probe holds it
-# for a few ms) before it is answered None and run in a thread (a reload holds it for seconds);
-# meanwhile its batch retries every MODEL_RETRY_S.
+# for a few ms) before it is refused (StageRefused) and run in a thread (a reload holds it for
+# seconds); meanwhile its batch retries every MODEL_RETRY_S.
 MODEL_PATIENCE_S = 0.25
 MODEL_RETRY_S = 0.002
 
