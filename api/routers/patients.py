@@ -355,17 +355,22 @@ async def _read_on_loop(request: Request, settings: Settings, patient_id: str) -
         return None
 
     def read() -> bytes:
-        store = state.store
-        public = _public(request, store, settings, existing_patient(store, patient_id))
-        return public.model_dump_json().encode()
+        return _stored_public(request, state.store, settings, patient_id).model_dump_json().encode()
 
     return await state.loop_share.run(read, needs_model=False)
 
 
 def _public_body(request: Request, settings: Settings, patient_id: str) -> bytes:
     with store_held(request) as store:
-        public = _public(request, store, settings, existing_patient(store, patient_id))
+        public = _stored_public(request, store, settings, patient_id)
     return public.model_dump_json().encode()
+
+
+def _stored_public(
+    request: Request, store: GraphStore, settings: Settings, patient_id: str
+) -> PatientPublic:
+    """The API's view of a stored patient (404 if it is not stored); the store held."""
+    return _public(request, store, settings, existing_patient(store, patient_id))
 
 
 @router.get(

@@ -36,6 +36,25 @@ def _until_scored_in_the_worker(client: TestClient, patient_id: str, more_than: 
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def _worker_serving(trained, count: int):
+    """An app whose model worker has answered; yields the client, the worker, ``count`` test
+    patients and each one's diagnoses alone."""
+    settings, result, _ = trained
+    patients = result.splits["test"][:count]
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.model_worker
+        _until_scored_in_the_worker(client, patients[0])
+        yield client, worker, patients, {p: _diagnoses(client, p) for p in patients}
+
+
+def _all_at_once(client: TestClient, patients: list[str]) -> list[list[dict]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(patients)) as pool:
+        return list(pool.map(lambda p: _diagnoses(client, p), patients))
+
+
 def test_the_worker_answers_what_the_server_process_answers(trained) -> None:
     settings, result, _ = trained
     patients = result.splits["test"][:4]
@@ -83,12 +102,7 @@ def test_a_worker_dying_with_jobs_in_flight_costs_them_nothing(trained) -> None:
     diagnoses waiting on it are run in process and answer as they would have."""
     from concurrent.futures import ThreadPoolExecutor
 
-    settings, result, _ = trained
-    patients = result.splits["test"][:3]
-    with TestClient(create_app(settings)) as client:
-        worker = client.app.state.model_worker
-        _until_scored_in_the_worker(client, patients[0])
-        expected = {p: _diagnoses(client, p) for p in patients}
+    with _worker_serving(trained, 3) as (client, worker, patients, expected):
         child = worker.pid
         os.kill(child, signal.SIGSTOP)
         try:
@@ -110,24 +124,13 @@ def test_concurrent_diagnoses_wait_for_a_slot_on_the_loop_not_on_the_socket(trai
     """More diagnoses at once than ``max_pending``: at most that many jobs are on the socket
     (a send to a full socket would block the event loop), the rest wait their turn, and all
     answer what each answers alone."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    settings, result, _ = trained
-    patients = result.splits["test"][:6]
-    with TestClient(create_app(settings)) as client:
-        worker = client.app.state.model_worker
-        _until_scored_in_the_worker(client, patients[0])
-        alone = {p: _diagnoses(client, p) for p in patients}
+    with _worker_serving(trained, 6) as (client, worker, patients, alone):
         scored = worker.scored
         many = [patients[i % len(patients)] for i in range(worker.max_pending + 8)]
-        with ThreadPoolExecutor(len(many)) as pool:
-            answers = list(pool.map(lambda p: _diagnoses(client, p), many))
-        assert answers == [alone[p] for p in many]
+        assert _all_at_once(client, many) == [alone[p] for p in many]
         assert worker.scored > scored
         assert 1 <= worker.peak_pending <= worker.max_pending == 16
         # a job larger than the bytes allowed in flight is sent only alone
         worker.max_bytes, worker.peak_pending = 1, 0
-        with ThreadPoolExecutor(len(patients)) as pool:
-            answers = list(pool.map(lambda p: _diagnoses(client, p), patients))
-        assert answers == [alone[p] for p in patients]
+        assert _all_at_once(client, patients) == [alone[p] for p in patients]
         assert worker.peak_pending == 1
