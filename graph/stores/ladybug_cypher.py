@@ -196,9 +196,21 @@ GET_LABELS = "MATCH (p:Patient {id: $pid})-[:DIAGNOSED_WITH]->(c:Concept) RETURN
 PATIENT_IDS = "MATCH (p:Patient) RETURN p.id ORDER BY p.id"
 
 # ---------------------------------------------------------------- predictions
+# A save compares the new rows with the stored ones of the same models (PREDICTION_STATE) and
+# writes only the difference: stale or changed rows deleted by id, unchanged ones re-stamped.
+PREDICTION_STATE = (
+    "MATCH (:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) WHERE x.model_id IN $models "
+    "OPTIONAL MATCH (x)-[e:EXPLAINED_BY]->(:Concept) "
+    "RETURN x.id, x.concept_id, x.probability, x.model_id, x.rank, x.paths, x.input_sections, "
+    "x.kg_release, count(e)"
+)
 DELETE_PREDICTIONS = (
     "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) "
-    "WHERE x.model_id IN $models DETACH DELETE x"
+    "WHERE x.id IN $ids DETACH DELETE x"
+)
+RESTAMP_PREDICTIONS = (
+    "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) "
+    "WHERE x.id IN $ids SET x.created = $created"
 )
 CREATE_PREDICTIONS = (
     "MATCH (p:Patient {id: $pid}) UNWIND $rows AS row MATCH (c:Concept {id: row.concept_id}) "

@@ -148,3 +148,53 @@ def test_a_database_laid_out_by_an_older_kgdx_is_refused(tmp_path):
     db.close()
     with pytest.raises(StoreError, match=r"older kgdx .*'sources': 'STRING\[\]'.*kgdx kg build"):
         EmbeddedStore(Settings(home=tmp_path, db_path=path))
+
+
+def test_a_save_of_unchanged_predictions_rewrites_only_their_timestamp(store, monkeypatch):
+    """Re-saving what is stored keeps the nodes (their internal ids) and writes a few hundred
+    bytes of log, not every node and edge again; a changed row is replaced."""
+    import graph.stores.ladybug_patients as rows_module
+    from graph.records import Diagnosis, ExplanationPath, Patient
+
+    _seed(store, 3)
+    store.upsert_patient(Patient(id="P1"))
+    path = ExplanationPath(
+        nodes=("P1", "HP:0000001", "HP:0000002"), relations=("HAS_FINDING", "IS_A"), score=0.5
+    )
+    made = [
+        Diagnosis(concept_id=f"HP:{i:07d}", name="t", probability=p, paths=(path,), model_id="m")
+        for i, p in ((2, 0.7), (1, 0.2))
+    ]
+
+    def nodes() -> dict:
+        found = store.connection.execute("MATCH (x:Prediction) RETURN x.id, id(x), x.created")
+        return {row[0]: tuple(row[1:]) for row in found.get_all()}
+
+    class Frozen:  # the save's clock (its stamps have a resolution of seconds)
+        stamp = "2026-12-05T00:00:00+00:00"
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls
+
+        @classmethod
+        def isoformat(cls, timespec=None):
+            return cls.stamp
+
+    monkeypatch.setattr(rows_module, "datetime", Frozen)
+    store.save_predictions("P1", made)
+    first = nodes()
+    wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")
+    before = wal.stat().st_size
+    Frozen.stamp = "2026-12-05T00:00:09+00:00"
+    store.save_predictions("P1", made)
+    again = nodes()
+    assert {k: v[0] for k, v in again.items()} == {k: v[0] for k, v in first.items()}
+    assert {v[1] for v in again.values()} == {Frozen.stamp}
+    assert 0 < wal.stat().st_size - before < 2000  # a full save writes several KB
+    changed = [made[0], made[1].model_copy(update={"probability": 0.3})]
+    store.save_predictions("P1", changed)
+    last = nodes()
+    assert last["P1/m/HP:0000002"][0] == first["P1/m/HP:0000002"][0]
+    assert last["P1/m/HP:0000001"][0] != first["P1/m/HP:0000001"][0]
+    assert [s.diagnosis.probability for s in store.get_predictions("P1")] == [0.7, 0.3]

@@ -288,6 +288,64 @@ def test_predictions_are_stored_and_replaced(kg):
     assert kg.counts().nodes["Prediction"] == 1
 
 
+def _explained(kg, model: str = "hgt-test") -> tuple:
+    return kg.query(
+        "MATCH (:Patient {id: 'P001'})-[:HAS_PREDICTION]->(x:Prediction) "
+        "WHERE x.model_id = $model OPTIONAL MATCH (x)-[e:EXPLAINED_BY]->(c:Concept) "
+        "RETURN x.concept_id, x.probability, x.rank, c.id, e.step ORDER BY x.rank, e.step",
+        {"model": model},
+    ).rows
+
+
+def test_a_save_replaces_changed_and_stale_predictions_and_keeps_equal_ones(kg):
+    """The embedded store writes only what changed; every backend ends in the same state."""
+    kg.upsert_patient(_patient())
+    to_hf = ExplanationPath(
+        nodes=("P001", CARDIO, HF), relations=("HAS_FINDING", "FINDING_OF"), score=0.4
+    )
+    to_chf = ExplanationPath(
+        nodes=("P001", CARDIO, EDEMA, CHF), relations=("HAS_FINDING",) * 3, score=0.7
+    )
+    chf = Diagnosis(
+        concept_id=CHF, name="chf", probability=0.8, paths=(to_chf,), model_id="hgt-test"
+    )
+    hf = Diagnosis(concept_id=HF, name="hf", probability=0.3, paths=(to_hf,), model_id="hgt-test")
+    other = Diagnosis(concept_id=HF, name="hf", probability=0.6, paths=(), model_id="other")
+    kg.save_predictions("P001", [chf, hf])
+    kg.save_predictions("P001", [other])
+    first = _explained(kg)
+    assert [row[0] for row in first] == [CHF, CHF, CHF, HF, HF]
+    kg.save_predictions("P001", [chf, hf])  # the same again
+    assert _explained(kg) == first
+    moved = hf.model_copy(update={"probability": 0.9})  # now ranked first
+    kg.save_predictions("P001", [chf, moved])
+    assert _explained(kg) == (
+        (HF, 0.9, 1, CARDIO, 1),
+        (HF, 0.9, 1, HF, 2),
+        (CHF, 0.8, 2, CARDIO, 1),
+        (CHF, 0.8, 2, EDEMA, 2),
+        (CHF, 0.8, 2, CHF, 3),
+    )
+    kg.save_predictions("P001", [chf])  # HF is no longer predicted
+    assert [row[:3] for row in _explained(kg)] == [(CHF, 0.8, 1)] * 3
+    assert {s.diagnosis.model_id for s in kg.get_predictions("P001")} == {"hgt-test", "other"}
+    assert kg.counts().nodes["Prediction"] == 2
+
+
+def test_an_unchanged_prediction_links_a_path_concept_stored_since(kg):
+    kg.upsert_patient(_patient())
+    late = "UMLS:C0000005"
+    path = ExplanationPath(
+        nodes=("P001", CARDIO, late, CHF), relations=("HAS_FINDING",) * 3, score=0.5
+    )
+    chf = Diagnosis(concept_id=CHF, name="chf", probability=0.8, paths=(path,), model_id="m")
+    kg.save_predictions("P001", [chf])
+    assert [row[3] for row in _explained(kg, "m")] == [CARDIO, CHF]
+    kg.upsert_concepts([Concept(id=late, name="late finding", kind="finding")])
+    kg.save_predictions("P001", [chf])
+    assert [row[3] for row in _explained(kg, "m")] == [CARDIO, late, CHF]
+
+
 def test_delete_patient(kg):
     kg.upsert_patient(_patient())
     kg.delete_patient("P001")
