@@ -146,7 +146,8 @@ async def _run_with_worker(
     request: Request, patient_id: str, top_k: int, paths_per_diagnosis: int, version: int
 ) -> tuple[DiagnosisList, int | None] | None:
     """The diagnosis in three stages, the model's in the model worker process
-    (:mod:`api.model_worker`): on the loop, the patient's subgraph; in the worker, the
+    (:mod:`api.model_worker`): on the loop, the patient's subgraph (remembered for an
+    unchanged patient and the same model: no store call); in the worker, the
     probabilities and ranked paths while the loop serves other requests and other diagnoses'
     store stages; on the loop again, the diagnoses built and saved. ``None`` when it cannot run
     so (no worker, the model not loaded here or not yet in the worker, a store lock or model
@@ -163,9 +164,14 @@ async def _run_with_worker(
     run, stamp = engine.result, slot.current_stamp()
     if run is None or not worker.serves(run):
         return None
-    given = await _stage(request, lambda: engine.diagnosis_input(patient_id), patient_id)
-    if given is None:
-        return None
+    memo = memo_of(state)
+    given = memo.diagnosis_input(patient_id, version, run) if memo is not None else None
+    if given is None:  # not remembered for this model and version: read it on the loop
+        given = await _stage(request, lambda: engine.diagnosis_input(patient_id), patient_id)
+        if given is None:
+            return None
+        if memo is not None:
+            memo.put_diagnosis_input(patient_id, version, given)
     try:
         scored = await worker.score(run, given.patient, top_k, paths_per_diagnosis)
     except WorkerUnavailable:
@@ -174,7 +180,7 @@ async def _run_with_worker(
     def save() -> DiagnosisList:
         if engine.result is not run:  # another model was loaded meanwhile
             raise WorkerUnavailable("the model changed")
-        memo = memo_of(state)  # the patient routes bump its version under the store lock
+        # the patient routes bump its version under the store lock
         if memo is not None and memo.version(patient_id) != version:
             raise WorkerUnavailable("the patient changed")
         diagnoses = engine.save_scored(given, scored)

@@ -15,6 +15,12 @@ The same versions keep ``GET /v1/patients/{id}``'s answer (its JSON body) until 
 written or deleted: a repeated read is answered on the event loop without the store lock, so
 reads under load neither queue for the store nor make a diagnosis's store calls wait behind
 them. A view read while the patient changed is not kept (its version is stale).
+
+They also keep each patient's diagnosis input (:meth:`api.engine.Engine.diagnosis_input`: the
+stored record's subgraph and term indices, ~2 ms and 8 store calls to read) for the model that
+read it, so a diagnosis of an unchanged patient (``refresh``, another ``top_k``) goes straight
+to the model. Views and inputs are kept within a size budget (bytes of the bodies, findings of
+the inputs), least recently used dropped first: one very large patient cannot fill the memory.
 """
 
 from __future__ import annotations
@@ -24,14 +30,58 @@ from collections import OrderedDict
 from typing import Any
 
 MEMO_CAPACITY = 10_000  # (patient, top_k, paths) entries kept, least recently used dropped
+VIEW_BYTES = 256 * 2**20  # GET bodies kept, in bytes
+INPUT_FINDINGS = 200_000  # diagnosis inputs kept, in findings (~1 KB each with its sentence)
+
+
+class _Sized:
+    """Per-patient values with their version, least recently used dropped beyond ``budget``
+    (the sum of the values' sizes); a value larger than the budget is not kept. Not locked:
+    the memo holds its lock around every call."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[str, tuple[int, int, Any]] = OrderedDict()
+
+    def get(self, patient_id: str, version: int) -> Any | None:
+        found = self._items.get(patient_id)
+        if found is None or found[0] != version:
+            return None
+        self._items.move_to_end(patient_id)
+        return found[2]
+
+    def put(self, patient_id: str, version: int, size: int, value: Any) -> None:
+        self.pop(patient_id)
+        if size > self.budget:
+            return
+        self._items[patient_id] = (version, size, value)
+        self.used += size
+        while self.used > self.budget:
+            _, (_, dropped, _) = self._items.popitem(last=False)
+            self.used -= dropped
+
+    def pop(self, patient_id: str) -> None:
+        found = self._items.pop(patient_id, None)
+        if found is not None:
+            self.used -= found[1]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class DiagnosisMemo:
-    def __init__(self, capacity: int = MEMO_CAPACITY) -> None:
+    def __init__(
+        self,
+        capacity: int = MEMO_CAPACITY,
+        view_bytes: int = VIEW_BYTES,
+        input_findings: int = INPUT_FINDINGS,
+    ) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, int, int], tuple[int, Any]] = OrderedDict()
         self._versions: dict[str, int] = {}
-        self._views: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._views = _Sized(view_bytes)
+        self._inputs = _Sized(input_findings)
         self._lock = threading.Lock()
 
     def version(self, patient_id: str) -> int:
@@ -64,27 +114,37 @@ class DiagnosisMemo:
     def view(self, patient_id: str) -> bytes | None:
         """The patient's remembered ``GET`` body, or ``None``."""
         with self._lock:
-            found = self._views.get(patient_id)
-            if found is None or found[0] != self._versions.get(patient_id, 0):
-                return None
-            self._views.move_to_end(patient_id)
-            return found[1]
+            return self._views.get(patient_id, self._versions.get(patient_id, 0))
 
     def put_view(self, patient_id: str, version: int, body: bytes) -> None:
         """Remember a ``GET`` body read at ``version`` unless the patient changed since."""
         with self._lock:
+            if self._versions.get(patient_id, 0) == version:
+                self._views.put(patient_id, version, len(body), body)
+
+    def diagnosis_input(self, patient_id: str, version: int, run: Any) -> Any | None:
+        """The patient's remembered diagnosis input for model ``run`` (the engine's
+        ``ReasoningRun``, by identity), if the patient is still at ``version``; else ``None``."""
+        with self._lock:
             if self._versions.get(patient_id, 0) != version:
-                return
-            self._views[patient_id] = (version, body)
-            self._views.move_to_end(patient_id)
-            while len(self._views) > self.capacity:
-                self._views.popitem(last=False)
+                return None
+            found = self._inputs.get(patient_id, version)
+            return found if found is not None and found.run is run else None
+
+    def put_diagnosis_input(self, patient_id: str, version: int, given: Any) -> None:
+        """Remember a diagnosis input read at ``version`` unless the patient changed since."""
+        size = 1 + sum(len(found) for found in given.subgraph.findings.values())
+        with self._lock:
+            if self._versions.get(patient_id, 0) == version:
+                self._inputs.put(patient_id, version, size, given)
 
     def patient_changed(self, patient_id: str) -> None:
-        """Forget the patient's answers and view (it was written or deleted)."""
+        """Forget the patient's answers, view and diagnosis input (it was written or
+        deleted)."""
         with self._lock:
             self._versions[patient_id] = self._versions.get(patient_id, 0) + 1
-            self._views.pop(patient_id, None)
+            self._views.pop(patient_id)
+            self._inputs.pop(patient_id)
             for key in [k for k in self._entries if k[0] == patient_id]:
                 del self._entries[key]
 

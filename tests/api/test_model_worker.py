@@ -134,3 +134,32 @@ def test_concurrent_diagnoses_wait_for_a_slot_on_the_loop_not_on_the_socket(trai
         worker.max_bytes, worker.peak_pending = 1, 0
         assert _all_at_once(client, patients) == [alone[p] for p in patients]
         assert worker.peak_pending == 1
+
+
+def test_an_unchanged_patient_is_not_read_again_and_a_rewritten_one_is(trained) -> None:
+    """A refresh of an unchanged patient sends its remembered diagnosis input to the worker
+    (no store read, the same answer); after the patient is rewritten it is read again."""
+    with _worker_serving(trained, 1) as (client, worker, patients, alone):
+        engine = client.app.state.model_slot.engine
+        reads: list[str] = []
+        read = engine.diagnosis_input
+
+        def counted(patient_id):
+            reads.append(patient_id)
+            return read(patient_id)
+
+        engine.diagnosis_input = counted
+        try:
+            scored = worker.scored
+            assert _diagnoses(client, patients[0]) == alone[patients[0]]
+            assert reads == [] and worker.scored == scored + 1
+            record = {"id": "P777", "reports": ["FINDINGS: Cardiomegaly."]}
+            assert client.post("/v1/patients", json=record).status_code == 201
+            first = _diagnoses(client, "P777")
+            assert _diagnoses(client, "P777") == first and reads == ["P777"]
+            record["reports"] = ["FINDINGS: Cardiomegaly. Large left pleural effusion."]
+            assert client.post("/v1/patients", json=record).status_code == 200
+            second = _diagnoses(client, "P777")
+            assert reads == ["P777", "P777"] and second != first
+        finally:
+            engine.diagnosis_input = read

@@ -1,0 +1,50 @@
+"""api/routers/diagnosis_memo.py: what the server remembers per patient is valid for the patient's
+version (and, for a diagnosis input, the model run that read it) and kept within its budgets."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from api.routers.diagnosis_memo import DiagnosisMemo
+
+
+def _input(run: object, findings: int) -> SimpleNamespace:
+    """The parts of an ``Engine.diagnosis_input`` the memo looks at."""
+    subgraph = SimpleNamespace(findings={f"C:{i}": (object(),) for i in range(findings)})
+    return SimpleNamespace(run=run, subgraph=subgraph)
+
+
+def test_a_diagnosis_input_is_kept_for_its_version_and_model_run() -> None:
+    memo, run, other = DiagnosisMemo(), object(), object()
+    given = _input(run, 3)
+    memo.put_diagnosis_input("P1", 0, given)
+    assert memo.diagnosis_input("P1", 0, run) is given
+    assert memo.diagnosis_input("P1", 0, other) is None  # another model read it
+    assert memo.diagnosis_input("P2", 0, run) is None
+    memo.patient_changed("P1")
+    assert memo.diagnosis_input("P1", 0, run) is None
+    assert memo.diagnosis_input("P1", 1, run) is None  # forgotten, not just stale
+    memo.put_diagnosis_input("P1", 0, given)  # read before the change: not kept
+    assert memo.diagnosis_input("P1", 1, run) is None
+    memo.put_diagnosis_input("P1", 1, given)
+    assert memo.diagnosis_input("P1", 1, run) is given
+
+
+def test_inputs_and_views_stay_within_their_budgets_least_recently_used_first() -> None:
+    memo, run = DiagnosisMemo(view_bytes=100, input_findings=10), object()
+    for patient in ("P1", "P2", "P3"):
+        memo.put_diagnosis_input(patient, 0, _input(run, 3))  # 4 each
+    assert memo.diagnosis_input("P1", 0, run) is None  # dropped for P3
+    assert memo.diagnosis_input("P2", 0, run) and memo.diagnosis_input("P3", 0, run)
+    memo.put_diagnosis_input("P4", 0, _input(run, 50))  # larger than the budget: not kept
+    assert memo.diagnosis_input("P4", 0, run) is None and memo.diagnosis_input("P3", 0, run)
+    memo.put_view("P1", 0, b"x" * 60)
+    memo.put_view("P2", 0, b"y" * 30)
+    assert memo.view("P1") == b"x" * 60  # now the most recently used
+    memo.put_view("P3", 0, b"z" * 30)
+    assert memo.view("P2") is None and memo.view("P1") and memo.view("P3")
+    memo.put_view("P1", 0, b"w" * 10)  # replaced: its old size no longer counts
+    memo.put_view("P5", 0, b"v" * 61)  # 10 + 30 + 61 > 100: P3 goes
+    assert memo.view("P1") == b"w" * 10 and memo.view("P5") and memo.view("P3") is None
+    memo.put_view("P6", 0, b"u" * 101)
+    assert memo.view("P6") is None
