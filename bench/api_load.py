@@ -8,7 +8,10 @@ KG and the demo cohort (80 patients), with a diagnosis model: ``--model DIR`` (a
 Phases of ``--duration`` seconds each (60 by default):
 
 1. ``--clients`` (20) concurrent clients post ``POST /v1/patients/{id}/diagnoses?refresh=true``
-   in a loop over the stored patients: the model runs for every request;
+   in a loop over the stored patients: the model runs for every request. The patients do not
+   change, so after each one's first run the server sends its remembered diagnosis input
+   straight to the model worker, and the store keeps the equal prediction rows and re-stamps
+   them (a re-diagnosis that changes the rows writes them all; not measured here);
 2. the same, while as many more clients read ``GET /v1/patients/{id}``: reads must not queue
    behind the diagnoses;
 3. both again without ``refresh``: a patient diagnosed unchanged before, with the same model and

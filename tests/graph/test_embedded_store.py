@@ -198,3 +198,20 @@ def test_a_save_of_unchanged_predictions_rewrites_only_their_timestamp(store, mo
     assert last["P1/m/HP:0000002"][0] == first["P1/m/HP:0000002"][0]
     assert last["P1/m/HP:0000001"][0] != first["P1/m/HP:0000001"][0]
     assert [s.diagnosis.probability for s in store.get_predictions("P1")] == [0.7, 0.3]
+
+
+def test_the_store_checkpoints_every_so_many_write_transactions(store, monkeypatch):
+    """Small writes would take tens of thousands of commits to reach LadybugDB's own 16 MB
+    checkpoint, every read of the rows they update slowing meanwhile."""
+    import graph.stores.embedded as embedded
+    from graph.records import Patient
+
+    monkeypatch.setattr(embedded, "CHECKPOINT_EVERY_COMMITS", 3)
+    wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")
+    sizes = []
+    for i in range(6):
+        store.upsert_patient(Patient(id=f"P{i}"))  # one write transaction each
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    assert 0 < sizes[0] < sizes[1] and sizes[2] == 0  # the third commit folded the log in
+    assert 0 < sizes[3] < sizes[4] and sizes[5] == 0
+    assert sorted(store.patient_ids()) == [f"P{i}" for i in range(6)]
