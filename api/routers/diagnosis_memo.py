@@ -66,6 +66,10 @@ class _Sized:
         if found is not None:
             self.used -= found[1]
 
+    def clear(self) -> None:
+        self._items.clear()
+        self.used = 0
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -82,6 +86,7 @@ class DiagnosisMemo:
         self._versions: dict[str, int] = {}
         self._views = _Sized(view_bytes)
         self._inputs = _Sized(input_findings)
+        self._input_run: Any = None  # the model run of the inputs kept
         self._lock = threading.Lock()
 
     def version(self, patient_id: str) -> int:
@@ -135,6 +140,9 @@ class DiagnosisMemo:
         """Remember a diagnosis input read at ``version`` unless the patient changed since."""
         size = 1 + sum(len(found) for found in given.subgraph.findings.values())
         with self._lock:
+            if given.run is not self._input_run:  # another model: drop the old one's inputs
+                self._inputs.clear()  # (each holds its run, and so the whole old model)
+                self._input_run = given.run
             if self._versions.get(patient_id, 0) == version:
                 self._inputs.put(patient_id, version, size, given)
 

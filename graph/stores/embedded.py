@@ -196,7 +196,8 @@ class EmbeddedStore(PatientHooks, GraphStore):
             raise
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY_COMMITS and not self._bulk:
-            self._checkpoint_now()
+            if not self._query_pool.running:  # like the one before a query: none reading
+                self._checkpoint_now()
 
     def _checkpoint_now(self) -> None:
         """Fold the write-ahead log into the database. LadybugDB does it by itself once the log
@@ -204,8 +205,9 @@ class EmbeddedStore(PatientHooks, GraphStore):
         reach that only after tens of thousands of commits, and every read of those rows slows
         meanwhile: re-stamping 80 patients' predictions 10,000 times took a save and its
         read-back from 1.9 to 5.3 ms. Every :data:`CHECKPOINT_EVERY_COMMITS` write transactions
-        the store checkpoints itself (~14 ms after such updates; a failure only waits for the
-        next one: the commit is already durable in the log)."""
+        the store checkpoints itself (~14 ms after such updates), at the first such commit
+        while no researcher's query is reading; a failure only waits for the next one (the
+        commit is already durable in the log)."""
         self._commits = 0
         try:
             self.connection.execute("CHECKPOINT")

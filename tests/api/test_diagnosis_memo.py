@@ -48,3 +48,14 @@ def test_inputs_and_views_stay_within_their_budgets_least_recently_used_first() 
     assert memo.view("P1") == b"w" * 10 and memo.view("P5") and memo.view("P3") is None
     memo.put_view("P6", 0, b"u" * 101)
     assert memo.view("P6") is None
+
+
+def test_a_new_model_run_drops_the_inputs_of_the_old_one() -> None:
+    """Each input holds its run, and so the whole model: a reload must not keep the old one."""
+    memo, old, new = DiagnosisMemo(), object(), object()
+    memo.put_diagnosis_input("P1", 0, _input(old, 2))
+    memo.put_diagnosis_input("P2", 0, _input(old, 2))
+    memo.put_diagnosis_input("P3", 0, _input(new, 2))
+    assert memo.diagnosis_input("P3", 0, new) is not None
+    assert memo._inputs.used == 3 and len(memo._inputs) == 1
+    assert memo.diagnosis_input("P1", 0, old) is None
