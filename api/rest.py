@@ -197,7 +197,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
 
     app.add_middleware(CountRequests)  # outermost: every request counts (api/loop_share.py)
 
-    from api.routers import concepts, diagnoses, health, model, patients, query
+    from api.routers import concepts, diagnoses, health, model, patient_upload, patients, query
 
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (concepts, patients, diagnoses, model, query):
@@ -205,7 +205,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1)
     _include_viewer(app)
-    _add_components(app, patients.openapi_components())
+    _add_components(app, patient_upload.openapi_components())
     from api.auth import install
 
     install(app)  # every route has a policy (api/auth.py); the docs routes get theirs here

@@ -1,6 +1,6 @@
 """What a client sends to create a patient (``POST /v1/patients``): report texts (findings are
 extracted by the server), coded findings (HPO or any KG concept id, with an assertion) and labs;
-images come as files in a multipart request (``api/routers/patients.py``). Coded findings and
+images come as files in a multipart request (``api/routers/patient_upload.py``). Coded findings and
 labs are kept as a generated report, ``<id>-coded``, with one line per entry, so each of them has
 a sentence and a span the store keeps like any report finding (and a viewer can show like one).
 
