@@ -146,6 +146,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
 
         # only when this process is the store's one writer (api/routers/diagnosis_memo.py)
         app.state.diagnosis_memo = DiagnosisMemo() if app.state.store.name == "embedded" else None
+        if app.state.diagnosis_memo is not None:
+            app.state.model_slot.on_load.append(app.state.diagnosis_memo.model_changed)
         app.state.model_gate = None  # made on first use, on the server's event loop
         from api.routers.diagnoses import stage_locks
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -105,6 +105,7 @@ class ModelSlot:
         self.directory = directory
         self.lock = threading.Lock()  # the Engine caches its model and graph: one user at a time
         self._loaded_stamp: int | None = None
+        self.on_load: list[Callable[[], None]] = []  # called after each model (re)load
 
     def current_stamp(self) -> int | None:
         """The saved model's stamp (``config.json`` / ``card.json`` mtime), ``None`` without
@@ -141,6 +142,8 @@ class ModelSlot:
             self._loaded_stamp = None
             self.engine.load_model(self.directory)
             self._loaded_stamp = stamp
+            for listener in self.on_load:
+                listener()
             # the model and its KG (millions of objects) out of the collector's reach, as the
             # app's startup objects are: full collections scanning them stalled every request
             # in flight by tens of ms (the load bench's p99)

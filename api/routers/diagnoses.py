@@ -168,7 +168,7 @@ async def _run_with_worker(
     given = memo.diagnosis_input(patient_id, version, run) if memo is not None else None
     if given is None:  # not remembered for this model and version: read it on the loop
         given = await _stage(request, lambda: engine.diagnosis_input(patient_id), patient_id)
-        if given is None:
+        if given is None or given.run is not run:  # another model was loaded meanwhile
             return None
         if memo is not None:
             memo.put_diagnosis_input(patient_id, version, given)

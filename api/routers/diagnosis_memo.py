@@ -9,7 +9,11 @@ was not written or deleted since it was made; the patient routes tell the memo
 This holds only when this process is the store's one writer: the embedded store, which the
 server holds for writing. With Neo4j (other writers possible) the memo is off.
 
-``POST /v1/patients/{id}/diagnoses?refresh=true`` always runs the model.
+``POST /v1/patients/{id}/diagnoses?refresh=true`` always runs the model, on the remembered
+diagnosis input (below) when the patient is unchanged: ``refresh`` re-runs the model, it does not
+re-read the store. Answers, views and inputs alike rely on every route that writes or deletes a
+patient telling the memo (the server being the store's one writer, nothing else writes); a
+restart forgets them all.
 
 The same versions keep ``GET /v1/patients/{id}``'s answer (its JSON body) until the patient is
 written or deleted: a repeated read is answered on the event loop without the store lock, so
@@ -129,22 +133,37 @@ class DiagnosisMemo:
 
     def diagnosis_input(self, patient_id: str, version: int, run: Any) -> Any | None:
         """The patient's remembered diagnosis input for model ``run`` (the engine's
-        ``ReasoningRun``, by identity), if the patient is still at ``version``; else ``None``."""
+        ``ReasoningRun``, by identity), if the patient is still at ``version``; else ``None``.
+        A lookup with another run than the inputs' drops them all (each holds its run, and so
+        the whole old model) and makes ``run`` the one kept from now on."""
         with self._lock:
+            if run is not self._input_run:
+                self._inputs.clear()
+                self._input_run = run
+                return None
             if self._versions.get(patient_id, 0) != version:
                 return None
-            found = self._inputs.get(patient_id, version)
-            return found if found is not None and found.run is run else None
+            return self._inputs.get(patient_id, version)
 
     def put_diagnosis_input(self, patient_id: str, version: int, given: Any) -> None:
-        """Remember a diagnosis input read at ``version`` unless the patient changed since."""
+        """Remember a diagnosis input read at ``version`` unless the patient changed since, or
+        it was read with another model run than the last lookup's (a request that read it
+        before a reload must not bring the old model back)."""
         size = 1 + sum(len(found) for found in given.subgraph.findings.values())
         with self._lock:
-            if given.run is not self._input_run:  # another model: drop the old one's inputs
-                self._inputs.clear()  # (each holds its run, and so the whole old model)
+            if self._input_run is None:
                 self._input_run = given.run
+            if given.run is not self._input_run:
+                return
             if self._versions.get(patient_id, 0) == version:
                 self._inputs.put(patient_id, version, size, given)
+
+    def model_changed(self) -> None:
+        """Forget every diagnosis input (another model was loaded: the inputs hold the old
+        one, which would otherwise stay in memory until the next diagnosis)."""
+        with self._lock:
+            self._inputs.clear()
+            self._input_run = None
 
     def patient_changed(self, patient_id: str) -> None:
         """Forget the patient's answers, view and diagnosis input (it was written or

@@ -55,7 +55,23 @@ def test_a_new_model_run_drops_the_inputs_of_the_old_one() -> None:
     memo, old, new = DiagnosisMemo(), object(), object()
     memo.put_diagnosis_input("P1", 0, _input(old, 2))
     memo.put_diagnosis_input("P2", 0, _input(old, 2))
+    assert memo.diagnosis_input("P1", 0, old) is not None and len(memo._inputs) == 2
+    # the first lookup with the new run drops the old inputs, though nothing is put after it
+    assert memo.diagnosis_input("P1", 0, new) is None
+    assert len(memo._inputs) == 0 and memo._inputs.used == 0 and memo._input_run is new
     memo.put_diagnosis_input("P3", 0, _input(new, 2))
-    assert memo.diagnosis_input("P3", 0, new) is not None
-    assert memo._inputs.used == 3 and len(memo._inputs) == 1
-    assert memo.diagnosis_input("P1", 0, old) is None
+    # a request that read its input before the reload puts it late: not kept, the new run's stay
+    memo.put_diagnosis_input("P1", 0, _input(old, 2))
+    assert memo.diagnosis_input("P1", 0, new) is None and memo._input_run is new
+    assert memo.diagnosis_input("P3", 0, new) is not None and len(memo._inputs) == 1
+
+
+def test_a_model_load_forgets_every_input() -> None:
+    """The slot tells the memo after each load (api/rest.py): the old model is not kept even
+    when no diagnosis comes after the reload."""
+    memo, old, new = DiagnosisMemo(), object(), object()
+    memo.put_diagnosis_input("P1", 0, _input(old, 2))
+    memo.model_changed()
+    assert len(memo._inputs) == 0 and memo._input_run is None
+    memo.put_diagnosis_input("P1", 0, _input(new, 2))
+    assert memo.diagnosis_input("P1", 0, new) is not None

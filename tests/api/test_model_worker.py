@@ -163,3 +163,23 @@ def test_an_unchanged_patient_is_not_read_again_and_a_rewritten_one_is(trained) 
             assert reads == ["P777", "P777"] and second != first
         finally:
             engine.diagnosis_input = read
+
+
+def test_a_model_reload_keeps_no_input_of_the_old_model(trained) -> None:
+    """The memo's diagnosis inputs each hold the model run that read them; after a reload
+    (the saved model's stamp changed) none of the old run's is kept, so the old model can be
+    freed, and the answers stay those of the (same) saved model."""
+    from api.routers.deps import MODEL_CONFIG_FILE
+
+    with _worker_serving(trained, 2) as (client, worker, patients, alone):
+        memo, slot = client.app.state.diagnosis_memo, client.app.state.model_slot
+        old = slot.engine.result
+        assert memo.diagnosis_input(patients[0], memo.version(patients[0]), old) is not None
+        config = slot.directory / MODEL_CONFIG_FILE
+        stamp = config.stat().st_mtime_ns
+        os.utime(config, ns=(stamp + 10**9, stamp + 10**9))
+        assert _diagnoses(client, patients[1]) == alone[patients[1]]
+        assert slot.engine.result is not old
+        assert memo._input_run is not old
+        assert all(kept[2].run is not old for kept in memo._inputs._items.values())
+        assert _diagnoses(client, patients[0]) == alone[patients[0]]

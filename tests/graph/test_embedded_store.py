@@ -215,3 +215,14 @@ def test_the_store_checkpoints_every_so_many_write_transactions(store, monkeypat
     assert 0 < sizes[0] < sizes[1] and sizes[2] == 0  # the third commit folded the log in
     assert 0 < sizes[3] < sizes[4] and sizes[5] == 0
     assert sorted(store.patient_ids()) == [f"P{i}" for i in range(6)]
+    # not while a researcher's query worker reads: the commit after it ends folds the log in
+    store._query_pool.running = 1
+    try:
+        for i in range(6, 10):
+            store.upsert_patient(Patient(id=f"P{i}"))
+        assert wal.stat().st_size > 0 and store._commits == 4
+    finally:
+        store._query_pool.running = 0
+    store.upsert_patient(Patient(id="P10"))
+    assert not wal.exists() and store._commits == 0  # folded in: the log file is gone
+    assert len(store.patient_ids()) == 11

@@ -8,6 +8,7 @@ database is cleared first, so never point it at a database you care about.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -297,6 +298,10 @@ def _explained(kg, model: str = "hgt-test") -> tuple:
     ).rows
 
 
+def _of_model(kg, model: str) -> list:
+    return [s for s in kg.get_predictions("P001") if s.diagnosis.model_id == model]
+
+
 def test_a_save_replaces_changed_and_stale_predictions_and_keeps_equal_ones(kg):
     """The embedded store writes only what changed; every backend ends in the same state."""
     kg.upsert_patient(_patient())
@@ -315,8 +320,13 @@ def test_a_save_replaces_changed_and_stale_predictions_and_keeps_equal_ones(kg):
     kg.save_predictions("P001", [other])
     first = _explained(kg)
     assert [row[0] for row in first] == [CHF, CHF, CHF, HF, HF]
+    stamped = {s.diagnosis.concept_id: s.created for s in _of_model(kg, "hgt-test")}
+    time.sleep(1.1)  # ``created`` is kept to the second
     kg.save_predictions("P001", [chf, hf])  # the same again
     assert _explained(kg) == first
+    again = {s.diagnosis.concept_id: s.created for s in _of_model(kg, "hgt-test")}
+    assert again.keys() == stamped.keys() == {CHF, HF}
+    assert all(again[c] > stamped[c] for c in again)  # equal rows kept, with the new stamp
     moved = hf.model_copy(update={"probability": 0.9})  # now ranked first
     kg.save_predictions("P001", [chf, moved])
     assert _explained(kg) == (
