@@ -51,7 +51,9 @@ NODE_NOTES = {
     "`paths` is the explanation paths as JSON; `input_sections` the report sections whose "
     'findings the model read, as JSON (`{"include": null, "exclude": ["impression"], '
     '"unknown": true}`: every section but the impression; empty: not recorded); `kg_release` the '
-    "KG release the model ran on, its sources and content hash (empty: not recorded)",
+    "KG release the model ran on, its sources and content hash (empty: not recorded); `linked` "
+    "the number of its `EXPLAINED_BY` steps (the path steps that were stored concepts when it "
+    "was saved)",
 }
 
 

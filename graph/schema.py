@@ -46,6 +46,8 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
         ("input_sections", "STRING"),
         # the KG release the model ran on: sources and content hash ("" or null: not recorded)
         ("kg_release", "STRING"),
+        # EXPLAINED_BY steps written with it: its path steps that were stored concepts then
+        ("linked", "INT64"),
     ),
 }
 NODE_LABELS: tuple[str, ...] = tuple(NODE_PROPERTIES)

@@ -115,13 +115,10 @@ class PatientHooks:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         rows, steps = prediction_rows(patient_id, diagnoses, created, stored.__contains__)
         models = sorted({d.model_id for d in diagnoses})
-        linked: dict[str, int] = {}
-        for step in steps:
-            linked[step["prediction"]] = linked.get(step["prediction"], 0) + 1
-        wanted = {row["id"]: (*_compared(row), linked.get(row["id"], 0)) for row in rows}
+        wanted = {row["id"]: _compared(row) for row in rows}
         with self._transaction("save predictions"):
             found = self._rows(cy.PREDICTION_STATE, {"pid": patient_id, "models": models})
-            state = {row[0]: (*row[1:8], row[8]) for row in found}
+            state = {row[0]: tuple(row[1:]) for row in found}
             kept = sorted(pid for pid, now in state.items() if wanted.get(pid) == now)
             gone = sorted(set(state) - set(kept))
             fresh = [row for row in rows if row["id"] not in state or row["id"] in gone]
@@ -143,7 +140,8 @@ class PatientHooks:
 
 
 def _compared(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A prediction row's stored fields but its id and ``created``, in
+    """A prediction row's stored fields but its id and ``created`` (``linked``: the steps it
+    links, which a path concept stored since the last save changes), in
     :data:`~graph.stores.ladybug_cypher.PREDICTION_STATE`'s order."""
     return (
         row["concept_id"],
@@ -153,4 +151,5 @@ def _compared(row: dict[str, Any]) -> tuple[Any, ...]:
         row["paths"],
         row["input_sections"],
         row["kg_release"],
+        row["linked"],
     )

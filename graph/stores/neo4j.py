@@ -323,8 +323,7 @@ class Neo4jStore(GraphStore):
     def _save_predictions(
         self, patient_id: str, diagnoses: list[Diagnosis], stored: set[str]
     ) -> None:
-        # the statements MATCH the path concepts, so steps off the KG link nothing anyway
-        self._write(patients.predictions_work(patient_id, diagnoses))
+        self._write(patients.predictions_work(patient_id, diagnoses, stored))
 
     # ------------------------------------------------------------------ queries
     def _query(

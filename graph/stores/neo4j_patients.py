@@ -92,7 +92,8 @@ MATCH (c:Concept {id: row.concept_id})
 CREATE (p)-[:HAS_PREDICTION]->(x:Prediction {id: row.id, patient_id: $pid,
         concept_id: row.concept_id, probability: row.probability, model_id: row.model_id,
         rank: row.rank, paths: row.paths, created: row.created,
-        input_sections: row.input_sections, kg_release: row.kg_release})-[:PREDICTS]->(c)
+        input_sections: row.input_sections, kg_release: row.kg_release,
+        linked: row.linked})-[:PREDICTS]->(c)
 """
 # Path nodes that are not stored concepts (the patient itself) simply find no match.
 CREATE_EXPLAINED_BY = """
@@ -183,10 +184,11 @@ def delete_work(patient_id: str) -> Work:
     return work
 
 
-def predictions_work(patient_id: str, diagnoses: list[Diagnosis]) -> Work:
-    """Work replacing the predictions of the diagnoses' models for one patient."""
+def predictions_work(patient_id: str, diagnoses: list[Diagnosis], stored: set[str]) -> Work:
+    """Work replacing the predictions of the diagnoses' models for one patient (``stored``: the
+    path concepts that are stored, the steps it links)."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    rows, steps = prediction_rows(patient_id, diagnoses, created)
+    rows, steps = prediction_rows(patient_id, diagnoses, created, stored.__contains__)
     models = sorted({d.model_id for d in diagnoses})
 
     def work(tx: Any) -> None:

@@ -160,12 +160,14 @@ def prediction_rows(
                 "kg_release": diagnosis.kg_release,
             }
         )
+        written = len(steps)
         for path_index, path in enumerate(diagnosis.paths):
             for step, node in enumerate(path.nodes):
                 if is_concept(node):
                     steps.append(
                         {"prediction": pred_id, "concept": node, "path": path_index, "step": step}
                     )
+        rows[-1]["linked"] = len(steps) - written
     return rows, steps
 
 

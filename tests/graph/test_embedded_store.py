@@ -226,3 +226,43 @@ def test_the_store_checkpoints_every_so_many_write_transactions(store, monkeypat
     store.upsert_patient(Patient(id="P10"))
     assert not wal.exists() and store._commits == 0  # folded in: the log file is gone
     assert len(store.patient_ids()) == 11
+
+
+def test_predictions_saved_before_the_linked_count_are_rewritten_once(tmp_path):
+    """A database from before ``Prediction.linked``: opened, the column is added (null), so an
+    equal re-save cannot tell what its rows link and rewrites them once; the next keeps them."""
+    from graph.records import Diagnosis, ExplanationPath, Patient
+
+    path = tmp_path / "old.lbug"
+    settings = Settings(home=tmp_path, db_path=path)
+    steps = ("P1", "HP:0000001", "HP:0000002")
+    made = [
+        Diagnosis(
+            concept_id="HP:0000002",
+            name="t",
+            probability=0.7,
+            paths=(ExplanationPath(nodes=steps, relations=("HAS_FINDING", "IS_A"), score=0.5),),
+            model_id="m",
+        )
+    ]
+    with EmbeddedStore(settings) as old:
+        _seed(old, 3)
+        old.upsert_patient(Patient(id="P1"))
+        old.save_predictions("P1", made)
+        old.connection.execute("ALTER TABLE Prediction DROP linked")  # as an older kgdx wrote it
+
+    def state(store) -> tuple:
+        found = store.connection.execute(
+            "MATCH (x:Prediction)-[e:EXPLAINED_BY]->(c:Concept) "
+            "RETURN id(x), x.linked, collect(c.id)"
+        ).get_all()
+        return tuple(tuple(row[:2]) + (sorted(row[2]),) for row in found)
+
+    with EmbeddedStore(settings) as store:
+        ((node, linked, concepts),) = state(store)
+        assert linked is None and concepts == ["HP:0000001", "HP:0000002"]
+        store.save_predictions("P1", made)
+        ((rewritten, linked, concepts),) = state(store)
+        assert rewritten != node and linked == 2 and concepts == ["HP:0000001", "HP:0000002"]
+        store.save_predictions("P1", made)
+        assert state(store) == ((rewritten, 2, ["HP:0000001", "HP:0000002"]),)
