@@ -114,6 +114,26 @@ class ModelWorker:
         self.peak_pending = 0  # the most jobs that were on the socket at once
         self._slots = asyncio.Semaphore(self.max_pending)  # bound to a loop on first use
 
+    def model_changed(self) -> None:
+        """Another model was loaded (:attr:`api.routers.deps.ModelSlot.on_load`, from any
+        thread): drop this end's reference to the old run, so it can be freed before the next
+        diagnosis sends the new one (the child keeps its copy until then)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._run = None
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._run = None
+        else:
+            loop.call_soon_threadsafe(self._forget_run)
+
+    def _forget_run(self) -> None:
+        self._run = None
+
     def serves(self, run: ReasoningRun) -> bool:
         """Whether the child is up and holds ``run``'s model; if not, start it and send the
         model (the caller scores this one in process)."""

@@ -162,6 +162,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         use_worker = app.state.settings.server_model_worker and app.state.store_lock is not None
         # started with the first diagnosis; until its model is warm, diagnoses run here
         app.state.model_worker = ModelWorker() if use_worker else None
+        if app.state.model_worker is not None:
+            app.state.model_slot.on_load.append(app.state.model_worker.model_changed)
         torch_threads = _one_torch_thread()
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).

@@ -53,7 +53,7 @@ NODE_NOTES = {
     '"unknown": true}`: every section but the impression; empty: not recorded); `kg_release` the '
     "KG release the model ran on, its sources and content hash (empty: not recorded); `linked` "
     "the number of its `EXPLAINED_BY` steps (the path steps that were stored concepts when it "
-    "was saved)",
+    "was saved; null: saved by an older kgdx)",
 }
 
 

@@ -146,7 +146,9 @@ class ModelSlot:
                 listener()
             # the model and its KG (millions of objects) out of the collector's reach, as the
             # app's startup objects are: full collections scanning them stalled every request
-            # in flight by tens of ms (the load bench's p99)
+            # in flight by tens of ms (the load bench's p99). Unfrozen first, so the cycles of
+            # a model replaced by this one can be collected (once per load).
+            gc.unfreeze()
             gc.collect()
             gc.freeze()
         return self.engine

@@ -148,12 +148,11 @@ class DiagnosisMemo:
     def put_diagnosis_input(self, patient_id: str, version: int, given: Any) -> None:
         """Remember a diagnosis input read at ``version`` unless the patient changed since, or
         it was read with another model run than the last lookup's (a request that read it
-        before a reload must not bring the old model back)."""
+        before a reload must not bring the old model back; after a load no input is kept
+        until a lookup with the new run)."""
         size = 1 + sum(len(found) for found in given.subgraph.findings.values())
         with self._lock:
-            if self._input_run is None:
-                self._input_run = given.run
-            if given.run is not self._input_run:
+            if given.run is not self._input_run:  # None after a load: no lookup since
                 return
             if self._versions.get(patient_id, 0) == version:
                 self._inputs.put(patient_id, version, size, given)

@@ -3,10 +3,11 @@ read, draw (``/graph``), read an image thumbnail, delete.
 
 ``POST /v1/patients`` takes either ``application/json`` (a :class:`PatientCreate`) or
 ``multipart/form-data`` with a ``patient`` part (the same JSON as text) and ``images`` file
-parts (DICOM, PNG or JPEG; read in :mod:`api.routers.patient_upload`). Everything is read, extracted and predicted before
-the store is touched, and the patient is then written once (``upsert_patient`` is one
-transaction): a bad report, an unknown code, one unreadable or out-of-scope image among many,
-or too many findings stores nothing of the request (:mod:`api.routers.patient_ingest`).
+parts (DICOM, PNG or JPEG; read in :mod:`api.routers.patient_upload`). Everything is read,
+extracted and predicted before the store is touched, and the patient is then written once
+(``upsert_patient`` is one transaction): a bad report, an unknown code, one unreadable or
+out-of-scope image among many, or too many findings stores nothing of the request
+(:mod:`api.routers.patient_ingest`).
 
 The store lock is held only around store calls: report extraction and image inference run
 without it, so reads of other patients do not wait for them.

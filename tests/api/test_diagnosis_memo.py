@@ -17,9 +17,13 @@ def _input(run: object, findings: int) -> SimpleNamespace:
 def test_a_diagnosis_input_is_kept_for_its_version_and_model_run() -> None:
     memo, run, other = DiagnosisMemo(), object(), object()
     given = _input(run, 3)
+    memo.put_diagnosis_input("P1", 0, given)  # no lookup with this run yet: not kept
+    assert memo.diagnosis_input("P1", 0, run) is None
     memo.put_diagnosis_input("P1", 0, given)
     assert memo.diagnosis_input("P1", 0, run) is given
     assert memo.diagnosis_input("P1", 0, other) is None  # another model read it
+    memo.diagnosis_input("P1", 0, run)
+    memo.put_diagnosis_input("P1", 0, given)
     assert memo.diagnosis_input("P2", 0, run) is None
     memo.patient_changed("P1")
     assert memo.diagnosis_input("P1", 0, run) is None
@@ -32,6 +36,7 @@ def test_a_diagnosis_input_is_kept_for_its_version_and_model_run() -> None:
 
 def test_inputs_and_views_stay_within_their_budgets_least_recently_used_first() -> None:
     memo, run = DiagnosisMemo(view_bytes=100, input_findings=10), object()
+    assert memo.diagnosis_input("P1", 0, run) is None  # the route looks up before it puts
     for patient in ("P1", "P2", "P3"):
         memo.put_diagnosis_input(patient, 0, _input(run, 3))  # 4 each
     assert memo.diagnosis_input("P1", 0, run) is None  # dropped for P3
@@ -53,6 +58,7 @@ def test_inputs_and_views_stay_within_their_budgets_least_recently_used_first() 
 def test_a_new_model_run_drops_the_inputs_of_the_old_one() -> None:
     """Each input holds its run, and so the whole model: a reload must not keep the old one."""
     memo, old, new = DiagnosisMemo(), object(), object()
+    memo.diagnosis_input("P1", 0, old)
     memo.put_diagnosis_input("P1", 0, _input(old, 2))
     memo.put_diagnosis_input("P2", 0, _input(old, 2))
     assert memo.diagnosis_input("P1", 0, old) is not None and len(memo._inputs) == 2
@@ -67,11 +73,16 @@ def test_a_new_model_run_drops_the_inputs_of_the_old_one() -> None:
 
 
 def test_a_model_load_forgets_every_input() -> None:
-    """The slot tells the memo after each load (api/rest.py): the old model is not kept even
-    when no diagnosis comes after the reload."""
+    """The slot tells the memo after each load (api/rest.py): the memo keeps no input of the
+    old model even when no diagnosis comes after the reload."""
     memo, old, new = DiagnosisMemo(), object(), object()
+    memo.diagnosis_input("P1", 0, old)
     memo.put_diagnosis_input("P1", 0, _input(old, 2))
     memo.model_changed()
     assert len(memo._inputs) == 0 and memo._input_run is None
+    # an input read before the load, put after it, is not kept (no lookup with a run since)
+    memo.put_diagnosis_input("P2", 0, _input(old, 2))
+    assert len(memo._inputs) == 0 and memo._input_run is None
+    assert memo.diagnosis_input("P1", 0, new) is None
     memo.put_diagnosis_input("P1", 0, _input(new, 2))
     assert memo.diagnosis_input("P1", 0, new) is not None

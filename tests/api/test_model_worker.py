@@ -166,9 +166,9 @@ def test_an_unchanged_patient_is_not_read_again_and_a_rewritten_one_is(trained) 
 
 
 def test_a_model_reload_keeps_no_input_of_the_old_model(trained) -> None:
-    """The memo's diagnosis inputs each hold the model run that read them; after a reload
-    (the saved model's stamp changed) none of the old run's is kept, so the old model can be
-    freed, and the answers stay those of the (same) saved model."""
+    """The memo's diagnosis inputs each hold the model run that read them, and the worker's end
+    the run it sent; after a reload (the saved model's stamp changed) neither keeps the old
+    one, so it can be freed, and the answers stay those of the (same) saved model."""
     from api.routers.deps import MODEL_CONFIG_FILE
 
     with _worker_serving(trained, 2) as (client, worker, patients, alone):
@@ -180,6 +180,6 @@ def test_a_model_reload_keeps_no_input_of_the_old_model(trained) -> None:
         os.utime(config, ns=(stamp + 10**9, stamp + 10**9))
         assert _diagnoses(client, patients[1]) == alone[patients[1]]
         assert slot.engine.result is not old
-        assert memo._input_run is not old
+        assert memo._input_run is not old and worker._run is not old  # nothing holds it here
         assert all(kept[2].run is not old for kept in memo._inputs._items.values())
         assert _diagnoses(client, patients[0]) == alone[patients[0]]

@@ -298,6 +298,15 @@ def _explained(kg, model: str = "hgt-test") -> tuple:
     ).rows
 
 
+def _linked_counts_its_edges(kg) -> None:
+    """Every prediction's ``linked`` is the number of its ``EXPLAINED_BY`` edges."""
+    rows = kg.query(
+        "MATCH (x:Prediction) OPTIONAL MATCH (x)-[e:EXPLAINED_BY]->(:Concept) "
+        "RETURN x.id, x.linked, count(e) ORDER BY x.id"
+    ).rows
+    assert rows and all(linked == edges for _, linked, edges in rows), rows
+
+
 def _of_model(kg, model: str) -> list:
     return [s for s in kg.get_predictions("P001") if s.diagnosis.model_id == model]
 
@@ -340,6 +349,7 @@ def test_a_save_replaces_changed_and_stale_predictions_and_keeps_equal_ones(kg):
     assert [row[:3] for row in _explained(kg)] == [(CHF, 0.8, 1)] * 3
     assert {s.diagnosis.model_id for s in kg.get_predictions("P001")} == {"hgt-test", "other"}
     assert kg.counts().nodes["Prediction"] == 2
+    _linked_counts_its_edges(kg)
 
 
 def test_an_unchanged_prediction_links_a_path_concept_stored_since(kg):
@@ -354,6 +364,7 @@ def test_an_unchanged_prediction_links_a_path_concept_stored_since(kg):
     kg.upsert_concepts([Concept(id=late, name="late finding", kind="finding")])
     kg.save_predictions("P001", [chf])
     assert [row[3] for row in _explained(kg, "m")] == [CARDIO, late, CHF]
+    _linked_counts_its_edges(kg)
 
 
 def test_delete_patient(kg):
