@@ -25,7 +25,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,7 +53,13 @@ class LoopShare:
 
     ``guard`` makes the context each batch runs in (the diagnose route's: the model lock if it
     is free, and the store lock, waited for on the loop); it yields whether it holds the model
-    lock. Without one, batches run bare.
+    lock. Without one, batches run bare. ``group`` (the embedded store's
+    :meth:`~graph.stores.ladybug_transactions.Transactions.commit_group`) makes the context the
+    stages of a batch run in, inside the guard: their writes share one transaction and one
+    sync of the log, and their results are handed out once it has committed. When the group
+    breaks (a write in it failed and everything in it was rolled back), every stage that had
+    run in it, the failed one included, runs again on its own, so each request gets the result
+    of its own work; a stage whose error did not break the group keeps its error.
     """
 
     def __init__(
@@ -62,10 +68,12 @@ class LoopShare:
         *,
         batch_s: float = BATCH_S,
         share: float = SHARE,
+        group: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.requests = 0  # requests that reached the app (CountRequests)
         self.diagnoses = 0  # of which POST .../diagnoses (the route)
         self.guard = guard
+        self.group = group
         self.batch_s = batch_s
         self.share = share
         self._others_seen = 0
@@ -126,30 +134,55 @@ class LoopShare:
                     job.future.cancel()
 
     def _batch(self, model_held: bool, began: float) -> list[_Job]:
-        """Run the queued stages until ``batch_s`` has passed; those that need the model while
-        the guard has not got it go back to the queue's front (or are refused once they have
-        waited ``MODEL_PATIENCE_S``). The stages put back."""
+        """Run the queued stages until ``batch_s`` has passed, in one commit group if there is
+        one; those that need the model while the guard has not got it go back to the queue's
+        front (or are refused once they have waited ``MODEL_PATIENCE_S``). The stages put
+        back."""
         waiting: list[_Job] = []
-        while self._jobs and time.perf_counter() - began < self.batch_s:
-            job = self._jobs.popleft()
-            if job.future.done():  # its request was cancelled while queued
-                continue
-            if job.needs_model and not model_held:
-                if time.monotonic() - job.queued < MODEL_PATIENCE_S:
-                    waiting.append(job)
+        ran: list[tuple[_Job, BaseException | None, Any]] = []
+        breaker: _Job | None = None  # the stage whose failed write broke the group
+        group = self.group() if self.group is not None else contextlib.nullcontext(_UNGROUPED)
+        state: Any = _UNGROUPED
+        try:
+            with group as state:
+                while self._jobs and time.perf_counter() - began < self.batch_s:
+                    job = self._jobs.popleft()
+                    if job.future.done():  # its request was cancelled while queued
+                        continue
+                    if job.needs_model and not model_held:
+                        if time.monotonic() - job.queued < MODEL_PATIENCE_S:
+                            waiting.append(job)
+                        else:
+                            job.future.set_exception(StageRefused("the model lock stayed held"))
+                        continue
+                    try:
+                        ran.append((job, None, job.work()))
+                    except BaseException as exc:  # raised in its own request, not the runner
+                        ran.append((job, exc, None))
+                        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+                            raise
+                        if state.broken:
+                            breaker = job
+                            break
+        except BaseException:  # an interrupt: the group, if any, was rolled back
+            self._jobs.extendleft(reversed(waiting))
+            for job, exc, value in ran:
+                if exc is not None:
+                    job.future.set_exception(_as_settable(exc))
+                elif state is _UNGROUPED:  # its writes are committed
+                    job.future.set_result(value)
                 else:
-                    job.future.set_exception(StageRefused("the model lock stayed held"))
-                continue
-            try:
-                done = job.work()
-            except BaseException as exc:  # raised in its own request, not in the runner
-                job.future.set_exception(_as_settable(exc))
-                if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
-                    self._jobs.extendleft(reversed(waiting))
-                    raise
-            else:
-                job.future.set_result(done)
+                    job.future.cancel()  # its writes were rolled back with the group
+            raise
         self._jobs.extendleft(reversed(waiting))
+        rerun = not state.committed
+        for job, exc, value in ran:
+            if rerun and (exc is None or job is breaker):
+                exc, value = _run_alone(job)
+            if exc is not None:
+                job.future.set_exception(_as_settable(exc))
+            else:
+                job.future.set_result(value)
         return waiting
 
     def ran_on_loop(self, seconds: float) -> None:
@@ -172,6 +205,24 @@ class _Job:
     future: asyncio.Future
     needs_model: bool
     queued: float  # time.monotonic() when queued
+
+
+class _Ungrouped:
+    """The commit group of a batch without one: every write committed on its own."""
+
+    broken = False
+    committed = True
+
+
+_UNGROUPED = _Ungrouped()
+
+
+def _run_alone(job: _Job) -> tuple[BaseException | None, Any]:
+    """A stage run again outside the group (its first run was rolled back with the group)."""
+    try:
+        return None, job.work()
+    except Exception as exc:
+        return exc, None
 
 
 def _as_settable(exc: BaseException) -> BaseException:

@@ -156,6 +156,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
             guard=lambda: stage_locks(app.state),
             batch_s=app.state.settings.server_stage_batch_s,
             share=app.state.settings.server_read_share,
+            # the embedded store: a batch's saves share one commit (one sync of the log)
+            group=getattr(app.state.store, "commit_group", None),
         )
         from api.model_worker import ModelWorker
 

@@ -37,15 +37,14 @@ from graph.stores.ladybug_layout import (
     upgrade_layout,
 )
 from graph.stores.ladybug_patients import PatientHooks
+from graph.stores.ladybug_transactions import Transactions
 
 # Up to this many ids an existence check sends a list parameter; beyond it an Arrow table
 # (measured on the demo store: 0.07 ms vs 1.6 ms for 8 ids; Arrow wins on bulk loads).
 SMALL_ID_LIST = 2_000
-# write transactions between the store's own checkpoints (EmbeddedStore._checkpoint_now)
-CHECKPOINT_EVERY_COMMITS = 2_000
 
 
-class EmbeddedStore(PatientHooks, GraphStore):
+class EmbeddedStore(Transactions, PatientHooks, GraphStore):
     """LadybugDB-backed :class:`GraphStore`.
 
     Args:
@@ -92,6 +91,7 @@ class EmbeddedStore(PatientHooks, GraphStore):
         self._query_lock = threading.local()  # see queries_take()
         self._dirty = not read_only  # a read-only handle has nothing to checkpoint
         self._commits = 0  # write transactions since this store last checkpointed
+        self._group = None  # the open commit group (Transactions.commit_group), if any
         self._bulk = bulk
         self._open(bulk)
         if read_only and missing_columns(self._rows):
@@ -172,50 +172,6 @@ class EmbeddedStore(PatientHooks, GraphStore):
         while result.has_next():
             rows.append(result.get_next())
         return rows
-
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[None]:
-        """One transaction: committed when the block ends, rolled back on any exception
-        (interrupts included), so the connection is never left inside an open transaction."""
-        self._refuse_read_only(what)
-        self._dirty = True
-        try:
-            self.connection.execute("BEGIN TRANSACTION")
-        except RuntimeError as exc:
-            raise StoreError(f"{what}: cannot start a transaction: {exc}") from None
-        try:
-            yield
-            self.connection.execute("COMMIT")
-        except BaseException as exc:
-            try:
-                self.connection.execute("ROLLBACK")
-            except RuntimeError:
-                pass  # the failed COMMIT already ended the transaction
-            if isinstance(exc, RuntimeError):
-                raise StoreError(f"{what} failed and was rolled back: {exc}") from None
-            raise
-        self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY_COMMITS and not self._bulk:
-            if not self._query_pool.running:  # like the one before a query: none reading
-                self._checkpoint_now()
-
-    def _checkpoint_now(self) -> None:
-        """Fold the write-ahead log into the database. LadybugDB does it by itself once the log
-        reaches 16 MB (inside the commit that crosses it), but small updates of the same rows
-        reach that only after tens of thousands of commits, and every read of those rows slows
-        meanwhile: re-stamping 80 patients' predictions 10,000 times took a save and its
-        read-back from 1.9 to 5.3 ms. Every :data:`CHECKPOINT_EVERY_COMMITS` write transactions
-        the store checkpoints itself (~14 ms after such updates), at the first such commit
-        while no researcher's query is reading (queries that overlap without a break put it
-        off: then only LadybugDB's own, at 16 MB, comes); a failure only waits for the next
-        one (the commit is already durable in the log). Read-only handles of other processes
-        (a CLI query beside ``kgdx serve``) see these checkpoints as they see LadybugDB's."""
-        self._commits = 0
-        try:
-            self.connection.execute("CHECKPOINT")
-        except Exception:  # noqa: BLE001 - never fail a write that is already committed
-            return
-        self._dirty = False
 
     def _write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         """Run statements in one transaction; roll back on any error."""

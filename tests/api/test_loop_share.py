@@ -224,3 +224,47 @@ def test_stages_the_model_lock_holds_up_too_long_are_refused_and_never_run() -> 
 
     assert [type(a) for a in asyncio.run(main())] == [StageRefused] * 3
     assert ran == []
+
+
+def test_a_batch_commits_its_stages_writes_together_and_reruns_them_when_one_fails(store):
+    """With the embedded store's commit group: one commit for a batch's writes, and when a
+    write fails the stages that ran in the group run again alone, so each request gets the
+    result of its own work; an error that wrote nothing does not break the group."""
+    import asyncio
+
+    from graph.errors import StoreError
+    from graph.records import Patient
+
+    store.upsert_patient(Patient(id="P0"))
+    runs: list[str] = []
+
+    def write(pid: str):
+        def work() -> str:
+            runs.append(pid)
+            store.upsert_patient(Patient(id=pid))
+            return pid
+
+        return work
+
+    def refuse() -> None:
+        runs.append("refused")
+        raise ValueError("not this one")  # before any write
+
+    def duplicate() -> None:
+        runs.append("duplicate")
+        store._write([("CREATE (:Patient {id: 'P0'})", {})])
+
+    async def main(stages):
+        share = LoopShare(group=store.commit_group)
+        return await asyncio.gather(*(share.run(s) for s in stages), return_exceptions=True)
+
+    answers = asyncio.run(main([write("P1"), refuse, write("P2")]))
+    assert answers[0] == "P1" and isinstance(answers[1], ValueError) and answers[2] == "P2"
+    assert runs == ["P1", "refused", "P2"] and store.patient_ids() == ["P0", "P1", "P2"]
+    runs.clear()
+    answers = asyncio.run(main([write("P3"), refuse, duplicate, write("P4")]))
+    assert answers[0] == "P3" and answers[3] == "P4"
+    assert isinstance(answers[1], ValueError) and isinstance(answers[2], StoreError)
+    # P3 ran in the group the duplicate broke, then alone; P4 in the next batch
+    assert runs == ["P3", "refused", "duplicate", "P3", "duplicate", "P4"]
+    assert store.patient_ids() == ["P0", "P1", "P2", "P3", "P4"]

@@ -203,7 +203,7 @@ def test_a_save_of_unchanged_predictions_rewrites_only_their_timestamp(store, mo
 def test_the_store_checkpoints_every_so_many_write_transactions(store, monkeypatch):
     """Small writes would take tens of thousands of commits to reach LadybugDB's own 16 MB
     checkpoint, every read of the rows they update slowing meanwhile."""
-    import graph.stores.embedded as embedded
+    import graph.stores.ladybug_transactions as embedded
     from graph.records import Patient
 
     monkeypatch.setattr(embedded, "CHECKPOINT_EVERY_COMMITS", 3)
@@ -266,3 +266,62 @@ def test_predictions_saved_before_the_linked_count_are_rewritten_once(tmp_path):
         assert rewritten != node and linked == 2 and concepts == ["HP:0000001", "HP:0000002"]
         store.save_predictions("P1", made)
         assert state(store) == ((rewritten, 2, ["HP:0000001", "HP:0000002"]),)
+
+
+def _statements(store, monkeypatch) -> list[str]:
+    """The transaction statements the store's connection runs from now on."""
+    seen: list[str] = []
+    execute = store.connection.execute
+
+    def counted(cypher, *args):
+        if cypher in ("BEGIN TRANSACTION", "COMMIT", "ROLLBACK"):
+            seen.append(cypher)
+        return execute(cypher, *args)
+
+    monkeypatch.setattr(store.connection, "execute", counted)
+    return seen
+
+
+def test_a_commit_group_commits_its_writes_in_one_transaction(store, monkeypatch):
+    from graph.records import Patient
+
+    seen = _statements(store, monkeypatch)
+    before = store._commits
+    with store.commit_group() as group:
+        for pid in ("P1", "P2", "P3"):
+            store.upsert_patient(Patient(id=pid))
+        assert store.has_patient("P2")  # reads in the group see its writes
+    assert seen == ["BEGIN TRANSACTION", "COMMIT"]
+    assert group.committed and not group.broken and group.joined == 3
+    assert store._commits == before + 3  # counted one by one towards the checkpoint
+    assert sorted(store.patient_ids()) == ["P1", "P2", "P3"]
+    store.upsert_patient(Patient(id="P4"))  # outside a group: a transaction of its own
+    assert seen[2:] == ["BEGIN TRANSACTION", "COMMIT"]
+    with store.commit_group() as idle:  # nothing written: nothing begun
+        assert store.patient_ids()
+    assert idle.committed and seen[4:] == []
+
+
+def test_a_failed_write_rolls_back_its_whole_commit_group(store):
+    from graph.errors import StoreError
+    from graph.records import Patient
+
+    store.upsert_patient(Patient(id="P0"))
+    with store.commit_group() as group:
+        store.upsert_patient(Patient(id="P1"))
+        with pytest.raises(StoreError, match="grouped with it"):
+            store._write([("CREATE (:Patient {id: 'P0'})", {})])  # a duplicate key
+        assert group.broken
+        with pytest.raises(StoreError, match="earlier write of this commit group failed"):
+            store.upsert_patient(Patient(id="P2"))
+    assert not group.committed
+    assert store.patient_ids() == ["P0"]  # P1 went with the failed write
+    with pytest.raises(ValueError), store.commit_group() as group:  # any exception out of it
+        store.upsert_patient(Patient(id="P3"))
+        raise ValueError("the caller failed")
+    assert group.broken and store.patient_ids() == ["P0"]
+    with store.commit_group(), pytest.raises(StoreError, match="already open"):
+        with store.commit_group():
+            pass
+    store.upsert_patient(Patient(id="P5"))
+    assert store.patient_ids() == ["P0", "P5"]

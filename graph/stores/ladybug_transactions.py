@@ -1,0 +1,173 @@
+"""The embedded store's write transactions: one ``BEGIN ... COMMIT`` each, or several sharing one
+(:meth:`Transactions.commit_group`), and the store's own checkpoints.
+
+Every ``COMMIT`` syncs LadybugDB's write-ahead log to disk (an ``fdatasync``), and on a loaded
+machine the wait for that sync, and for the core after it, is a good part of a small write: in
+the load bench's rows-change phase ``COMMIT`` took 15% of the event loop. The server runs the
+diagnoses' saves in batches on its loop (:mod:`api.loop_share`), 4-6 of them back to back; in a
+commit group they share one transaction and one sync. The group's writes are committed together
+when it ends, or none of them: a write that fails in a group rolls back every write made in it,
+and the caller (:meth:`api.loop_share.LoopShare._batch`) runs the others again one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graph.errors import StoreError
+
+if TYPE_CHECKING:
+    from graph.query_runner import QueryPool
+
+# write transactions between the store's own checkpoints (Transactions._checkpoint_now)
+CHECKPOINT_EVERY_COMMITS = 2_000
+
+
+@dataclass
+class CommitGroup:
+    """The state of one :meth:`Transactions.commit_group`."""
+
+    joined: int = 0  # write transactions that ran in it
+    open: bool = False  # its transaction has begun and not ended
+    broken: bool = False  # a write in it, or its commit, failed: all of it was rolled back
+    committed: bool = False  # it ended with everything in it committed (or nothing to commit)
+
+
+class Transactions:
+    """Mixin of :class:`~graph.stores.embedded.EmbeddedStore`: :meth:`_transaction`,
+    :meth:`commit_group` and the checkpoints every :data:`CHECKPOINT_EVERY_COMMITS` writes."""
+
+    connection: Any
+    _bulk: bool
+    _dirty: bool
+    _commits: int
+    _group: CommitGroup | None
+    _query_pool: QueryPool
+
+    if TYPE_CHECKING:
+
+        def _refuse_read_only(self, what: str) -> None: ...
+
+    @contextmanager
+    def commit_group(self) -> Iterator[CommitGroup]:
+        """Write transactions begun in the block (on this thread, the store held) share one:
+        the first begins it, and the block's end commits all of them with one sync of the log.
+        When a write in it fails, everything written in the group is rolled back at once and the
+        group is ``broken`` (the caller runs the other writes again, alone); a later write in a
+        broken group, or an exception out of the block, rolls back too. Reads in the block see
+        the group's writes; other connections (researchers' query workers) see them only once
+        it ends.
+
+        Raises:
+            StoreError: a group is already open.
+        """
+        if self._group is not None:
+            raise StoreError("a commit group is already open on this store")
+        group = CommitGroup()
+        self._group = group
+        try:
+            yield group
+        except BaseException:
+            if group.open:
+                self._rollback()
+                group.open, group.broken = False, True
+            raise
+        finally:
+            self._group = None
+        if group.open:
+            group.open = False
+            try:
+                self.connection.execute("COMMIT")
+            except RuntimeError:
+                self._rollback()
+                group.broken = True
+                return
+        group.committed = not group.broken
+        if group.joined:
+            self._after_commit()
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back on any exception
+        (interrupts included), so the connection is never left inside an open transaction.
+        Inside :meth:`commit_group` it joins the group's transaction instead."""
+        self._refuse_read_only(what)
+        self._dirty = True
+        group = self._group
+        if group is not None:
+            with self._joined(group, what):
+                yield
+            return
+        self._begin(what)
+        try:
+            yield
+            self.connection.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()  # a failed COMMIT has already ended the transaction
+            if isinstance(exc, RuntimeError):
+                raise StoreError(f"{what} failed and was rolled back: {exc}") from None
+            raise
+        self._commits += 1
+        self._after_commit()
+
+    @contextmanager
+    def _joined(self, group: CommitGroup, what: str) -> Iterator[None]:
+        if group.broken:
+            raise StoreError(f"{what}: an earlier write of this commit group failed")
+        if not group.open:
+            self._begin(what)
+            group.open = True
+        try:
+            yield
+        except BaseException as exc:
+            self._rollback()
+            group.open, group.broken = False, True
+            if isinstance(exc, RuntimeError):
+                raise StoreError(
+                    f"{what} failed and was rolled back, with the writes grouped with it: {exc}"
+                ) from None
+            raise
+        group.joined += 1
+        self._commits += 1
+
+    def _begin(self, what: str) -> None:
+        try:
+            self.connection.execute("BEGIN TRANSACTION")
+        except RuntimeError as exc:
+            raise StoreError(f"{what}: cannot start a transaction: {exc}") from None
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.execute("ROLLBACK")
+        except RuntimeError:
+            pass  # already ended (a failed statement or COMMIT ends it)
+
+    def _after_commit(self) -> None:
+        if self._commits >= CHECKPOINT_EVERY_COMMITS and not self._bulk:
+            if not self._query_pool.running:  # like the one before a query: none reading
+                self._checkpoint_now()
+
+    def _checkpoint_now(self) -> None:
+        """Fold the write-ahead log into the database. LadybugDB does it by itself once the log
+        reaches 16 MB (inside the commit that crosses it), but small updates of the same rows
+        reach that only after tens of thousands of commits, and every read of those rows slows
+        meanwhile: re-stamping 80 patients' predictions 10,000 times took a save and its
+        read-back from 1.9 to 5.3 ms. Every :data:`CHECKPOINT_EVERY_COMMITS` write transactions
+        (those of a commit group counted one by one) the store checkpoints itself (~14 ms after
+        such updates), at the first such commit while no researcher's query is reading (queries
+        that overlap without a break put it off: then only LadybugDB's own, at 16 MB, comes); a
+        failure only waits for the next one (the commit is already durable in the log).
+        Read-only handles of other processes (a CLI query beside ``kgdx serve``) see these
+        checkpoints as they see LadybugDB's."""
+        self._commits = 0
+        try:
+            self.connection.execute("CHECKPOINT")
+        except Exception:  # noqa: BLE001 - never fail a write that is already committed
+            return
+        self._dirty = False
+
+
+__all__ = ["CHECKPOINT_EVERY_COMMITS", "CommitGroup", "Transactions"]
