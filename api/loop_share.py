@@ -176,13 +176,18 @@ class LoopShare:
             raise
         self._jobs.extendleft(reversed(waiting))
         rerun = not state.committed
-        for job, exc, value in ran:
-            if rerun and (exc is None or job is breaker):
-                exc, value = _run_alone(job)
-            if exc is not None:
-                job.future.set_exception(_as_settable(exc))
-            else:
-                job.future.set_result(value)
+        try:
+            for job, exc, value in ran:
+                if rerun and (exc is None or job is breaker):
+                    exc, value = _run_alone(job)
+                if exc is not None:
+                    job.future.set_exception(_as_settable(exc))
+                else:
+                    job.future.set_result(value)
+        finally:  # an interrupt in a re-run: the stages not answered yet are cancelled
+            for job, _, _ in ran:
+                if not job.future.done():
+                    job.future.cancel()
         return waiting
 
     def ran_on_loop(self, seconds: float) -> None:

@@ -167,6 +167,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         try:
             result = self.connection.execute(cypher, params or {})
         except RuntimeError as exc:
+            self._statement_failed()
             raise StoreError(f"embedded store query failed: {exc}") from None
         rows = []
         while result.has_next():
@@ -193,6 +194,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
             else:
                 self.connection.execute(cy.copy_from(table, options, path=str(rows)))
         except RuntimeError as exc:
+            self._statement_failed()
             if "Unable to find primary key" in str(exc) and table != "Concept":
                 raise UnknownConceptError(
                     f"bulk load into {table}: a relation endpoint is not a stored concept "
@@ -204,6 +206,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         try:
             return self.connection.execute(cypher, {"rows": rows}).get_as_arrow()
         except RuntimeError as exc:
+            self._statement_failed()
             raise StoreError(f"embedded store query failed: {exc}") from None
 
     # ------------------------------------------------------------------ KG hooks

@@ -86,7 +86,8 @@ class Transactions:
                 group.broken = True
                 return
         group.committed = not group.broken
-        if group.joined:
+        if group.committed and group.joined:
+            self._commits += group.joined  # counted once they are committed
             self._after_commit()
 
     @contextmanager
@@ -131,7 +132,14 @@ class Transactions:
                 ) from None
             raise
         group.joined += 1
-        self._commits += 1
+
+    def _statement_failed(self) -> None:
+        """After a statement failed: LadybugDB has rolled back the transaction it ran in (a
+        read's failure included) and gone back to committing each statement, so an open commit
+        group is broken: its writes are gone, and later ones must not run unprotected."""
+        group = self._group
+        if group is not None and group.open:
+            group.open, group.broken = False, True
 
     def _begin(self, what: str) -> None:
         try:

@@ -254,13 +254,26 @@ def test_a_batch_commits_its_stages_writes_together_and_reruns_them_when_one_fai
         runs.append("duplicate")
         store._write([("CREATE (:Patient {id: 'P0'})", {})])
 
-    async def main(stages):
-        share = LoopShare(group=store.commit_group)
+    async def main(stages):  # one batch, whatever the machine's speed
+        share = LoopShare(group=store.commit_group, batch_s=60)
         return await asyncio.gather(*(share.run(s) for s in stages), return_exceptions=True)
 
-    answers = asyncio.run(main([write("P1"), refuse, write("P2")]))
+    commits: list[str] = []
+    execute = store.connection.execute
+
+    def counted(cypher, *args):
+        if cypher in ("BEGIN TRANSACTION", "COMMIT"):
+            commits.append(cypher)
+        return execute(cypher, *args)
+
+    store.connection.execute = counted
+    try:
+        answers = asyncio.run(main([write("P1"), refuse, write("P2")]))
+    finally:
+        store.connection.execute = execute
     assert answers[0] == "P1" and isinstance(answers[1], ValueError) and answers[2] == "P2"
     assert runs == ["P1", "refused", "P2"] and store.patient_ids() == ["P0", "P1", "P2"]
+    assert commits == ["BEGIN TRANSACTION", "COMMIT"]  # both writes in one transaction
     runs.clear()
     answers = asyncio.run(main([write("P3"), refuse, duplicate, write("P4")]))
     assert answers[0] == "P3" and answers[3] == "P4"

@@ -320,6 +320,16 @@ def test_a_failed_write_rolls_back_its_whole_commit_group(store):
         store.upsert_patient(Patient(id="P3"))
         raise ValueError("the caller failed")
     assert group.broken and store.patient_ids() == ["P0"]
+    # a failed read ends LadybugDB's transaction too: the group is broken, nothing after it
+    # runs unprotected (each statement would commit on its own)
+    with store.commit_group() as group:
+        store.upsert_patient(Patient(id="P1"))
+        with pytest.raises(StoreError, match="query failed"):
+            store._rows("MATCH (x:Nowhere) RETURN x")
+        assert group.broken
+        with pytest.raises(StoreError, match="earlier write of this commit group failed"):
+            store.upsert_patient(Patient(id="P2"))
+    assert not group.committed and store.patient_ids() == ["P0"]
     with store.commit_group(), pytest.raises(StoreError, match="already open"):
         with store.commit_group():
             pass
