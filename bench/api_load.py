@@ -152,6 +152,15 @@ def run_clients(port: int, groups: list[tuple[str, Sequence[str], int, Tally]], 
     return time.perf_counter() - began
 
 
+def beside_readers(
+    port: int, posts: Sequence[str], reads: list[str], clients: int, headers, seconds: float
+) -> tuple[Tally, Tally, float]:
+    """``clients`` posting ``posts`` while as many read ``reads``: both tallies, the seconds."""
+    posted, read = Tally(), Tally()
+    groups = [("POST", posts, clients, posted), ("GET", reads, clients, read)]
+    return posted, read, run_clients(port, groups, headers, seconds)
+
+
 def report(label: str, tally: Tally, elapsed: float, target: float | None) -> bool:
     ordered = sorted(tally.latencies)
     p50, p95, p99 = (percentile(ordered, q) for q in (0.5, 0.95, 0.99))
@@ -247,40 +256,21 @@ def main() -> int:
             )
             load_1 = os.getloadavg()[0]
             met = report("POST diagnoses, model runs", alone, elapsed, DIAGNOSE_P99_S)
-            mixed, reads = Tally(), Tally()
-            elapsed = run_clients(
-                port,
-                [("POST", fresh, args.clients, mixed), ("GET", read_paths, args.clients, reads)],
-                headers,
-                args.duration,
+            mixed, reads, elapsed = beside_readers(
+                port, fresh, read_paths, args.clients, headers, args.duration
             )
             load_2 = os.getloadavg()[0]
             met &= report("POST diagnoses, runs, + reads", mixed, elapsed, DIAGNOSE_P99_S)
             met &= report("GET /v1/patients/{id}, + runs", reads, elapsed, READ_P99_S)
-            remembered, reads = Tally(), Tally()
-            elapsed = run_clients(
-                port,
-                [
-                    ("POST", diagnose_paths, args.clients, remembered),
-                    ("GET", read_paths, args.clients, reads),
-                ],
-                headers,
-                args.duration,
+            remembered, reads, elapsed = beside_readers(
+                port, diagnose_paths, read_paths, args.clients, headers, args.duration
             )
             report("POST diagnoses, memo, + reads", remembered, elapsed, DIAGNOSE_P99_S)
             report("GET /v1/patients/{id}, + memo", reads, elapsed, READ_P99_S)
             load_3 = os.getloadavg()[0]
             if not args.no_rewrite:
-                changing = Rewrites(ids)
-                rewrites, reads = Tally(), Tally()
-                elapsed = run_clients(
-                    port,
-                    [
-                        ("POST", changing, args.clients, rewrites),
-                        ("GET", read_paths, args.clients, reads),
-                    ],
-                    headers,
-                    args.duration,
+                rewrites, reads, elapsed = beside_readers(
+                    port, Rewrites(ids), read_paths, args.clients, headers, args.duration
                 )
                 met &= report(
                     "POST diagnoses, rows change, + reads", rewrites, elapsed, DIAGNOSE_P99_S
