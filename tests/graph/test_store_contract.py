@@ -1,64 +1,25 @@
-"""Contract tests every GraphStore backend passes (parametrised over the registered backends).
-
-The embedded LadybugDB store always runs. The Neo4j store runs when ``KGDX_TEST_NEO4J_URI``
-points at a live Neo4j 5 (user/password from ``KGDX_TEST_NEO4J_USER`` / ``_PASSWORD``); its
-database is cleared first, so never point it at a database you care about.
-"""
+"""Contract tests every GraphStore backend passes (the ``kg`` fixture, parametrised over the
+registered backends, and its data: ``tests/graph/store_contract.py``); the prediction contract is
+in ``test_store_contract_predictions.py``."""
 
 from __future__ import annotations
-
-import os
-import time
-from collections.abc import Iterator
 
 import pytest
 
 from graph.errors import InputError, QueryError, UnknownConceptError
-from graph.records import (
-    Assertion,
-    Concept,
-    Diagnosis,
-    ExplanationPath,
-    Finding,
-    ImageEvidence,
-    Patient,
-    Relation,
-    Report,
-    TextSpan,
+from graph.records import Finding, Relation, TextSpan
+from tests.graph.store_contract import (
+    CARDIO,
+    CHF,
+    CONCEPTS,
+    EDEMA,
+    EFFUSION,
+    HF,
+    LUNG,
+    RELATIONS,
+    contract_patient,
 )
-from graph.records import Image as ImageRecord
-from graph.settings import Settings
-from graph.stores import open_store
 
-CHF, CARDIO, EFFUSION, HF, EDEMA, LUNG = (
-    "UMLS:C0018802",
-    "UMLS:C0018800",
-    "UMLS:C0032227",
-    "UMLS:C0018801",
-    "UMLS:C0034063",
-    "UMLS:C0024109",
-)
-CONCEPTS = [
-    Concept(id=CHF, name="congestive heart failure", kind="disease", xrefs=("DOID:6000",)),
-    Concept(id=HF, name="heart failure", kind="disease"),
-    Concept(id=CARDIO, name="cardiomegaly", kind="finding", synonyms=("enlarged heart",)),
-    Concept(id=EFFUSION, name="pleural effusion", kind="finding", synonyms=("effusion",)),
-    Concept(id=EDEMA, name="pulmonary edema", kind="finding"),
-    Concept(id=LUNG, name="lung", kind="anatomy"),
-]
-RELATIONS = [
-    Relation(src=CHF, dst=CARDIO, type="HAS_FINDING", sources=("seed",)),
-    Relation(
-        src=CHF,
-        dst=EFFUSION,
-        type="HAS_FINDING",
-        sources=("seed",),
-        attributes={"freq": "HP:0040282"},
-    ),
-    Relation(src=CHF, dst=HF, type="IS_A", sources=("seed",)),
-    Relation(src=EDEMA, dst=LUNG, type="FINDING_SITE", sources=("seed",), weight=0.5),
-]
-REPORT = "FINDINGS: The heart is enlarged. No pleural effusion.\nIMPRESSION: Cardiomegaly."
 WRITES = [
     "CREATE (:Patient {id: 'evil'})",
     "MATCH (n) DETACH DELETE n",
@@ -76,80 +37,6 @@ WRITES = [
     "MATCH (n) RETURN n; MATCH (m) DETACH DELETE m",
     "match (c:Concept) set c.kind = 'other'",
 ]
-
-
-def _patient(pid: str = "P001") -> Patient:
-    cardio = REPORT.index("heart is enlarged")
-    effusion = REPORT.index("pleural effusion")
-    return Patient(
-        id=pid,
-        reports=(Report(id="r1", text=REPORT, date="2026-01-02"),),
-        images=(ImageRecord(id="i1", modality="CR"),),
-        findings=(
-            Finding(
-                concept_id=CARDIO,
-                provenance=TextSpan(
-                    doc_id="r1",
-                    section="findings",
-                    sentence="The heart is enlarged.",
-                    start=cardio,
-                    end=cardio + 17,
-                    text="heart is enlarged",
-                ),
-            ),
-            Finding(
-                concept_id=EFFUSION,
-                assertion=Assertion(polarity="absent"),
-                provenance=TextSpan(
-                    doc_id="r1",
-                    section="findings",
-                    sentence="No pleural effusion.",
-                    start=effusion,
-                    end=effusion + 16,
-                    text="pleural effusion",
-                ),
-            ),
-            Finding(
-                concept_id=EDEMA,
-                confidence=0.83,
-                provenance=ImageEvidence(image_id="i1", model_id="cnn-test", probability=0.83),
-            ),
-        ),
-        labels=(CHF,),
-        attributes={"age": 71, "sex": "F"},
-    )
-
-
-def _backends() -> list:
-    params = [pytest.param("embedded", id="embedded")]
-    reason = "set KGDX_TEST_NEO4J_URI to run the contract tests against a live Neo4j 5"
-    params.append(
-        pytest.param(
-            "neo4j",
-            id="neo4j",
-            marks=[
-                pytest.mark.neo4j,
-                pytest.mark.skipif(not os.environ.get("KGDX_TEST_NEO4J_URI"), reason=reason),
-            ],
-        )
-    )
-    return params
-
-
-@pytest.fixture(params=_backends())
-def kg(request, tmp_path) -> Iterator:
-    settings = Settings(
-        home=tmp_path,
-        db_path=tmp_path / "contract.lbug",
-        neo4j_uri=os.environ.get("KGDX_TEST_NEO4J_URI", "bolt://localhost:7687"),
-        neo4j_user=os.environ.get("KGDX_TEST_NEO4J_USER", "neo4j"),
-        neo4j_password=os.environ.get("KGDX_TEST_NEO4J_PASSWORD", ""),
-    )
-    with open_store(request.param, settings=settings) as store:
-        store.clear()
-        store.upsert_concepts(CONCEPTS)
-        store.upsert_relations(RELATIONS)
-        yield store
 
 
 def test_concepts_round_trip_and_update(kg):
@@ -206,7 +93,9 @@ def test_neighbours_by_direction(kg):
 
 
 def test_paths_walk_kg_edges_only(kg):
-    kg.upsert_patient(_patient())  # the patient links CARDIO and EDEMA; paths must not use it
+    kg.upsert_patient(
+        contract_patient()
+    )  # the patient links CARDIO and EDEMA; paths must not use it
     (path,) = kg.paths(CARDIO, EFFUSION, max_hops=3)
     assert [(s.relation.type, s.direction, s.concept.id) for s in path] == [
         ("HAS_FINDING", "in", CHF),
@@ -225,7 +114,7 @@ def test_subgraph_k_hops(kg):
 
 
 def test_patient_round_trip_and_idempotent_ingest(kg):
-    patient = _patient()
+    patient = contract_patient()
     kg.upsert_patient(patient)
     first = kg.counts()
     kg.upsert_patient(patient)
@@ -242,133 +131,30 @@ def test_patient_round_trip_and_idempotent_ingest(kg):
 
 
 def test_reingest_replaces_findings(kg):
-    kg.upsert_patient(_patient())
-    fewer = _patient().model_copy(update={"findings": _patient().findings[:1]})
+    kg.upsert_patient(contract_patient())
+    fewer = contract_patient().model_copy(update={"findings": contract_patient().findings[:1]})
     kg.upsert_patient(fewer)
     assert kg.get_patient("P001").findings == fewer.findings
     assert kg.counts().relations["MENTIONS"] == 1
 
 
 def test_bad_patient_writes_nothing(kg):
-    kg.upsert_patient(_patient())
+    kg.upsert_patient(contract_patient())
     before = kg.counts()
-    unknown = _patient().model_copy(update={"labels": ("UMLS:C0000003",)})
+    unknown = contract_patient().model_copy(update={"labels": ("UMLS:C0000003",)})
     with pytest.raises(UnknownConceptError):
         kg.upsert_patient(unknown)
     orphan = Finding(concept_id=CARDIO, provenance=TextSpan(doc_id="r9", start=0, end=1, text="x"))
     with pytest.raises(InputError, match="r9"):
-        kg.upsert_patient(_patient().model_copy(update={"findings": (orphan,)}))
+        kg.upsert_patient(contract_patient().model_copy(update={"findings": (orphan,)}))
     assert kg.counts() == before
-    assert kg.get_patient("P001") == _patient()
+    assert kg.get_patient("P001") == contract_patient()
     with pytest.raises(InputError):
         kg.upsert_patient({"id": "P002"})
 
 
-def test_predictions_are_stored_and_replaced(kg):
-    kg.upsert_patient(_patient())
-    path = ExplanationPath(
-        nodes=("P001", CARDIO, CHF), relations=("HAS_FINDING", "FINDING_OF"), score=0.7
-    )
-    diagnosis = Diagnosis(
-        concept_id=CHF,
-        name="congestive heart failure",
-        probability=0.81,
-        paths=(path,),
-        model_id="hgt-test",
-    )
-    kg.save_predictions("P001", [diagnosis])
-    kg.save_predictions("P001", [diagnosis])
-    rows = kg.query(
-        "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction)-[e:EXPLAINED_BY]->(c:Concept) "
-        "RETURN x.probability, c.id, e.step ORDER BY e.step",
-        {"pid": "P001"},
-    ).rows
-    assert rows == ((0.81, CARDIO, 1), (0.81, CHF, 2))
-    with pytest.raises(UnknownConceptError):
-        kg.save_predictions("P001", [diagnosis.model_copy(update={"concept_id": "UMLS:C0000004"})])
-    assert kg.counts().nodes["Prediction"] == 1
-
-
-def _explained(kg, model: str = "hgt-test") -> tuple:
-    return kg.query(
-        "MATCH (:Patient {id: 'P001'})-[:HAS_PREDICTION]->(x:Prediction) "
-        "WHERE x.model_id = $model OPTIONAL MATCH (x)-[e:EXPLAINED_BY]->(c:Concept) "
-        "RETURN x.concept_id, x.probability, x.rank, c.id, e.step ORDER BY x.rank, e.step",
-        {"model": model},
-    ).rows
-
-
-def _linked_counts_its_edges(kg) -> None:
-    """Every prediction's ``linked`` is the number of its ``EXPLAINED_BY`` edges."""
-    rows = kg.query(
-        "MATCH (x:Prediction) OPTIONAL MATCH (x)-[e:EXPLAINED_BY]->(:Concept) "
-        "RETURN x.id, x.linked, count(e) ORDER BY x.id"
-    ).rows
-    assert rows and all(linked == edges for _, linked, edges in rows), rows
-
-
-def _of_model(kg, model: str) -> list:
-    return [s for s in kg.get_predictions("P001") if s.diagnosis.model_id == model]
-
-
-def test_a_save_replaces_changed_and_stale_predictions_and_keeps_equal_ones(kg):
-    """The embedded store writes only what changed; every backend ends in the same state."""
-    kg.upsert_patient(_patient())
-    to_hf = ExplanationPath(
-        nodes=("P001", CARDIO, HF), relations=("HAS_FINDING", "FINDING_OF"), score=0.4
-    )
-    to_chf = ExplanationPath(
-        nodes=("P001", CARDIO, EDEMA, CHF), relations=("HAS_FINDING",) * 3, score=0.7
-    )
-    chf = Diagnosis(
-        concept_id=CHF, name="chf", probability=0.8, paths=(to_chf,), model_id="hgt-test"
-    )
-    hf = Diagnosis(concept_id=HF, name="hf", probability=0.3, paths=(to_hf,), model_id="hgt-test")
-    other = Diagnosis(concept_id=HF, name="hf", probability=0.6, paths=(), model_id="other")
-    kg.save_predictions("P001", [chf, hf])
-    kg.save_predictions("P001", [other])
-    first = _explained(kg)
-    assert [row[0] for row in first] == [CHF, CHF, CHF, HF, HF]
-    stamped = {s.diagnosis.concept_id: s.created for s in _of_model(kg, "hgt-test")}
-    time.sleep(1.1)  # ``created`` is kept to the second
-    kg.save_predictions("P001", [chf, hf])  # the same again
-    assert _explained(kg) == first
-    again = {s.diagnosis.concept_id: s.created for s in _of_model(kg, "hgt-test")}
-    assert again.keys() == stamped.keys() == {CHF, HF}
-    assert all(again[c] > stamped[c] for c in again)  # equal rows kept, with the new stamp
-    moved = hf.model_copy(update={"probability": 0.9})  # now ranked first
-    kg.save_predictions("P001", [chf, moved])
-    assert _explained(kg) == (
-        (HF, 0.9, 1, CARDIO, 1),
-        (HF, 0.9, 1, HF, 2),
-        (CHF, 0.8, 2, CARDIO, 1),
-        (CHF, 0.8, 2, EDEMA, 2),
-        (CHF, 0.8, 2, CHF, 3),
-    )
-    kg.save_predictions("P001", [chf])  # HF is no longer predicted
-    assert [row[:3] for row in _explained(kg)] == [(CHF, 0.8, 1)] * 3
-    assert {s.diagnosis.model_id for s in kg.get_predictions("P001")} == {"hgt-test", "other"}
-    assert kg.counts().nodes["Prediction"] == 2
-    _linked_counts_its_edges(kg)
-
-
-def test_an_unchanged_prediction_links_a_path_concept_stored_since(kg):
-    kg.upsert_patient(_patient())
-    late = "UMLS:C0000005"
-    path = ExplanationPath(
-        nodes=("P001", CARDIO, late, CHF), relations=("HAS_FINDING",) * 3, score=0.5
-    )
-    chf = Diagnosis(concept_id=CHF, name="chf", probability=0.8, paths=(path,), model_id="m")
-    kg.save_predictions("P001", [chf])
-    assert [row[3] for row in _explained(kg, "m")] == [CARDIO, CHF]
-    kg.upsert_concepts([Concept(id=late, name="late finding", kind="finding")])
-    kg.save_predictions("P001", [chf])
-    assert [row[3] for row in _explained(kg, "m")] == [CARDIO, late, CHF]
-    _linked_counts_its_edges(kg)
-
-
 def test_delete_patient(kg):
-    kg.upsert_patient(_patient())
+    kg.upsert_patient(contract_patient())
     kg.delete_patient("P001")
     counts = kg.counts()
     assert counts.nodes["Patient"] == counts.nodes["Report"] == counts.nodes["Image"] == 0
@@ -408,7 +194,7 @@ def test_a_parameter_without_a_value_is_an_error_not_an_empty_answer(kg):
 
 @pytest.mark.parametrize("cypher", WRITES)
 def test_read_only_path_rejects_writes(kg, cypher):
-    kg.upsert_patient(_patient())
+    kg.upsert_patient(contract_patient())
     before = kg.counts()
     with pytest.raises(QueryError):
         kg.query(cypher)
