@@ -121,18 +121,8 @@ class ModelWorker:
         loop = self._loop
         if loop is None or loop.is_closed():
             self._run = None
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._run = None
-        else:
-            loop.call_soon_threadsafe(self._forget_run)
-
-    def _forget_run(self) -> None:
-        self._run = None
+        else:  # every other use of the worker is on the loop's thread
+            loop.call_soon_threadsafe(setattr, self, "_run", None)
 
     def serves(self, run: ReasoningRun) -> bool:
         """Whether the child is up and holds ``run``'s model; if not, start it and send the

@@ -39,3 +39,19 @@ def store(settings) -> Iterator:
 
     with open_store("embedded", settings=settings) as opened:
         yield opened
+
+
+@pytest.fixture()
+def transactions(store, monkeypatch) -> list[str]:
+    """The transaction statements (BEGIN, COMMIT, ROLLBACK) ``store``'s connection runs from
+    now on, in order."""
+    seen: list[str] = []
+    execute = store.connection.execute
+
+    def counted(cypher, *args):
+        if cypher in ("BEGIN TRANSACTION", "COMMIT", "ROLLBACK"):
+            seen.append(cypher)
+        return execute(cypher, *args)
+
+    monkeypatch.setattr(store.connection, "execute", counted)
+    return seen

@@ -94,44 +94,34 @@ class Transactions:
     def _transaction(self, what: str) -> Iterator[None]:
         """One transaction: committed when the block ends, rolled back on any exception
         (interrupts included), so the connection is never left inside an open transaction.
-        Inside :meth:`commit_group` it joins the group's transaction instead."""
+        Inside :meth:`commit_group` it joins the group's transaction instead: begun by the
+        first write, committed by the group, and on a failure rolled back with the group."""
         self._refuse_read_only(what)
         self._dirty = True
         group = self._group
-        if group is not None:
-            with self._joined(group, what):
-                yield
-            return
-        self._begin(what)
+        if group is not None and group.broken:
+            raise StoreError(f"{what}: an earlier write of this commit group failed")
+        if group is None or not group.open:
+            self._begin(what)
+            if group is not None:
+                group.open = True
         try:
             yield
-            self.connection.execute("COMMIT")
+            if group is None:
+                self.connection.execute("COMMIT")
         except BaseException as exc:
-            self._rollback()  # a failed COMMIT has already ended the transaction
+            self._rollback()  # a failed statement or COMMIT has already ended the transaction
+            if group is not None:
+                group.open, group.broken = False, True
             if isinstance(exc, RuntimeError):
-                raise StoreError(f"{what} failed and was rolled back: {exc}") from None
+                grouped = ", with the writes grouped with it" if group is not None else ""
+                raise StoreError(f"{what} failed and was rolled back{grouped}: {exc}") from None
             raise
+        if group is not None:
+            group.joined += 1
+            return
         self._commits += 1
         self._after_commit()
-
-    @contextmanager
-    def _joined(self, group: CommitGroup, what: str) -> Iterator[None]:
-        if group.broken:
-            raise StoreError(f"{what}: an earlier write of this commit group failed")
-        if not group.open:
-            self._begin(what)
-            group.open = True
-        try:
-            yield
-        except BaseException as exc:
-            self._rollback()
-            group.open, group.broken = False, True
-            if isinstance(exc, RuntimeError):
-                raise StoreError(
-                    f"{what} failed and was rolled back, with the writes grouped with it: {exc}"
-                ) from None
-            raise
-        group.joined += 1
 
     def _statement_failed(self) -> None:
         """After a statement failed: LadybugDB has rolled back the transaction it ran in (a

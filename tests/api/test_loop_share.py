@@ -226,7 +226,9 @@ def test_stages_the_model_lock_holds_up_too_long_are_refused_and_never_run() -> 
     assert ran == []
 
 
-def test_a_batch_commits_its_stages_writes_together_and_reruns_them_when_one_fails(store):
+def test_a_batch_commits_its_stages_writes_together_and_reruns_them_when_one_fails(
+    store, transactions
+):
     """With the embedded store's commit group: one commit for a batch's writes, and when a
     write fails the stages that ran in the group run again alone, so each request gets the
     result of its own work; an error that wrote nothing does not break the group."""
@@ -258,19 +260,9 @@ def test_a_batch_commits_its_stages_writes_together_and_reruns_them_when_one_fai
         share = LoopShare(group=store.commit_group, batch_s=60)
         return await asyncio.gather(*(share.run(s) for s in stages), return_exceptions=True)
 
-    commits: list[str] = []
-    execute = store.connection.execute
-
-    def counted(cypher, *args):
-        if cypher in ("BEGIN TRANSACTION", "COMMIT"):
-            commits.append(cypher)
-        return execute(cypher, *args)
-
-    store.connection.execute = counted
-    try:
-        answers = asyncio.run(main([write("P1"), refuse, write("P2")]))
-    finally:
-        store.connection.execute = execute
+    transactions.clear()
+    answers = asyncio.run(main([write("P1"), refuse, write("P2")]))
+    commits = list(transactions)
     assert answers[0] == "P1" and isinstance(answers[1], ValueError) and answers[2] == "P2"
     assert runs == ["P1", "refused", "P2"] and store.patient_ids() == ["P0", "P1", "P2"]
     assert commits == ["BEGIN TRANSACTION", "COMMIT"]  # both writes in one transaction

@@ -268,24 +268,10 @@ def test_predictions_saved_before_the_linked_count_are_rewritten_once(tmp_path):
         assert state(store) == ((rewritten, 2, ["HP:0000001", "HP:0000002"]),)
 
 
-def _statements(store, monkeypatch) -> list[str]:
-    """The transaction statements the store's connection runs from now on."""
-    seen: list[str] = []
-    execute = store.connection.execute
-
-    def counted(cypher, *args):
-        if cypher in ("BEGIN TRANSACTION", "COMMIT", "ROLLBACK"):
-            seen.append(cypher)
-        return execute(cypher, *args)
-
-    monkeypatch.setattr(store.connection, "execute", counted)
-    return seen
-
-
-def test_a_commit_group_commits_its_writes_in_one_transaction(store, monkeypatch):
+def test_a_commit_group_commits_its_writes_in_one_transaction(store, transactions):
     from graph.records import Patient
 
-    seen = _statements(store, monkeypatch)
+    seen = transactions
     before = store._commits
     with store.commit_group() as group:
         for pid in ("P1", "P2", "P3"):
