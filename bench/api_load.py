@@ -21,21 +21,25 @@ Phases of ``--duration`` seconds each (60 by default):
    next of 8 ``top_k``/``paths_per_diagnosis`` combinations, whose ``paths_per_diagnosis``
    alternates between 1 and 2, so every save changes the paths of every row and rewrites them
    all (nodes, edges, and the checkpoints of that log), bar the rare save that lands after
-   another one of the same patient sent later. Skipped with ``--no-rewrite``.
+   another one of the same patient sent later. Skipped with ``--no-rewrite``;
+5. phase 2 again while ``--ingest-clients`` (2) more store patients, ``POST /v1/patients`` with
+   the cohort's report texts under new ids (``ingest-<n>``, 40 of them, replaced in turn),
+   their findings extracted by the server, ``--ingest-rate`` (5) a second between them (0: as
+   fast as they are answered): diagnoses and reads beside a hospital's feed. ``--ingest-clients
+   0`` skips it.
 
 For each it prints p50/p95/p99/max latency, throughput and the error count (any answer but 200,
-or a failed connection), with the load average before and after (the machine is shared: read
+201 for a stored patient, or a failed connection), with the load average before and after (the machine is shared: read
 the figures against it). Targets: diagnose p99 <= 300 ms with 20 clients and 0 errors; reads p99
 <= 50 ms under the same load.
 
-    .venv/bin/python bench/api_load.py                 # 4 x 60 s
+    .venv/bin/python bench/api_load.py                 # 5 x 60 s
     .venv/bin/python bench/api_load.py --duration 10   # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -44,17 +48,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.local_server import serve  # noqa: E402
+from bench.load_clients import Clients, Tally, report, run_clients  # noqa: E402
+from bench.local_server import request, serve  # noqa: E402
 
 DIAGNOSE_P99_S = 0.300
 READ_P99_S = 0.050
 # phase 4, in the order each patient goes through them: paths_per_diagnosis alternates, so each
 # save changes every row (other top_k alone would change only the last rows)
+# phase 5: patients stored per second (a busy hospital's feed is a report every few seconds;
+# this is several times that)
+INGEST_RATE = 5.0
 REWRITE_COMBINATIONS = [(2, 1), (3, 2), (4, 1), (5, 2), (3, 1), (2, 2), (5, 1), (4, 2)]
 
 
@@ -79,103 +86,57 @@ class Rewrites:
         return f"/v1/patients/{pid}/diagnoses?top_k={k}&paths_per_diagnosis={n}&refresh=true"
 
 
-@dataclass
-class Tally:
-    """Latencies (s) of the answered requests and the failures of one kind of client."""
-
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, seconds: float, status: int | None) -> None:
-        with self.lock:
-            if status == 200:
-                self.latencies.append(seconds)
-            else:
-                self.errors += 1
-            key = status if status is not None else -1
-            self.statuses[key] = self.statuses.get(key, 0) + 1
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def client_loop(
-    port: int,
-    method: str,
-    paths: Sequence[str],
-    headers: dict[str, str],
-    stop: threading.Event,
-    tally: Tally,
-    offset: int,
-) -> None:
-    """One client: a keep-alive connection, requests one after another until ``stop``."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    index = offset
-    while not stop.is_set():
-        path = paths[index % len(paths)]
-        index += 1
-        began = time.perf_counter()
-        status = None
-        try:
-            connection.request(method, path, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        tally.add(time.perf_counter() - began, status)
-    connection.close()
-
-
-def run_clients(port: int, groups: list[tuple[str, Sequence[str], int, Tally]], headers, seconds):
-    stop = threading.Event()
-    threads = [
-        threading.Thread(
-            target=client_loop, args=(port, method, paths, headers, stop, tally, n * 7)
-        )
-        for method, paths, count, tally in groups
-        for n in range(count)
-    ]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=120)
-    return time.perf_counter() - began
-
-
 def beside_readers(
     port: int, posts: Sequence[str], reads: list[str], clients: int, headers, seconds: float
 ) -> tuple[Tally, Tally, float]:
     """``clients`` posting ``posts`` while as many read ``reads``: both tallies, the seconds."""
     posted, read = Tally(), Tally()
-    groups = [("POST", posts, clients, posted), ("GET", reads, clients, read)]
+    groups = [Clients("POST", posts, clients, posted), Clients("GET", reads, clients, read)]
     return posted, read, run_clients(port, groups, headers, seconds)
 
 
-def report(label: str, tally: Tally, elapsed: float, target: float | None) -> bool:
-    ordered = sorted(tally.latencies)
-    p50, p95, p99 = (percentile(ordered, q) for q in (0.5, 0.95, 0.99))
-    worst = ordered[-1] if ordered else float("nan")
-    met = target is None or (tally.errors == 0 and p99 <= target)
-    verdict = "" if target is None else f"  target p99 <= {target * 1e3:.0f} ms, 0 errors: "
-    verdict += "" if target is None else ("met" if met else "MISSED")
-    print(
-        f"{label:<38} {len(ordered):>6} ok {tally.errors:>4} err  "
-        f"p50 {p50 * 1e3:7.1f}  p95 {p95 * 1e3:7.1f}  p99 {p99 * 1e3:7.1f}  "
-        f"max {worst * 1e3:7.1f} ms  {len(ordered) / elapsed:7.1f} req/s{verdict}"
+def beside_ingests(port: int, posts, reads, args, headers, ingest_headers) -> bool:
+    """Phase 5: model runs and reads while ``args.ingest_clients`` store patients from report
+    text (extraction in the server: scispaCy, the linker, the context rules); whether the
+    diagnoses and reads met their targets. The extractor loads on the first ingest (seconds),
+    before the phase."""
+    bodies = ingests()
+    began = time.perf_counter()
+    status, answer = request(
+        port, "POST", bodies[0][0], json.loads(bodies[0][1]), timeout=180, headers=ingest_headers
     )
-    if tally.errors:
-        print(f"{'':<38} statuses: {dict(sorted(tally.statuses.items()))}")
+    if status not in (200, 201):
+        print(f"phase 5 skipped: the first ingest answered {status}: {answer[:300]!r}")
+        return False
+    print(f"the extractor loaded with the first ingest in {time.perf_counter() - began:.1f} s")
+    diagnosed, read, stored = Tally(), Tally(), Tally(ok=frozenset({200, 201}))
+    period = args.ingest_clients / args.ingest_rate if args.ingest_rate > 0 else 0.0
+    groups = [
+        Clients("POST", posts, args.clients, diagnosed),
+        Clients("GET", reads, args.clients, read),
+        Clients("POST", bodies, args.ingest_clients, stored, ingest_headers, period),
+    ]
+    elapsed = run_clients(port, groups, headers, args.duration)
+    met = report("POST diagnoses, runs, + reads + ingest", diagnosed, elapsed, DIAGNOSE_P99_S)
+    met &= report("GET /v1/patients/{id}, + runs + ingest", read, elapsed, READ_P99_S)
+    pace = f"{args.ingest_rate:g}/s" if period else "unpaced"
+    report(f"POST /v1/patients ({args.ingest_clients} clients, {pace})", stored, elapsed, None)
     return met
+
+
+def ingests(count: int = 40) -> list[tuple[str, bytes]]:
+    """Phase 5's ``POST /v1/patients`` bodies: the demo cohort's report texts, each under a new
+    patient id (``ingest-<n>``, ``count`` of them, so later rounds replace stored ones); the
+    server extracts their findings."""
+    from data.cohort import load_cohort
+
+    cases = load_cohort()
+    bodies = []
+    for n in range(count):
+        patient = cases[n % len(cases)].patient
+        body = {"id": f"ingest-{n}", "reports": [r.text for r in patient.reports]}
+        bodies.append(("/v1/patients", json.dumps(body).encode()))
+    return bodies
 
 
 def prepare(work: Path, model: Path | None) -> tuple[dict[str, str], list[str]]:
@@ -223,15 +184,26 @@ def main() -> int:
     parser.add_argument(
         "--no-rewrite", action="store_true", help="skip phase 4 (runs whose rows change)"
     )
+    parser.add_argument(
+        "--ingest-clients", type=int, default=2, help="phase 5's clients storing patients (0: skip)"
+    )
+    parser.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=INGEST_RATE,
+        help="phase 5's patients stored per second, all its clients together (0: unpaced)",
+    )
     args = parser.parse_args()
 
     from api.auth import key_entry, new_key
 
-    key = new_key()
+    key, ingest_key = new_key(), new_key()
     headers = {"Authorization": f"Bearer {key}"}
+    ingest_headers = {"Authorization": f"Bearer {ingest_key}"}
     with tempfile.TemporaryDirectory(prefix="kgdx-load-") as folder:
         env, ids = prepare(Path(folder), args.model)
-        env["KGDX_API_KEYS"] = json.dumps([key_entry("load", "clinician", key).model_dump()])
+        entries = [key_entry("load", "clinician", key), key_entry("ingest", "ingest", ingest_key)]
+        env["KGDX_API_KEYS"] = json.dumps([entry.model_dump() for entry in entries])
         query = f"?top_k={args.top_k}&paths_per_diagnosis={args.paths}"
         diagnose_paths = [f"/v1/patients/{pid}/diagnoses{query}" for pid in ids]
         read_paths = [f"/v1/patients/{pid}" for pid in ids]
@@ -240,7 +212,7 @@ def main() -> int:
             # (api/model_worker.py) starts with it: seconds of imports and warm-up, during which
             # diagnoses run in the server process
             warm = Tally()
-            run_clients(port, [("POST", diagnose_paths, 2, warm)], headers, args.warmup)
+            run_clients(port, [Clients("POST", diagnose_paths, 2, warm)], headers, args.warmup)
             if not warm.latencies:
                 print(f"warm-up failed: statuses {warm.statuses}")
                 return 1
@@ -252,7 +224,7 @@ def main() -> int:
             fresh = [f"{path}&refresh=true" for path in diagnose_paths]
             alone = Tally()
             elapsed = run_clients(
-                port, [("POST", fresh, args.clients, alone)], headers, args.duration
+                port, [Clients("POST", fresh, args.clients, alone)], headers, args.duration
             )
             load_1 = os.getloadavg()[0]
             met = report("POST diagnoses, model runs", alone, elapsed, DIAGNOSE_P99_S)
@@ -276,12 +248,19 @@ def main() -> int:
                     "POST diagnoses, rows change, + reads", rewrites, elapsed, DIAGNOSE_P99_S
                 )
                 met &= report("GET /v1/patients/{id}, + rewrites", reads, elapsed, READ_P99_S)
+            load_4 = os.getloadavg()[0]
+            if args.ingest_clients:
+                met &= beside_ingests(port, fresh, read_paths, args, headers, ingest_headers)
             print(
                 f"load average after phase 1 {load_1:.2f}, 2 {load_2:.2f}, 3 {load_3:.2f}"
-                + ("" if args.no_rewrite else f", 4 {os.getloadavg()[0]:.2f}")
+                + ("" if args.no_rewrite else f", 4 {load_4:.2f}")
+                + (f", 5 {os.getloadavg()[0]:.2f}" if args.ingest_clients else "")
                 + " (1-minute; this machine is shared)"
             )
-    phases = "1 and 2" if args.no_rewrite else "1, 2 and 4"
+    phases = (
+        ["1", "2"] + ([] if args.no_rewrite else ["4"]) + (["5"] if args.ingest_clients else [])
+    )
+    phases = ", ".join(phases[:-1]) + " and " + phases[-1]
     print(f"targets (model runs, phases {phases}):", "met" if met else "MISSED (see above)")
     return 0
 

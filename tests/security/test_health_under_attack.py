@@ -17,6 +17,7 @@ import pytest
 
 from bench.local_server import request, serve
 from bench.rest_under_attack import health_during
+from graph.query_runner import DEADLINE_GRACE_S
 
 pytestmark = pytest.mark.timeout(120)
 HOSTILE = "UNWIND range(1, 150000000) AS x RETURN count(*)"
@@ -43,9 +44,12 @@ def test_health_and_reads_keep_answering_while_a_hostile_query_runs(server, prob
     print(f"under attack {len(latencies)} calls, max {max(latencies) * 1000:.1f} ms; "
           f"the query answered {status} in {seconds:.2f} s")  # fmt: skip
     assert status == 400  # a QueryError: the timeout, held by killing the worker
-    assert seconds < 5 + 1.5
-    # calls every ~20 ms all through the 5 s query; none waits for it (the 100 ms target: bench)
-    assert len(latencies) >= 20 and max(latencies) < 1.0
+    # killed at its deadline (5.5-5.7 s measured idle); the margin is for a loaded CI machine,
+    # and still far from the 17 s such a query ran before the deadline
+    assert seconds < 5 + DEADLINE_GRACE_S + 2.0
+    # calls every ~20 ms all through the 5 s query; none waits for it (the 100 ms target: bench;
+    # up to 224 ms seen on an idle machine, so the bound leaves a loaded one room)
+    assert len(latencies) >= 20 and max(latencies) < 2.0
     assert process.poll() is None
     assert request(port, "GET", "/healthz")[0] == 200
     status, body = request(port, "POST", "/v1/query", {"cypher": "RETURN 1 AS one"})
