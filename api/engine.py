@@ -63,6 +63,8 @@ class Engine(Diagnosing):
         # around their store reads and writes only, never around extraction or the model.
         self.store_lock: threading.Lock | None = None
         self._lock_holder = threading.local()  # set by store_lock_taken()
+        # called (in the thread that made it) whenever the report extractor has been made
+        self.on_extractor_made: list[Callable[[], Any]] = []
 
     @contextmanager
     def store_lock_taken(self) -> Iterator[None]:
@@ -113,7 +115,17 @@ class Engine(Diagnosing):
                 from extractors.text.cache import extractor_for_store
 
                 self._extractor = extractor_for_store(self.store, settings=self.settings)
+                self._extractor_made()
             return self._extractor
+
+    @property
+    def extractor_built(self) -> bool:
+        """Whether :attr:`extractor` is made (its next use takes no time)."""
+        return self._extractor is not None
+
+    def _extractor_made(self) -> None:
+        for listener in self.on_extractor_made:
+            listener()
 
     def warm_extractor(self) -> threading.Thread | None:
         """Make the report extractor in a background thread, so the first report does not wait
@@ -150,6 +162,7 @@ class Engine(Diagnosing):
                     self._extractor = extractor_for_table(
                         table, settings=self.settings, what="KG in the store"
                     )
+                    self._extractor_made()
         except Exception as exc:  # the first report then builds it and reports the error
             logger.warning("report extractor: warm-up failed (%s)", exc)
             return

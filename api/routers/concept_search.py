@@ -17,6 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from api.long_lived import freeze_long_lived
 from graph.records import Concept
 from graph.store import GraphStore
 
@@ -117,6 +118,7 @@ def concept_index(state: object, store: GraphStore) -> ConceptIndex:
         if index is None:
             index = ConceptIndex(list(store.iter_concepts()), obsolete_hpo_ids(store))
             state.concept_index = index  # type: ignore[attr-defined]
+            freeze_long_lived()  # kept for the app's life (api/long_lived.py)
         return index
 
 

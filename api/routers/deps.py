@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
+from api.long_lived import freeze_long_lived
 from graph.errors import ModelError
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -148,9 +148,7 @@ class ModelSlot:
             # app's startup objects are: full collections scanning them stalled every request
             # in flight by tens of ms (the load bench's p99). Unfrozen first, so the cycles of
             # a model replaced by this one can be collected (once per load).
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
+            freeze_long_lived(reclaim=True)
         return self.engine
 
     def patients_changed(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Request
 
+from api.long_lived import freeze_long_lived
 from api.routers.deps import store_held
 from api.routers.input_rules import check_reports
 from api.routers.patient_create import PatientCreate
@@ -39,6 +40,7 @@ def _image_extractor(request: Request, settings: Settings) -> Any:
 
         extractor = ImageExtractor(policy=settings.image_out_of_scope)
         request.app.state.image_extractor = extractor
+        freeze_long_lived()  # the CNN and its imports, kept for the app's life
     return extractor
 
 
