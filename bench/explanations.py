@@ -41,8 +41,9 @@ def main() -> int:
 
     from bench.reasoning import phenotype_kg
     from gnn.reasoning.fidelity import FidelityConfig, measure_fidelity
-    from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig, resolve_cases
     from gnn.reasoning.run import load_run
+    from gnn.reasoning.training import train_reasoner
     from gnn.tasks import get_task
 
     torch.set_num_threads(1)

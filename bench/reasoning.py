@@ -70,8 +70,9 @@ def main() -> int:
 
     from gnn.reasoning.batch import rank_batch
     from gnn.reasoning.explain_paths import diagnose
-    from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig, resolve_cases
     from gnn.reasoning.run import load_run
+    from gnn.reasoning.training import train_reasoner
     from gnn.tasks import get_task, ranks_of
 
     load_before = os.getloadavg()

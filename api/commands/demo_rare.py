@@ -69,8 +69,9 @@ def run_rare_demo(
     from api.commands.demo import program_name
     from gnn.reasoning.explain_paths import diagnose
     from gnn.reasoning.knowledge import PhenotypeKG
-    from gnn.reasoning.pipeline import TrainConfig, resolve_cases, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig, resolve_cases
     from gnn.reasoning.run import save_run
+    from gnn.reasoning.training import train_reasoner
     from gnn.tasks import get_task, ranks_of
     from graph.settings import Settings
     from graph.stores import open_store

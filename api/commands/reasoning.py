@@ -67,8 +67,9 @@ def train_command(
     ] = False,
 ) -> None:
     """Train kgdx's model and every baseline on one split; save them with a model card."""
-    from gnn.reasoning.pipeline import TrainConfig, evaluate_methods, resolve_cases, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig, evaluate_methods, resolve_cases
     from gnn.reasoning.run import check_kg, read_card, save_run
+    from gnn.reasoning.training import train_reasoner
     from gnn.tasks import get_task
     from graph.errors import InputError
 

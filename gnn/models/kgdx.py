@@ -19,7 +19,7 @@
   disease's training cases, 0 for a disease without cases) is a weight fitted after training on
   the validation cases, not learned: the scorer is trained on simulated patients of every disease
   as well as on real cases, so it learns a lower base rate of seen diseases than real patients
-  have; this term restores it (:func:`gnn.reasoning.pipeline.fit_memory_weight`). 0 by default.
+  have; this term restores it (:func:`gnn.reasoning.calibration.fit_memory_weight`). 0 by default.
 """
 
 from __future__ import annotations

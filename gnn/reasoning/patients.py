@@ -25,8 +25,8 @@ from gnn.reasoning.pipeline import (
     TrainConfig,
     evaluate_methods,
     resolve_cases,
-    train_reasoner,
 )
+from gnn.reasoning.training import train_reasoner
 from gnn.tasks import Case, Task
 from graph.errors import ConfigError, InputError, ModelError
 from graph.records import SectionSelection

@@ -48,7 +48,8 @@ def cases(shared_data):
 @pytest.fixture(scope="session")
 def small_run(hpo_kg, cases):
     """A quick kgdx run on a small slice of the patient split."""
-    from gnn.reasoning.pipeline import TrainConfig, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig
+    from gnn.reasoning.training import train_reasoner
     from gnn.tasks import get_task
 
     split = get_task("phenopackets").split(cases, kind="patient", seed=0)

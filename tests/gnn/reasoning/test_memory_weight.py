@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gnn.reasoning.pipeline import MEMORY_FEATURE, Patient, fit_memory_weight, resolve_cases
+from gnn.reasoning.calibration import as_unseen, fit_memory_weight
+from gnn.reasoning.pipeline import MEMORY_FEATURE, Patient, resolve_cases
 
 
 @pytest.fixture
@@ -43,7 +44,6 @@ def test_a_validation_of_unseen_diseases_keeps_the_weight_at_zero(restore_weight
 
 
 def test_the_fitted_weight_is_best_on_the_balanced_validation(restore_weight, cases):
-    from gnn.reasoning.pipeline import _as_unseen
 
     reasoner = restore_weight
     memory = reasoner.memory
@@ -54,7 +54,7 @@ def test_the_fitted_weight_is_best_on_the_balanced_validation(restore_weight, ca
     assert any(seen)
     seen_part = [(p, e) for p, e, s in zip(val, evidence, seen, strict=True) if s]
     unseen_part = [(p, e) for p, e, s in zip(val, evidence, seen, strict=True) if not s]
-    unseen_part += [(p, _as_unseen(e, p.disease, memory.seen)) for p, e in seen_part]
+    unseen_part += [(p, as_unseen(e, p.disease, memory.seen)) for p, e in seen_part]
 
     def balanced(weight: float) -> float:
         fit_memory_weight(reasoner, [], [], fixed=weight)
@@ -92,8 +92,8 @@ def _rank(reasoner, patient, evidence) -> int:
     return int((scores >= scores[patient.disease]).sum())
 
 
-def test_as_unseen_is_the_evidence_with_the_disease_left_out(small_run):
-    from gnn.reasoning.pipeline import PRIOR_FEATURE, _as_unseen
+def testas_unseen_is_the_evidence_with_the_disease_left_out(small_run):
+    from gnn.reasoning.pipeline import PRIOR_FEATURE
 
     reasoner, _, _ = small_run
     memory = reasoner.memory
@@ -104,7 +104,7 @@ def test_as_unseen_is_the_evidence_with_the_disease_left_out(small_run):
     hidden = reasoner.evidence(
         patient, drop_disease=patient.disease, prior=(reasoner.prior, others)
     )
-    derived = _as_unseen(reasoner.evidence(patient), patient.disease, memory.seen)
+    derived = as_unseen(reasoner.evidence(patient), patient.disease, memory.seen)
     assert derived[patient.disease, MEMORY_FEATURE] == 0.0
     assert derived[patient.disease, PRIOR_FEATURE + 1] == 0.0
     assert np.allclose(derived, hidden, atol=1e-4)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from gnn.reasoning.free_fit import fit_prior
 from gnn.reasoning.pipeline import (
     MEMORY_FEATURE,
     NUM_FEATURES,
@@ -14,7 +15,6 @@ from gnn.reasoning.pipeline import (
     PRIOR_FLOOR,
     Patient,
     TrainConfig,
-    _fit_prior,
     resolve_cases,
 )
 from graph.errors import ModelError
@@ -53,7 +53,7 @@ def test_cross_fitted_folds_never_saw_their_cases(small_run, hpo_kg, cases):
     from gnn.models import resolve_model
 
     prior = resolve_model("free", num_terms=hpo_kg.num_terms, num_diseases=hpo_kg.num_diseases)
-    folds, priors, _ = _fit_prior(prior, hpo_kg, train, [], config, np.random.default_rng(0))
+    folds, priors, _ = fit_prior(prior, hpo_kg, train, [], config, np.random.default_rng(0))
     assert len(priors) == config.prior_folds and set(folds.tolist()) <= set(range(len(priors)))
     counts: dict[int, int] = {}
     for p in train:

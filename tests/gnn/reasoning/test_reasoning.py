@@ -198,7 +198,8 @@ def test_unseen_disease_is_still_ranked(small_run, hpo_kg):
 
 
 def test_deterministic_per_seed(hpo_kg, cases):
-    from gnn.reasoning.pipeline import TrainConfig, train_reasoner
+    from gnn.reasoning.pipeline import TrainConfig
+    from gnn.reasoning.training import train_reasoner
 
     config = TrainConfig(
         epochs=1,
