@@ -48,8 +48,15 @@ def percentile(ordered: list[float], q: float) -> float:
 class Clients:
     """``count`` clients sending ``requests`` with ``method`` (a client starts at its own
     offset in them and goes round), their answers tallied in ``tally``. ``headers``: this
-    group's own (another key) instead of the run's; ``period``: each client sends at most one
-    request per ``period`` seconds (0: each as soon as the one before is answered)."""
+    group's own (another key) instead of the run's.
+
+    ``period`` (0: each request as soon as the one before is answered): each client sends one
+    request every ``period`` seconds on a fixed timetable, the group's clients spread evenly
+    over it (client ``n`` of ``count`` starts ``n * period / count`` seconds in), so the group
+    sends ``count / period`` requests a second, one every ``period / count`` seconds. A request
+    is never sent before the one before it is answered: after an answer later than the next
+    slot the client sends at once and its timetable restarts from there (missed slots are not
+    made up; the achieved rate is the tally's requests over the seconds)."""
 
     method: str
     requests: Sequence[Request]
@@ -65,33 +72,40 @@ def client_loop(
     headers: dict[str, str],
     stop: threading.Event,
     offset: int,
+    delay: float = 0.0,
 ) -> None:
-    """One client: a keep-alive connection, requests one after another until ``stop``."""
+    """One client: a keep-alive connection, requests one after another until ``stop``, the
+    first after ``delay`` seconds (a paced group's clients start spread over its period)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     with_body = {**headers, "Content-Type": "application/json"}
-    index, next_at = offset, time.perf_counter()
-    while not stop.is_set():
-        item = clients.requests[index % len(clients.requests)]
-        index += 1
-        path, body = (item, None) if isinstance(item, str) else item
-        began = time.perf_counter()
-        status = None
-        try:
-            sent = headers if body is None else with_body
-            connection.request(clients.method, path, body, headers=sent)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        clients.tally.add(time.perf_counter() - began, status)
-        if clients.period:
-            next_at = max(next_at + clients.period, began)
-            pause = next_at - time.perf_counter()
-            if pause > IDLE_CLOSE_S:  # the server would close it first (uvicorn: after 5 s)
-                connection.close()  # the next request connects again
-            stop.wait(max(0.0, pause))
+    index, next_at = offset, time.perf_counter() + delay
+    try:
+        stop.wait(delay)
+        while not stop.is_set():
+            item = clients.requests[index % len(clients.requests)]
+            index += 1
+            path, body = (item, None) if isinstance(item, str) else item
+            began = time.perf_counter()
+            status = None
+            try:
+                sent = headers if body is None else with_body
+                connection.request(clients.method, path, body, headers=sent)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            answered = time.perf_counter()
+            clients.tally.add(answered - began, status)
+            if clients.period:
+                next_at = max(next_at + clients.period, answered)
+                pause = next_at - answered
+                if pause > IDLE_CLOSE_S:  # the server would close it first (uvicorn: after 5 s)
+                    connection.close()  # the next request connects again
+                stop.wait(pause)
+    finally:
+        connection.close()
 
 
 def run_clients(port: int, groups: list[Clients], headers: dict[str, str], seconds: float) -> float:
@@ -100,7 +114,14 @@ def run_clients(port: int, groups: list[Clients], headers: dict[str, str], secon
     threads = [
         threading.Thread(
             target=client_loop,
-            args=(port, group, group.headers or headers, stop, n * 7),
+            args=(
+                port,
+                group,
+                group.headers or headers,
+                stop,
+                n * 7,
+                n * group.period / group.count,
+            ),
         )
         for group in groups
         for n in range(group.count)
