@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from api.engine_diagnosis import Diagnosing, check_finding_count
+from api.engine_extraction import Extracting
 from graph.errors import InputError
 from graph.records import ImageEvidence, Patient, SectionSelection
 from graph.settings import Settings, get_settings
@@ -32,13 +33,12 @@ from graph.store import GraphStore, StoreCounts
 
 if TYPE_CHECKING:
     from extractors.image.predict import ImageExtractor
-    from extractors.text import ReportExtractor
     from gnn.reasoning.knowledge import PhenotypeKG
     from gnn.reasoning.patients import ReasoningRun
     from gnn.reasoning.pipeline import TrainConfig
 
 
-class Engine(Diagnosing):
+class Engine(Diagnosing, Extracting):
     """Build the KG, ingest patients, train the reasoner and diagnose with explanations.
 
     Args:
@@ -56,15 +56,12 @@ class Engine(Diagnosing):
         )
         self.store = open_store(store, settings=self.settings)
         self.result: ReasoningRun | None = None
-        self._extractor: ReportExtractor | None = None
-        self._extractor_lock = threading.Lock()  # one build, shared by a warm-up and requests
+        self._init_extraction()
         self._kgs: dict[str, PhenotypeKG] = {}  # KG views by domain, read once
         # When set (the REST service's store lock), diagnose / diagnose_record / explain hold it
         # around their store reads and writes only, never around extraction or the model.
         self.store_lock: threading.Lock | None = None
         self._lock_holder = threading.local()  # set by store_lock_taken()
-        # called (in the thread that made it) whenever the report extractor has been made
-        self.on_extractor_made: list[Callable[[], Any]] = []
 
     @contextmanager
     def store_lock_taken(self) -> Iterator[None]:
@@ -105,80 +102,7 @@ class Engine(Diagnosing):
         self._kgs = {}
         return self.store.counts()
 
-    @property
-    def extractor(self) -> ReportExtractor:
-        """The report extractor over the store's concepts, made on first use: read from the
-        extractor cache when it holds this KG's (``extractors.text.cache``), else built (and
-        cached). A use while :meth:`warm_extractor` runs waits for it instead of building."""
-        with self._extractor_lock:
-            if self._extractor is None:
-                from extractors.text.cache import extractor_for_store
-
-                self._extractor = extractor_for_store(self.store, settings=self.settings)
-                self._extractor_made()
-            return self._extractor
-
-    @property
-    def extractor_built(self) -> bool:
-        """Whether :attr:`extractor` is made (its next use takes no time)."""
-        return self._extractor is not None
-
-    def _extractor_made(self) -> None:
-        for listener in self.on_extractor_made:
-            listener()
-
-    def warm_extractor(self) -> threading.Thread | None:
-        """Make the report extractor in a background thread, so the first report does not wait
-        for it (the REST service calls this at startup).
-
-        The store is read here, in the caller's thread (0.15 s for the default KG); the thread
-        only builds from what was read, so it never touches the store.
-
-        Returns:
-            The started thread, or ``None`` when the store holds no concepts.
-        """
-        from graph.kg_hash import read_concept_table
-
-        table = read_concept_table(self.store)
-        if not table.num_rows:
-            return None
-        thread = threading.Thread(
-            target=self._warm, args=(table,), name="kgdx-extractor-warmup", daemon=True
-        )
-        thread.start()
-        return thread
-
-    def _warm(self, table: Any) -> None:
-        import time
-
-        from extractors.text.cache import extractor_for_table
-        from graph.log import logger
-
-        started = time.perf_counter()
-        logger.info("report extractor: warming up in the background (%d concepts)", len(table))
-        try:
-            with self._extractor_lock:
-                if self._extractor is None:
-                    self._extractor = extractor_for_table(
-                        table, settings=self.settings, what="KG in the store"
-                    )
-                    self._extractor_made()
-        except Exception as exc:  # the first report then builds it and reports the error
-            logger.warning("report extractor: warm-up failed (%s)", exc)
-            return
-        logger.info("report extractor: ready in %.1fs", time.perf_counter() - started)
-
     # ------------------------------------------------------------------ patients
-    def extract(self, patient: Patient) -> Patient:
-        """The patient with findings extracted from its reports (image findings are kept)."""
-        text_findings = [
-            finding
-            for report in patient.reports
-            for finding in self.extractor.extract(report.text, report.id)
-        ]
-        kept = [f for f in patient.findings if isinstance(f.provenance, ImageEvidence)]
-        return patient.model_copy(update={"findings": tuple(kept + text_findings)})
-
     def ingest(
         self,
         patients: Iterable[Patient],

@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # the engine holds the store lock around its own store reads and writes only, never
         # around extraction or the model (api/routers/deps.py)
         engine.store_lock = app.state.store_lock
-        # the report extractor (millions of objects, made at startup or by the first report)
+        # the report extractor (~270,000 tracked objects, made at startup or by the first report)
         # out of the collector's reach, as the app's startup objects are (api/long_lived.py)
         engine.on_extractor_made.append(freeze_long_lived)
         app.state.extractor_warmup = (

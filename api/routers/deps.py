@@ -144,7 +144,7 @@ class ModelSlot:
             self._loaded_stamp = stamp
             for listener in self.on_load:
                 listener()
-            # the model and its KG (millions of objects) out of the collector's reach, as the
+            # the model and its KG (many objects) out of the collector's reach, as the
             # app's startup objects are: full collections scanning them stalled every request
             # in flight by tens of ms (the load bench's p99). Unfrozen first, so the cycles of
             # a model replaced by this one can be collected (once per load).

@@ -6,6 +6,7 @@ a stored patient, which that request and ``GET /v1/patients/{id}`` answer with.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -32,15 +33,23 @@ def forget_diagnoses(request: Request, patient_id: str) -> None:
         memo.patient_changed(patient_id)
 
 
-def _image_extractor(request: Request, settings: Settings) -> Any:
-    """The app's image model, loaded on the first upload."""
-    extractor = getattr(request.app.state, "image_extractor", None)
-    if extractor is None:
-        from extractors.image.predict import ImageExtractor
+_image_lock = threading.Lock()
 
-        extractor = ImageExtractor(policy=settings.image_out_of_scope)
-        request.app.state.image_extractor = extractor
-        freeze_long_lived()  # the CNN and its imports, kept for the app's life
+
+def _image_extractor(request: Request, settings: Settings) -> Any:
+    """The app's image model, loaded on the first upload (one load when the first uploads come
+    together: they run in the thread pool)."""
+    extractor = getattr(request.app.state, "image_extractor", None)
+    if extractor is not None:
+        return extractor
+    with _image_lock:
+        extractor = getattr(request.app.state, "image_extractor", None)
+        if extractor is None:
+            from extractors.image.predict import ImageExtractor
+
+            extractor = ImageExtractor(policy=settings.image_out_of_scope)
+            request.app.state.image_extractor = extractor
+            freeze_long_lived()  # the CNN and its imports, kept for the app's life
     return extractor
 
 
