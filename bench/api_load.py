@@ -31,7 +31,8 @@ Phases of ``--duration`` seconds each (60 by default):
 
 For each it prints p50/p95/p99/max latency, throughput and the error count (any answer but 200,
 or 200/201 for a stored patient, replaced or new; or a failed connection), with the load
-average before and after (the machine is shared: read the figures against it). Targets:
+average before and after and the speed of a pure-Python loop before (machines differ and this
+one is shared: read the figures against both). Targets:
 diagnose p99 <= 300 ms with 20 clients and 0 errors; reads p99 <= 50 ms under the same load.
 
     .venv/bin/python bench/api_load.py                 # 5 x 60 s
@@ -145,6 +146,18 @@ def ingests(count: int = 40) -> list[tuple[str, bytes]]:
     return bodies
 
 
+def machine_speed(steps: int = 2_000_000) -> float:
+    """Milliseconds per million steps of a pure-Python loop, best of 5 (one core, the
+    interpreter alone): the figures of runs on different machines are read against it."""
+    best = float("inf")
+    for _ in range(5):
+        began, total = time.perf_counter(), 0
+        for i in range(steps):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return best / steps * 1e9
+
+
 def prepare(work: Path, model: Path | None) -> tuple[dict[str, str], list[str]]:
     """The store (seed KG + demo cohort) and a model folder; returns the server env and the
     patient ids."""
@@ -218,6 +231,7 @@ def main() -> int:
     ingest_headers = {"Authorization": f"Bearer {ingest_key}"}
     with tempfile.TemporaryDirectory(prefix="kgdx-load-") as folder:
         env, ids = prepare(Path(folder), args.model)
+        speed = machine_speed()
         entries = [key_entry("load", "clinician", key), key_entry("ingest", "ingest", ingest_key)]
         env["KGDX_API_KEYS"] = json.dumps([entry.model_dump() for entry in entries])
         query = f"?top_k={args.top_k}&paths_per_diagnosis={args.paths}"
@@ -235,7 +249,7 @@ def main() -> int:
             print(
                 f"{len(ids)} patients; {args.clients} clients per kind, {args.duration:.0f} s per "
                 f"phase; load average before {os.getloadavg()[0]:.2f} "
-                f"(cores {os.cpu_count()})"
+                f"(cores {os.cpu_count()}); a Python loop {speed:.0f} ms per million steps"
             )
             fresh = [f"{path}&refresh=true" for path in diagnose_paths]
             alone = Tally()
