@@ -38,6 +38,7 @@ from graph.stores.ladybug_layout import (
 )
 from graph.stores.ladybug_patients import PatientHooks
 from graph.stores.ladybug_transactions import Transactions
+from graph.stores.prediction_memory import PredictionMemory
 
 # Up to this many ids an existence check sends a list parameter; beyond it an Arrow table
 # (measured on the demo store: 0.07 ms vs 1.6 ms for 8 ids; Arrow wins on bulk loads).
@@ -92,6 +93,8 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         self._dirty = not read_only  # a read-only handle has nothing to checkpoint
         self._commits = 0  # write transactions since this store last checkpointed
         self._group = None  # the open commit group (Transactions.commit_group), if any
+        # what it last read or wrote of its patients (forgotten at any other write)
+        self._memory = PredictionMemory()
         self._bulk = bulk
         self._open(bulk)
         if read_only and missing_columns(self._rows):
@@ -188,6 +191,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
             StoreError: anything else LadybugDB refused (a duplicate id, a full disk).
         """
         self._refuse_read_only(f"bulk load into {table}")
+        self._memory.forget_all()
         try:
             if isinstance(rows, pa.Table):
                 self.connection.execute(cy.copy_from(table, options), {"rows": rows})
@@ -259,9 +263,12 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         return rows
 
     def _missing_concepts(self, concept_ids: set[str]) -> set[str]:
-        if not concept_ids:
+        unknown = self._memory.unknown_concepts(set(concept_ids))
+        if not unknown:
             return set()
-        return set(concept_ids) - self._existing("Concept", sorted(concept_ids))
+        found = self._existing("Concept", sorted(unknown))
+        self._memory.concepts_found(found)
+        return unknown - found
 
     def _upsert_relations(self, relations: list[Relation]) -> None:
         by_type: dict[str, list[Relation]] = defaultdict(list)

@@ -196,14 +196,15 @@ GET_LABELS = "MATCH (p:Patient {id: $pid})-[:DIAGNOSED_WITH]->(c:Concept) RETURN
 PATIENT_IDS = "MATCH (p:Patient) RETURN p.id ORDER BY p.id"
 
 # ---------------------------------------------------------------- predictions
-# A save compares the new rows with the stored ones of the same models (PREDICTION_STATE) and
-# writes only the difference: stale or changed rows deleted by id, unchanged ones re-stamped.
-# ``linked`` stands for the count of its EXPLAINED_BY edges (an OPTIONAL MATCH of them cost 0.25
-# of this read's 0.4 ms); a path concept stored since changes what a save would link.
-PREDICTION_STATE = (
-    "MATCH (:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) WHERE x.model_id IN $models "
+# A patient's predictions as the store remembers them (graph.stores.prediction_memory): what a
+# save compares its new rows with, and what a read answers. A save writes only the difference:
+# stale or changed rows deleted by id, unchanged ones re-stamped. ``linked`` stands for the count
+# of its EXPLAINED_BY edges (an OPTIONAL MATCH of them cost 0.25 of a 0.4 ms read); a path
+# concept stored since changes what a save would link.
+PREDICTION_ROWS = (
+    "MATCH (:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction)-[:PREDICTS]->(c:Concept) "
     "RETURN x.id, x.concept_id, x.probability, x.model_id, x.rank, x.paths, x.input_sections, "
-    "x.kg_release, x.linked"
+    "x.kg_release, x.linked, c.name, x.created ORDER BY x.model_id, x.rank"
 )
 DELETE_PREDICTIONS = (
     "MATCH (p:Patient {id: $pid})-[:HAS_PREDICTION]->(x:Prediction) "

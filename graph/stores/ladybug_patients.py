@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from graph.records import Diagnosis, Patient
 from graph.stores import ladybug_cypher as cy
 from graph.stores.patient_rows import patient_from_rows, prediction_rows
+from graph.stores.prediction_memory import PredictionMemory, PredictionRow
 
 if TYPE_CHECKING:
     from graph.store_types import StoredPrediction
@@ -31,9 +32,12 @@ class PatientHooks:
 
         def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...
 
-        def _transaction(self, what: str) -> AbstractContextManager[None]: ...
+        def _transaction(
+            self, what: str, *, keeps_memory: bool = False
+        ) -> AbstractContextManager[None]: ...
 
         connection: Any
+        _memory: PredictionMemory
 
     def _upsert_patient(self, patient: Patient) -> None:
         from graph.stores.patient_rows import patient_statements
@@ -88,61 +92,103 @@ class PatientHooks:
         self._write(statements)
 
     def _get_predictions(self, patient_id: str) -> list[StoredPrediction]:
-        from graph.stores.patient_rows import (
-            PATIENT_PREDICTIONS,
-            PREDICTION_COLUMNS,
-            stored_prediction,
-        )
-
-        return [
-            stored_prediction(dict(zip(PREDICTION_COLUMNS, row, strict=True)))
-            for row in self._rows(PATIENT_PREDICTIONS, {"pid": patient_id})
-        ]
+        return [row.stored for row in self._prediction_rows(patient_id)]
 
     def _has_patient(self, patient_id: str) -> bool:
-        return bool(self._rows(cy.HAS_PATIENT, {"pid": patient_id}))
+        if self._memory.has_patient(patient_id):
+            return True
+        found = bool(self._rows(cy.HAS_PATIENT, {"pid": patient_id}))
+        if found:
+            self._memory.patient_found(patient_id)
+        return found
+
+    def _prediction_rows(self, patient_id: str) -> tuple[PredictionRow, ...]:
+        """The patient's stored predictions, by model then rank: as remembered, or read."""
+        rows = self._memory.predictions(patient_id)
+        if rows is None:
+            rows = tuple(
+                _row(found) for found in self._rows(cy.PREDICTION_ROWS, {"pid": patient_id})
+            )
+            self._memory.remember(patient_id, rows)
+        return rows
 
     def _save_predictions(
         self, patient_id: str, diagnoses: list[Diagnosis], stored: set[str]
     ) -> None:
         """Replace the patient's predictions of the diagnoses' models, writing only what changed:
         a stored row equal to its new one (same concept, probability, rank, paths, sections,
-        KG release and linked path steps) keeps its node and edges and gets the new ``created``;
-        the others are deleted and the new rows created. A refresh of an unchanged patient by
-        the same model (deterministic) so writes a timestamp instead of every node and edge
-        again: ~0.3 instead of ~8 KB of write-ahead log per save, so the store checkpoints
-        (tens of ms each, in a commit) far less often."""
+        KG release and linked path steps) keeps its node and edges and gets the new ``created``
+        (no write at all when that is its stamp already: stamps are kept to the second); the
+        others are deleted and the new rows created. A refresh of an unchanged patient by the
+        same model (deterministic) so writes a timestamp instead of every node and edge again:
+        ~0.3 instead of ~8 KB of write-ahead log per save, so the store checkpoints (tens of ms
+        each, in a commit) far less often. The stored rows compared with are remembered
+        (:mod:`graph.stores.prediction_memory`), and so are the rows after a save that only
+        re-stamped: a refresh and its answer read nothing back."""
         created = datetime.now(UTC).isoformat(timespec="seconds")
         rows, steps = prediction_rows(patient_id, diagnoses, created, stored.__contains__)
-        models = sorted({d.model_id for d in diagnoses})
-        wanted = {row["id"]: _compared(row) for row in rows}
-        with self._transaction("save predictions"):
-            found = self._rows(cy.PREDICTION_STATE, {"pid": patient_id, "models": models})
-            state = {row[0]: tuple(row[1:]) for row in found}
-            kept = sorted(pid for pid, now in state.items() if wanted.get(pid) == now)
-            gone = sorted(set(state) - set(kept))
-            fresh = [row for row in rows if row["id"] not in state or row["id"] in gone]
-            new_ids = {row["id"] for row in fresh}
-            statements = []
-            if gone:
-                statements.append((cy.DELETE_PREDICTIONS, {"pid": patient_id, "ids": gone}))
-            if kept:
-                statements.append(
-                    (cy.RESTAMP_PREDICTIONS, {"pid": patient_id, "ids": kept, "created": created})
-                )
-            if fresh:
-                statements.append((cy.CREATE_PREDICTIONS, {"pid": patient_id, "rows": fresh}))
-            fresh_steps = [step for step in steps if step["prediction"] in new_ids]
-            if fresh_steps:
-                statements.append((cy.CREATE_EXPLAINED_BY, {"rows": fresh_steps}))
+        models = {d.model_id for d in diagnoses}
+        wanted = {row["id"]: compared(row) for row in rows}
+        before = self._prediction_rows(patient_id)
+        state = {row.id: row for row in before if row.model_id in models}
+        kept = sorted(pid for pid, row in state.items() if wanted.get(pid) == row.compared)
+        restamp = [pid for pid in kept if state[pid].created != created]
+        gone = sorted(set(state) - set(kept))
+        fresh = [row for row in rows if row["id"] not in state or row["id"] in gone]
+        new_ids = {row["id"] for row in fresh}
+        statements = []
+        if gone:
+            statements.append((cy.DELETE_PREDICTIONS, {"pid": patient_id, "ids": gone}))
+        if restamp:
+            statements.append(
+                (cy.RESTAMP_PREDICTIONS, {"pid": patient_id, "ids": restamp, "created": created})
+            )
+        if fresh:
+            statements.append((cy.CREATE_PREDICTIONS, {"pid": patient_id, "rows": fresh}))
+        fresh_steps = [step for step in steps if step["prediction"] in new_ids]
+        if fresh_steps:
+            statements.append((cy.CREATE_EXPLAINED_BY, {"rows": fresh_steps}))
+        if not statements:  # every row equal and stamped this second already
+            return
+        with self._transaction("save predictions", keeps_memory=True):
             for cypher, params in statements:
                 self.connection.execute(cypher, params)
+        if fresh or gone:  # new nodes: read them back when asked (their concept names)
+            self._memory.forget(patient_id)
+        else:
+            again = set(restamp)
+            self._memory.remember(
+                patient_id,
+                tuple(row.restamped(created) if row.id in again else row for row in before),
+            )
 
 
-def _compared(row: dict[str, Any]) -> tuple[Any, ...]:
+def _row(found: list[Any]) -> PredictionRow:
+    """A row of :data:`~graph.stores.ladybug_cypher.PREDICTION_ROWS`."""
+    from graph.stores.patient_rows import stored_prediction
+
+    pid, concept_id, probability, model_id, rank, paths, sections, release, linked = found[:9]
+    name, created = found[9:]
+    record = stored_prediction(
+        {
+            "concept_id": concept_id,
+            "name": name,
+            "probability": probability,
+            "model_id": model_id,
+            "paths": paths,
+            "rank": rank,
+            "created": created,
+            "input_sections": sections,
+            "kg_release": release,
+        }
+    )
+    return PredictionRow(pid, tuple(found[1:9]), created, record)
+
+
+def compared(row: dict[str, Any]) -> tuple[Any, ...]:
     """A prediction row's stored fields but its id and ``created`` (``linked``: the steps it
     links, which a path concept stored since the last save changes), in
-    :data:`~graph.stores.ladybug_cypher.PREDICTION_STATE`'s order."""
+    :data:`~graph.stores.ladybug_cypher.PREDICTION_ROWS`'s order."""
     return (
         row["concept_id"],
         row["probability"],

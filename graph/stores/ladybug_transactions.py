@@ -21,6 +21,7 @@ from graph.errors import StoreError
 
 if TYPE_CHECKING:
     from graph.query_runner import QueryPool
+    from graph.stores.prediction_memory import PredictionMemory
 
 # write transactions between the store's own checkpoints (Transactions._checkpoint_now)
 CHECKPOINT_EVERY_COMMITS = 2_000
@@ -46,6 +47,7 @@ class Transactions:
     _commits: int
     _group: CommitGroup | None
     _query_pool: QueryPool
+    _memory: PredictionMemory
 
     if TYPE_CHECKING:
 
@@ -91,12 +93,17 @@ class Transactions:
             self._after_commit()
 
     @contextmanager
-    def _transaction(self, what: str) -> Iterator[None]:
+    def _transaction(self, what: str, *, keeps_memory: bool = False) -> Iterator[None]:
         """One transaction: committed when the block ends, rolled back on any exception
         (interrupts included), so the connection is never left inside an open transaction.
         Inside :meth:`commit_group` it joins the group's transaction instead: begun by the
-        first write, committed by the group, and on a failure rolled back with the group."""
+        first write, committed by the group, and on a failure rolled back with the group.
+
+        The store's memory of its patients (:mod:`graph.stores.prediction_memory`) is
+        forgotten, unless the caller ``keeps_memory`` right itself (a save of predictions)."""
         self._refuse_read_only(what)
+        if not keeps_memory:
+            self._memory.forget_all()
         self._dirty = True
         group = self._group
         if group is not None and group.broken:
@@ -127,6 +134,7 @@ class Transactions:
         """After a statement failed: LadybugDB has rolled back the transaction it ran in (a
         read's failure included) and gone back to committing each statement, so an open commit
         group is broken: its writes are gone, and later ones must not run unprotected."""
+        self._memory.forget_all()
         group = self._group
         if group is not None and group.open:
             group.open, group.broken = False, True
@@ -138,6 +146,7 @@ class Transactions:
             raise StoreError(f"{what}: cannot start a transaction: {exc}") from None
 
     def _rollback(self) -> None:
+        self._memory.forget_all()  # it may hold what was rolled back
         try:
             self.connection.execute("ROLLBACK")
         except RuntimeError:
