@@ -60,7 +60,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_clients import Clients, Tally, report, run_clients  # noqa: E402
-from bench.local_server import request, serve  # noqa: E402
+from bench.local_server import request, serve, tree_cpu_seconds  # noqa: E402
 
 DIAGNOSE_P99_S = 0.300
 READ_P99_S = 0.050
@@ -70,6 +70,28 @@ INGEST_RATE = 5.0
 # phase 4, in the order each patient goes through them: paths_per_diagnosis alternates, so each
 # save changes every row (other top_k alone would change only the last rows)
 REWRITE_COMBINATIONS = [(2, 1), (3, 2), (4, 1), (5, 2), (3, 1), (2, 2), (5, 1), (4, 2)]
+
+
+class ServerCpu:
+    """The CPU time the server and its model worker used over a phase, per second and per
+    answer: on a shared machine whose speed changes from run to run, a steadier figure for
+    comparing two versions of the code than latency."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.mark()
+
+    def mark(self) -> None:
+        self._at = tree_cpu_seconds(self.pid)
+
+    def report(self, elapsed: float, *tallies: Tally) -> None:
+        used = tree_cpu_seconds(self.pid) - self._at
+        answers = sum(len(t.latencies) + t.errors for t in tallies)
+        print(
+            f"{'':<38} server + worker CPU {used / elapsed:.2f} cores, "
+            f"{used / max(answers, 1) * 1e3:.2f} ms per answer"
+        )
+        self.mark()
 
 
 class Rewrites:
@@ -102,7 +124,9 @@ def beside_readers(
     return posted, read, run_clients(port, groups, headers, seconds)
 
 
-def beside_ingests(port: int, posts, reads, args, headers, ingest_headers) -> bool | None:
+def beside_ingests(
+    port: int, posts, reads, args, headers, ingest_headers, cpu: ServerCpu
+) -> bool | None:
     """Phase 5: model runs and reads while ``args.ingest_clients`` store patients from report
     text (extraction in the server: scispaCy, the linker, the context rules); whether the
     diagnoses and reads met their targets, None when the first ingest failed and the phase
@@ -123,11 +147,13 @@ def beside_ingests(port: int, posts, reads, args, headers, ingest_headers) -> bo
         Clients("GET", reads, args.clients, read),
         Clients("POST", bodies, args.ingest_clients, stored, ingest_headers, period),
     ]
+    cpu.mark()
     elapsed = run_clients(port, groups, headers, args.duration)
     met = report("POST diagnoses, runs, + reads + ingest", diagnosed, elapsed, DIAGNOSE_P99_S)
     met &= report("GET /v1/patients/{id}, + runs + ingest", read, elapsed, READ_P99_S)
     pace = f"target {args.ingest_rate:g}/s" if period else "unpaced"
     report(f"POST /v1/patients ({args.ingest_clients} clients, {pace})", stored, elapsed, None)
+    cpu.report(elapsed, diagnosed, read, stored)
     return met
 
 
@@ -237,7 +263,7 @@ def main() -> int:
         query = f"?top_k={args.top_k}&paths_per_diagnosis={args.paths}"
         diagnose_paths = [f"/v1/patients/{pid}/diagnoses{query}" for pid in ids]
         read_paths = [f"/v1/patients/{pid}" for pid in ids]
-        with serve(env, keep_keys=True) as (port, _process):
+        with serve(env, keep_keys=True) as (port, process):
             # the model loads on the first diagnosis, and the model worker process
             # (api/model_worker.py) starts with it: seconds of imports and warm-up, during which
             # diagnoses run in the server process
@@ -253,24 +279,29 @@ def main() -> int:
             )
             fresh = [f"{path}&refresh=true" for path in diagnose_paths]
             alone = Tally()
+            cpu = ServerCpu(process.pid)
             elapsed = run_clients(
                 port, [Clients("POST", fresh, args.clients, alone)], headers, args.duration
             )
             load_1 = os.getloadavg()[0]
             met = report("POST diagnoses, model runs", alone, elapsed, DIAGNOSE_P99_S)
+            cpu.report(elapsed, alone)
             mixed, reads, elapsed = beside_readers(
                 port, fresh, read_paths, args.clients, headers, args.duration
             )
             load_2 = os.getloadavg()[0]
             met &= report("POST diagnoses, runs, + reads", mixed, elapsed, DIAGNOSE_P99_S)
             met &= report("GET /v1/patients/{id}, + runs", reads, elapsed, READ_P99_S)
+            cpu.report(elapsed, mixed, reads)
             remembered, reads, elapsed = beside_readers(
                 port, diagnose_paths, read_paths, args.clients, headers, args.duration
             )
             report("POST diagnoses, memo, + reads", remembered, elapsed, DIAGNOSE_P99_S)
             report("GET /v1/patients/{id}, + memo", reads, elapsed, READ_P99_S)
+            cpu.report(elapsed, remembered, reads)
             load_3 = os.getloadavg()[0]
             if not args.no_rewrite:
+                cpu.mark()
                 rewrites, reads, elapsed = beside_readers(
                     port, Rewrites(ids), read_paths, args.clients, headers, args.duration
                 )
@@ -278,10 +309,11 @@ def main() -> int:
                     "POST diagnoses, rows change, + reads", rewrites, elapsed, DIAGNOSE_P99_S
                 )
                 met &= report("GET /v1/patients/{id}, + rewrites", reads, elapsed, READ_P99_S)
+                cpu.report(elapsed, rewrites, reads)
             load_4 = os.getloadavg()[0]
             fed = None  # phase 5: whether it met its targets; None: not run
             if args.ingest_clients:
-                fed = beside_ingests(port, fresh, read_paths, args, headers, ingest_headers)
+                fed = beside_ingests(port, fresh, read_paths, args, headers, ingest_headers, cpu)
                 met &= fed is True  # a feed that cannot store a patient misses
             print(
                 f"load average after phase 1 {load_1:.2f}, 2 {load_2:.2f}, 3 {load_3:.2f}"

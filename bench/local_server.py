@@ -2,6 +2,7 @@
 
 with serve({"KGDX_DB_PATH": str(db)}) as (port, process):
     status, body = request(port, "GET", "/healthz")
+    tree_cpu_seconds(process.pid)  # the CPU time of the server and its worker so far
 """
 
 from __future__ import annotations
@@ -18,6 +19,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants
+    (the server and its model worker), from ``/proc``; ``nan`` where there is none (not Linux).
+    A descendant that exited meanwhile drops out: read it over a phase it lives through."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            if current == pid:
+                return float("nan")
+    return total
 
 
 def free_port() -> int:
