@@ -1,0 +1,42 @@
+"""The load bench's CPU figure (``bench/local_server.tree_cpu_seconds``): a process and its
+descendants, as the server and its model worker are, read from ``/proc``."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.local_server import tree_cpu_seconds
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+# a parent that idles while its child burns a core (the server waiting on its worker)
+PARENT = (
+    "import subprocess, sys, time; "
+    "child = subprocess.Popen([sys.executable, '-c', 'while True: pass']); "
+    "time.sleep(60)"
+)
+
+
+def test_a_process_tree_counts_its_children_cpu():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT])
+    try:
+        time.sleep(0.5)  # the interpreters start
+        before = tree_cpu_seconds(parent.pid)
+        time.sleep(1.5)
+        used = tree_cpu_seconds(parent.pid) - before
+        assert 0.7 < used < 2.0  # the child's busy core, not the parent's idle one
+    finally:
+        for task in Path(f"/proc/{parent.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                os.kill(int(child), signal.SIGKILL)
+        parent.kill()
+        parent.wait()
+    assert math.isnan(tree_cpu_seconds(parent.pid))  # gone
