@@ -153,8 +153,8 @@ def test_a_database_laid_out_by_an_older_kgdx_is_refused(tmp_path):
 def test_a_save_of_unchanged_predictions_rewrites_only_their_timestamp(store, monkeypatch):
     """Re-saving what is stored keeps the nodes (their internal ids) and writes a few hundred
     bytes of log, not every node and edge again; a changed row is replaced."""
-    import graph.stores.ladybug_patients as rows_module
     from graph.records import Diagnosis, ExplanationPath, Patient
+    from tests.graph.save_clock import frozen_saves
 
     _seed(store, 3)
     store.upsert_patient(Patient(id="P1"))
@@ -170,18 +170,7 @@ def test_a_save_of_unchanged_predictions_rewrites_only_their_timestamp(store, mo
         found = store.connection.execute("MATCH (x:Prediction) RETURN x.id, id(x), x.created")
         return {row[0]: tuple(row[1:]) for row in found.get_all()}
 
-    class Frozen:  # the save's clock (its stamps have a resolution of seconds)
-        stamp = "2026-12-05T00:00:00+00:00"
-
-        @classmethod
-        def now(cls, tz=None):
-            return cls
-
-        @classmethod
-        def isoformat(cls, timespec=None):
-            return cls.stamp
-
-    monkeypatch.setattr(rows_module, "datetime", Frozen)
+    Frozen = frozen_saves(monkeypatch, "2026-12-05T00:00:00+00:00")
     store.save_predictions("P1", made)
     first = nodes()
     wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")

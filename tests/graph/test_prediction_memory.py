@@ -9,26 +9,17 @@ import pytest
 from graph.errors import StoreError
 from graph.records import Concept, Diagnosis, ExplanationPath, Patient, Relation
 from graph.stores import ladybug_cypher as cy
-
-
-class Clock:
-    """The save's clock (its stamps are kept to the second)."""
-
-    stamp = "2026-12-07T00:00:00+00:00"
-
-    @classmethod
-    def now(cls, tz=None):
-        return cls
-
-    @classmethod
-    def isoformat(cls, timespec=None):
-        return cls.stamp
+from tests.graph.save_clock import frozen_saves
 
 
 @pytest.fixture
-def seeded(store, monkeypatch):
-    import graph.stores.ladybug_patients as patients
+def clock(monkeypatch):
+    """The saves' clock: every save is stamped ``clock.stamp``."""
+    return frozen_saves(monkeypatch, "2026-12-07T00:00:00+00:00")
 
+
+@pytest.fixture
+def seeded(store, clock):
     store.upsert_concepts(
         Concept(id=f"HP:{i:07d}", name=f"term {i}", kind="finding") for i in range(3)
     )
@@ -37,8 +28,6 @@ def seeded(store, monkeypatch):
     )
     for pid in ("P1", "P2"):
         store.upsert_patient(Patient(id=pid))
-    monkeypatch.setattr(patients, "datetime", Clock)
-    Clock.stamp = "2026-12-07T00:00:00+00:00"
     return store
 
 
@@ -73,7 +62,7 @@ def _in_database(store, patient: str) -> list:
     return store.get_predictions(patient)
 
 
-def test_a_refresh_of_unchanged_predictions_reads_nothing_back(seeded, statements):
+def test_a_refresh_of_unchanged_predictions_reads_nothing_back(seeded, statements, clock):
     store = seeded
     store.save_predictions("P1", _made("P1"))
     first = store.get_predictions("P1")
@@ -81,13 +70,13 @@ def test_a_refresh_of_unchanged_predictions_reads_nothing_back(seeded, statement
     store.save_predictions("P1", _made("P1"))  # the same second: the rows are as stored
     assert store.has_patient("P1") and store.get_predictions("P1") == first
     assert statements == []
-    Clock.stamp = "2026-12-07T00:00:05+00:00"
+    clock.stamp = "2026-12-07T00:00:05+00:00"
     store.save_predictions("P1", _made("P1"))  # a later second: the stamps alone are written
     assert [s for s in statements if s not in ("BEGIN TRANSACTION", "COMMIT")] == [
         cy.RESTAMP_PREDICTIONS
     ]
     remembered = store.get_predictions("P1")
-    assert {s.created for s in remembered} == {Clock.stamp}
+    assert {s.created for s in remembered} == {clock.stamp}
     assert remembered == _in_database(store, "P1")
     assert [(s.diagnosis.concept_id, s.diagnosis.name, s.rank) for s in remembered] == [
         ("HP:0000002", "term 2", 1),  # the stored concept's name, as the read-back gave it
@@ -115,14 +104,14 @@ def test_changed_rows_are_read_back_from_the_database(seeded, statements):
 
 
 @pytest.mark.parametrize("failure", ["exception", "failed read"])
-def test_a_rolled_back_commit_group_leaves_no_memory_of_its_writes(seeded, failure):
+def test_a_rolled_back_commit_group_leaves_no_memory_of_its_writes(seeded, failure, clock):
     store = seeded
     store.save_predictions("P1", _made("P1"))
     before = store.get_predictions("P1")
-    Clock.stamp = "2026-12-07T00:01:00+00:00"
+    clock.stamp = "2026-12-07T00:01:00+00:00"
     with pytest.raises((ValueError, StoreError)), store.commit_group() as group:
         store.save_predictions("P1", _made("P1"))  # re-stamped, remembered so in the group
-        assert {s.created for s in store.get_predictions("P1")} == {Clock.stamp}
+        assert {s.created for s in store.get_predictions("P1")} == {clock.stamp}
         if failure == "exception":  # the caller failed: the group rolls back
             raise ValueError("the caller failed")
         store._rows("MATCH (x:Nowhere) RETURN x")  # LadybugDB ends the transaction
