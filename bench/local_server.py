@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used so far by process ``pid`` and its live descendants
-    (the server and its model worker), from ``/proc``; ``nan`` where there is none (not Linux).
-    A descendant that exited meanwhile drops out: read it over a phase it lives through."""
+    (the server, its model worker, and any researcher's query worker), from ``/proc``; ``nan``
+    where there is none (not Linux). A descendant that exited meanwhile drops out: read it over
+    a phase it lives through."""
     tick = os.sysconf("SC_CLK_TCK")
     total, todo, seen = 0.0, [pid], set()
     while todo:
@@ -35,11 +36,16 @@ def tree_cpu_seconds(pid: int) -> float:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except (OSError, ValueError, IndexError):
             if current == pid:
                 return float("nan")
+            continue
+        for task in tasks:  # a thread may exit meanwhile (the threadpool's idle ones do)
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
     return total
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -43,6 +44,15 @@ from graph.stores.prediction_memory import PredictionMemory
 # Up to this many ids an existence check sends a list parameter; beyond it an Arrow table
 # (measured on the demo store: 0.07 ms vs 1.6 ms for 8 ids; Arrow wins on bulk loads).
 SMALL_ID_LIST = 2_000
+
+
+# the read-write stores of this process open on each database file (LadybugDB lets one process
+# open a file read-write twice; the memories of such stores are disabled, see PredictionMemory)
+_WRITERS: dict[str, weakref.WeakSet] = {}
+
+
+def _writers_of(path: Path) -> weakref.WeakSet:
+    return _WRITERS.setdefault(str(Path(path).resolve()), weakref.WeakSet())
 
 
 class EmbeddedStore(Transactions, PatientHooks, GraphStore):
@@ -93,10 +103,19 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         self._dirty = not read_only  # a read-only handle has nothing to checkpoint
         self._commits = 0  # write transactions since this store last checkpointed
         self._group = None  # the open commit group (Transactions.commit_group), if any
-        # what it last read or wrote of its patients (forgotten at any other write)
+        # what it last read or wrote of its patients (forgotten at any other write); a
+        # read-only handle keeps nothing: another process writes what it reads
         self._memory = PredictionMemory()
+        if read_only:
+            self._memory.disable()
         self._bulk = bulk
         self._open(bulk)
+        if not read_only:
+            _writers_of(self.path).add(self)
+            writers = _writers_of(self.path)
+            if len(writers) > 1:  # two read-write stores of one process on one file
+                for writer in writers:
+                    writer._memory.disable()
         if read_only and missing_columns(self._rows):
             # written by an older kgdx: upgrade it through a short read-write open (refused
             # while another process writes to it), then read it as it is now
@@ -147,6 +166,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         finally:
             self._query_pool.close()
             self._close_handles()
+            _writers_of(self.path).discard(self)
 
     def _close_handles(self) -> None:
         for handle in (self.connection, self._db):

@@ -32,6 +32,8 @@ class PatientHooks:
 
         def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...
 
+        def _refuse_read_only(self, what: str) -> None: ...
+
         def _transaction(
             self, what: str, *, keeps_memory: bool = False
         ) -> AbstractContextManager[None]: ...
@@ -125,6 +127,7 @@ class PatientHooks:
         each, in a commit) far less often. The stored rows compared with are remembered
         (:mod:`graph.stores.prediction_memory`), and so are the rows after a save that only
         re-stamped: a refresh and its answer read nothing back."""
+        self._refuse_read_only("save predictions")  # a save with nothing to write, too
         created = datetime.now(UTC).isoformat(timespec="seconds")
         rows, steps = prediction_rows(patient_id, diagnoses, created, stored.__contains__)
         models = {d.model_id for d in diagnoses}
@@ -150,12 +153,13 @@ class PatientHooks:
             statements.append((cy.CREATE_EXPLAINED_BY, {"rows": fresh_steps}))
         if not statements:  # every row equal and stamped this second already
             return
+        # forgotten first: an interrupt after the commit must not leave the old rows remembered
+        self._memory.forget(patient_id)
         with self._transaction("save predictions", keeps_memory=True):
             for cypher, params in statements:
                 self.connection.execute(cypher, params)
-        if fresh or gone:  # new nodes: read them back when asked (their concept names)
-            self._memory.forget(patient_id)
-        else:
+        if not (fresh or gone):  # only re-stamped: remembered (new nodes are read back when
+            # asked, with their concepts' stored names)
             again = set(restamp)
             self._memory.remember(
                 patient_id,

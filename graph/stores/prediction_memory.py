@@ -10,11 +10,13 @@ second) has not changed.
 
 The memory is right because it is only ever wrong after a write, and every write of the store
 goes through it: :class:`~graph.stores.embedded.EmbeddedStore` forgets all of it at any other
-write transaction, bulk load, rollback or failed statement, and a save of predictions updates
-its own patient's entry once its statements ran. A read-write store is the only writer of its
-database (LadybugDB locks the file; a second read-write open fails), and a researcher's Cypher
-cannot write. A commit group's writes are remembered as they run; a group that breaks rolls
-back, which forgets everything.
+write transaction, bulk load, rollback or failed statement, and a save of predictions forgets
+its own patient's entry before it writes and remembers the rows after (when it only
+re-stamped). A read-write store is the only writer of its database: LadybugDB locks the file
+against other processes, a researcher's Cypher cannot write, and when a second read-write
+store of the same process opens the same file (LadybugDB allows it), the memories of both are
+disabled for good. A commit group's writes are remembered as they run; a group that breaks
+rolls back, which forgets everything.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class PredictionMemory:
         self._concepts: set[str] = set()
         self._patients_kept = patients
         self._ids_kept = ids
+        self.disabled = False  # another read-write handle on the database: nothing is kept
+
+    def disable(self) -> None:
+        """For good: another read-write store of this process writes to the same database
+        (LadybugDB lets one process open a file read-write twice), unseen by this memory."""
+        self.disabled = True
+        self.forget_all()
 
     def forget_all(self) -> None:
         """After any write this memory did not make itself."""
@@ -80,6 +89,8 @@ class PredictionMemory:
         return rows
 
     def remember(self, patient_id: str, rows: tuple[PredictionRow, ...]) -> None:
+        if self.disabled:
+            return
         self._rows[patient_id] = rows
         self._rows.move_to_end(patient_id)
         while len(self._rows) > self._patients_kept:
@@ -90,6 +101,8 @@ class PredictionMemory:
         return patient_id in self._patients
 
     def patient_found(self, patient_id: str) -> None:
+        if self.disabled:
+            return
         if len(self._patients) >= self._ids_kept:
             self._patients.clear()
         self._patients.add(patient_id)
@@ -99,6 +112,8 @@ class PredictionMemory:
         return concept_ids - self._concepts
 
     def concepts_found(self, concept_ids: set[str]) -> None:
+        if self.disabled or len(concept_ids) > self._ids_kept:
+            return
         if len(self._concepts) + len(concept_ids) > self._ids_kept:
             self._concepts.clear()
         self._concepts |= concept_ids

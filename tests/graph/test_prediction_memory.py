@@ -155,3 +155,29 @@ def test_the_memory_keeps_a_bounded_number_of_patients():
     assert memory.has_patient("D") and not memory.has_patient("A")  # cleared at its bound
     memory.concepts_found({"X:1", "X:2"})
     assert memory.unknown_concepts({"X:1", "X:3"}) == {"X:3"}
+
+
+def test_a_second_writer_in_the_process_disables_the_memory(seeded, settings):
+    """LadybugDB lets one process open a file read-write twice: neither store could see the
+    other's writes in its memory, so both keep none. (Their databases do not see each other's
+    writes either: two such handles are a hazard of their own, not the memory's.)"""
+    from graph.stores.embedded import EmbeddedStore
+
+    store = seeded
+    store.save_predictions("P1", _made("P1"))
+    assert store.has_patient("P1") and store.get_predictions("P1")
+    with EmbeddedStore(settings) as other:
+        assert store._memory.disabled and other._memory.disabled
+        assert store._memory.predictions("P1") is None and not store._memory.has_patient("P1")
+        store.get_predictions("P1")
+        assert store._memory.predictions("P1") is None  # read, not kept
+
+
+def test_a_read_only_store_keeps_nothing_and_refuses_even_an_empty_save(seeded, settings):
+    from graph.stores.embedded import EmbeddedStore
+
+    seeded.save_predictions("P1", _made("P1"))
+    with EmbeddedStore(settings, read_only=True) as reader:
+        assert reader._memory.disabled and reader.get_predictions("P1")
+        with pytest.raises(StoreError, match="read-only"):
+            reader.save_predictions("P1", _made("P1"))  # equal rows, this second: no write
