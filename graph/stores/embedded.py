@@ -46,8 +46,9 @@ from graph.stores.prediction_memory import PredictionMemory
 SMALL_ID_LIST = 2_000
 
 
-# the read-write stores of this process open on each database file (LadybugDB lets one process
-# open a file read-write twice; the memories of such stores are disabled, see PredictionMemory)
+# the read-write store of this process open on each database file: LadybugDB lets one process
+# open a file read-write twice, and the two handles do not see each other's writes (nor would
+# their memories, see PredictionMemory), so a second read-write open is refused
 _WRITERS: dict[str, weakref.WeakSet] = {}
 
 
@@ -72,8 +73,9 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
             :class:`StoreError`.
 
     Raises:
-        StoreError: the database cannot be opened (held by another writer, missing for a
-            read-only open, or laid out by an older kgdx in a way that cannot be upgraded).
+        StoreError: the database cannot be opened (held by another writer, of another
+            process or of this one, missing for a read-only open, or laid out by an older kgdx
+            in a way that cannot be upgraded).
     """
 
     name = "embedded"
@@ -109,13 +111,16 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         if read_only:
             self._memory.disable()
         self._bulk = bulk
+        if not read_only and len(_writers_of(self.path)):
+            self._query_pool.close()
+            raise StoreError(
+                f"{self.path} is already open for writing in this process; use that store, "
+                "or close it first (two read-write handles of one process do not see each "
+                "other's writes)"
+            )
         self._open(bulk)
         if not read_only:
             _writers_of(self.path).add(self)
-            writers = _writers_of(self.path)
-            if len(writers) > 1:  # two read-write stores of one process on one file
-                for writer in writers:
-                    writer._memory.disable()
         if read_only and missing_columns(self._rows):
             # written by an older kgdx: upgrade it through a short read-write open (refused
             # while another process writes to it), then read it as it is now

@@ -13,10 +13,11 @@ goes through it: :class:`~graph.stores.embedded.EmbeddedStore` forgets all of it
 write transaction, bulk load, rollback or failed statement, and a save of predictions forgets
 its own patient's entry before it writes and remembers the rows after (when it only
 re-stamped). A read-write store is the only writer of its database: LadybugDB locks the file
-against other processes, a researcher's Cypher cannot write, and when a second read-write
-store of the same process opens the same file (LadybugDB allows it), the memories of both are
-disabled for good. A commit group's writes are remembered as they run; a group that breaks
-rolls back, which forgets everything.
+against other processes, :class:`~graph.stores.embedded.EmbeddedStore` refuses a second
+read-write open of the same file in the same process (LadybugDB would allow it), and a
+researcher's Cypher cannot write. A read-only store keeps nothing (:meth:`disable`): another
+process writes what it reads. A commit group's writes are remembered as they run; a group
+that breaks rolls back, which forgets everything.
 """
 
 from __future__ import annotations
@@ -65,11 +66,10 @@ class PredictionMemory:
         self._concepts: set[str] = set()
         self._patients_kept = patients
         self._ids_kept = ids
-        self.disabled = False  # another read-write handle on the database: nothing is kept
+        self.disabled = False  # a read-only store's: nothing is kept
 
     def disable(self) -> None:
-        """For good: another read-write store of this process writes to the same database
-        (LadybugDB lets one process open a file read-write twice), unseen by this memory."""
+        """For good: a read-only store's memory (another process writes what it reads)."""
         self.disabled = True
         self.forget_all()
 

@@ -157,20 +157,21 @@ def test_the_memory_keeps_a_bounded_number_of_patients():
     assert memory.unknown_concepts({"X:1", "X:3"}) == {"X:3"}
 
 
-def test_a_second_writer_in_the_process_disables_the_memory(seeded, settings):
-    """LadybugDB lets one process open a file read-write twice: neither store could see the
-    other's writes in its memory, so both keep none. (Their databases do not see each other's
-    writes either: two such handles are a hazard of their own, not the memory's.)"""
+def test_a_second_writer_in_the_process_is_refused(seeded, settings):
+    """LadybugDB lets one process open a file read-write twice, and the two handles do not see
+    each other's writes (nor could the memory of either): the second open is refused."""
     from graph.stores.embedded import EmbeddedStore
 
     store = seeded
     store.save_predictions("P1", _made("P1"))
-    assert store.has_patient("P1") and store.get_predictions("P1")
-    with EmbeddedStore(settings) as other:
-        assert store._memory.disabled and other._memory.disabled
-        assert store._memory.predictions("P1") is None and not store._memory.has_patient("P1")
-        store.get_predictions("P1")
-        assert store._memory.predictions("P1") is None  # read, not kept
+    with pytest.raises(StoreError, match="already open for writing in this process"):
+        EmbeddedStore(settings)
+    assert store.get_predictions("P1") == _in_database(store, "P1")  # the first is intact
+    with EmbeddedStore(settings, read_only=True) as reader:  # readers are not refused
+        assert reader.has_patient("P1")
+    store.close()
+    with EmbeddedStore(settings) as again:  # once closed, it opens again
+        assert again.has_patient("P1") and again.get_predictions("P1")
 
 
 def test_a_read_only_store_keeps_nothing_and_refuses_even_an_empty_save(seeded, settings):
