@@ -32,8 +32,8 @@ Phases of ``--duration`` seconds each (60 by default):
 For each it prints p50/p95/p99/max latency, throughput and the error count (any answer but 200,
 or 200/201 for a stored patient, replaced or new; or a failed connection) and the CPU the
 server and its model worker used (cores, ms per answer: steadier than latency on a shared
-machine), with the load average before and after and the speed of a pure-Python loop before (machines differ and this
-one is shared: read the figures against both). Targets:
+machine), with the load average before and after and the speed of a pure-Python loop before
+(machines differ and this one is shared: read the figures against both). Targets:
 diagnose p99 <= 300 ms with 20 clients and 0 errors; reads p99 <= 50 ms under the same load.
 
     .venv/bin/python bench/api_load.py                 # 5 x 60 s

@@ -186,7 +186,7 @@ def _row(found: list[Any]) -> PredictionRow:
             "kg_release": release,
         }
     )
-    return PredictionRow(pid, tuple(found[1:9]), created, record)
+    return PredictionRow(pid, tuple(found[1:9]), record)
 
 
 def compared(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,34 @@ _GETLK = getattr(fcntl, "F_OFD_GETLK", None)
 # A handle closed while this process holds LadybugDB's own POSIX lock on the same file would drop
 # that lock; such handles are kept open here instead.
 _kept_open: list[int] = []
+
+
+# The read-write store of this process open on each database file (by resolved path).
+# LadybugDB lets one process open a file read-write twice, and the two handles do not see each
+# other's writes (nor would their memories, graph.stores.prediction_memory): a second is refused.
+_writers: weakref.WeakValueDictionary[str, object] = weakref.WeakValueDictionary()
+
+
+def claim_writer(path: Path, store: object) -> str:
+    """Make ``store`` this process's writer of the database at ``path``; the key to release it
+    with (:func:`release_writer`).
+
+    Raises:
+        StoreError: another store of this process has it open for writing.
+    """
+    key = str(Path(path).resolve())
+    if _writers.get(key) is not None:
+        raise StoreError(
+            f"{path} is already open for writing in this process; use that store, or close it "
+            "first (two read-write handles of one process do not see each other's writes)"
+        )
+    _writers[key] = store
+    return key
+
+
+def release_writer(key: str, store: object) -> None:
+    if _writers.get(key) is store:
+        del _writers[key]
 
 
 def _flock(kind: int) -> bytes:

@@ -286,17 +286,6 @@ PATIENT_PREDICTIONS = (
     "x.model_id AS model_id, x.paths AS paths, x.rank AS rank, x.created AS created, "
     "x.input_sections AS input_sections, x.kg_release AS kg_release ORDER BY model_id, rank"
 )
-PREDICTION_COLUMNS = (
-    "concept_id",
-    "name",
-    "probability",
-    "model_id",
-    "paths",
-    "rank",
-    "created",
-    "input_sections",
-    "kg_release",
-)
 
 
 def stored_prediction(row: dict[str, Any]) -> StoredPrediction:

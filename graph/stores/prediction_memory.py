@@ -38,21 +38,23 @@ IDS_KEPT = 200_000
 @dataclass(frozen=True)
 class PredictionRow:
     """One stored ``Prediction`` node: its id, the fields a save compares (``compared``, in
-    :func:`graph.stores.ladybug_patients.compared` order), its stamp and its public record."""
+    :func:`graph.stores.ladybug_patients.compared` order) and its public record (with its
+    stamp, ``created``)."""
 
     id: str
     compared: tuple[Any, ...]
-    created: str | None
     stored: StoredPrediction
 
     @property
     def model_id(self) -> str | None:
         return self.compared[2]  # as stored (None in a row without one)
 
+    @property
+    def created(self) -> str | None:
+        return self.stored.created
+
     def restamped(self, created: str) -> PredictionRow:
-        return replace(
-            self, created=created, stored=self.stored.model_copy(update={"created": created})
-        )
+        return replace(self, stored=self.stored.model_copy(update={"created": created}))
 
 
 class PredictionMemory:
