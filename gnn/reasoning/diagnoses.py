@@ -27,6 +27,7 @@ from graph.schema import inverse_name
 from graph.subgraph import PatientSubgraph, TermIndex, batch
 
 if TYPE_CHECKING:
+    from gnn.reasoning.logits import PatientLogits
     from gnn.reasoning.pipeline import Patient, Reasoner
     from graph.records import Relation
     from graph.store import GraphStore
@@ -130,9 +131,16 @@ def score_patient(
     """
     if top_k < 1:
         raise InputError("top_k must be at least 1")
-    probabilities = reasoner.probabilities(patient)
+    from gnn.reasoning.logits import patient_logits
+
+    logits = patient_logits(reasoner, patient)  # the probabilities and the occlusion at once
+    probabilities = logits.probabilities()
     order = np.argsort(-probabilities, kind="stable")[:top_k].tolist()
-    ranked = _ranked_paths(reasoner, patient, order, term_labels) if paths_per_diagnosis > 0 else {}
+    ranked = (
+        _ranked_paths(reasoner, patient, order, term_labels, logits)
+        if paths_per_diagnosis > 0
+        else {}
+    )
     paths = {d: shown_paths(found, paths_per_diagnosis) for d, found in ranked.items()}
     return Scored(order, {d: float(probabilities[d]) for d in order}, paths)
 
@@ -178,13 +186,18 @@ def ranked_paths(
 
 
 def _ranked_paths(
-    reasoner: Reasoner, patient: Patient, diseases: Sequence[int], term_labels: Sequence[str]
+    reasoner: Reasoner,
+    patient: Patient,
+    diseases: Sequence[int],
+    term_labels: Sequence[str],
+    logits: PatientLogits | None = None,
 ) -> dict[int, list[dict]]:
-    from gnn.reasoning.explain_paths import _candidate_paths, _occluded, _ranked, occlusion
+    from gnn.reasoning.explain_paths import _candidate_paths, _occluded, _ranked
+    from gnn.reasoning.logits import occlusion
 
     candidates = [_candidate_paths(reasoner, patient, d, term_labels) for d in diseases]
     terms = _occluded(candidates)
-    attribution = occlusion(reasoner, patient, list(diseases), terms)
+    attribution = occlusion(reasoner, patient, list(diseases), terms, logits)
     return {
         d: _ranked(found, {t: float(attribution[i, j]) for i, t in enumerate(terms)})
         for j, (d, found) in enumerate(zip(diseases, candidates, strict=True))
@@ -240,8 +253,12 @@ def explain_subgraph(
             "patient's top diagnoses first"
         ) from None
     patient, _ = resolve_subgraph(reasoner, index, subgraph)
-    probability = float(reasoner.probabilities(patient)[d])
-    found = shown_paths(ranked_paths(reasoner, patient, [d], labels)[d], k) if k > 0 else []
+    from gnn.reasoning.logits import patient_logits
+
+    logits = patient_logits(reasoner, patient)
+    probability = float(logits.probabilities()[d])
+    ranked = _ranked_paths(reasoner, patient, [d], labels.labels, logits) if k > 0 else {}
+    found = shown_paths(ranked[d], k) if k > 0 else []
     return _diagnosis(
         reasoner,
         subgraph,

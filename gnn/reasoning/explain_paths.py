@@ -13,26 +13,25 @@ out (:func:`occlusion`); the Resnik share breaks ties and stays as shown evidenc
 with a negative attribution lowers the model's score of the disease: the path says it counts
 against. Only the findings on candidate paths are occluded and only the explained diseases'
 logits are scored (the evidence rows of the explained diseases only, once per left-out finding,
-shared by all explained diseases); see docs/reasoning.md, "Explanation fidelity".
+shared by all explained diseases); on a small candidate set (the chest KG) every finding's
+variant is scored with the patient's probabilities, in one batch (:mod:`gnn.reasoning.logits`).
+See docs/reasoning.md, "Explanation fidelity".
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from gnn.reasoning.knowledge import require_terms
-from gnn.reasoning.pipeline import Patient, Reasoner, _batch, inference_mode
+from gnn.reasoning.logits import occlusion, patient_logits
+from gnn.reasoning.pipeline import Patient, Reasoner
 
 # at most this many findings are occluded per call (one evidence computation of the explained
 # diseases' rows each, ~1.6 ms): those with the largest Resnik share on the explained diseases'
 # paths; the others keep their Resnik order after them (keeps `kgdx diagnose` near 50 ms)
 OCCLUDED = 6
-# below this many candidate diseases the occlusion variants' evidence is computed as one batch
-BATCHED_EVIDENCE_BELOW = 1024
 
 
 def _hpo_names(reasoner: Reasoner) -> list[str]:
@@ -70,12 +69,13 @@ def diagnose(
     exc = [e for e in exc if e not in obs]
     notes = [f"unknown HPO id ignored: {u}" for u in unknown]
     patient = Patient("query", obs, exc, -1)
-    probabilities = reasoner.probabilities(patient)
+    logits = patient_logits(reasoner, patient)
+    probabilities = logits.probabilities()
     order = np.argsort(-probabilities, kind="stable")[:top].tolist()
     labels = _hpo_names(reasoner)
     candidates = [_candidate_paths(reasoner, patient, d, labels) for d in order]
     terms = _occluded(candidates)
-    attribution = occlusion(reasoner, patient, order, terms)
+    attribution = occlusion(reasoner, patient, order, terms, logits)
     diagnoses = []
     for j, (d, found) in enumerate(zip(order, candidates, strict=True)):
         scores = {t: float(attribution[i, j]) for i, t in enumerate(terms)}
@@ -89,58 +89,6 @@ def diagnose(
             }
         )
     return {"diagnoses": diagnoses, "notes": notes}
-
-
-def disease_logits(reasoner: Reasoner, patient: Patient, diseases: Sequence[int]) -> np.ndarray:
-    """kgdx's temperature-scaled logits of ``diseases`` only (each candidate's score depends on
-    its own evidence row and embedding, so this equals the matching entries of
-    ``Reasoner.scores("kgdx", patient) / temperature``)."""
-    return _logits(reasoner, [patient], diseases)[0]
-
-
-def _logits(reasoner: Reasoner, patients: Sequence[Patient], diseases: Sequence[int]) -> np.ndarray:
-    """``[len(patients), len(diseases)]``: :func:`disease_logits` of each patient, one model
-    call (the occlusion's leave-one-out variants of one patient)."""
-    if len(patients) > 1 and reasoner.kg.num_diseases <= BATCHED_EVIDENCE_BELOW:
-        # a small candidate set (the chest KG's 21): every variant's whole evidence in one
-        # batched computation beats one rows-only computation per variant
-        rows = np.asarray(list(diseases), dtype=np.int64)
-        evidence = reasoner.evidence_batch(patients)[:, rows]
-    else:
-        evidence = np.stack([evidence_rows(reasoner, p, diseases) for p in patients])
-    batch = _batch(patients, torch.as_tensor(np.ascontiguousarray(evidence)))
-    candidates = torch.as_tensor(list(diseases), dtype=torch.long).expand(len(patients), -1)
-    inference_mode(reasoner.model)
-    with torch.no_grad():
-        logits = reasoner.model.score(reasoner.embeddings(), batch, candidates).numpy()
-    return logits / reasoner.temperature
-
-
-def evidence_rows(reasoner: Reasoner, patient: Patient, diseases: Sequence[int]) -> np.ndarray:
-    """``Reasoner.evidence(patient)[diseases]``, computed for those rows only (the occlusion loop
-    needs a few candidates' evidence per left-out finding, not all 8,469)."""
-    return reasoner.evidence(patient, rows=np.asarray(list(diseases), dtype=np.int64))
-
-
-def occlusion(
-    reasoner: Reasoner, patient: Patient, diseases: Sequence[int], terms: Sequence[int]
-) -> np.ndarray:
-    """``[len(terms), len(diseases)]`` leave-one-finding-out attributions: each disease's logit
-    with all the patient's findings minus its logit with ``terms[i]`` removed (from observed or
-    excluded). Positive: the finding raises the disease's score; negative: it counts against."""
-    if not terms or not diseases:
-        return np.zeros((len(terms), len(diseases)), np.float64)
-    variants = [patient] + [
-        Patient(
-            patient.id,
-            [q for q in patient.observed if q != t],
-            [e for e in patient.excluded if e != t],
-            patient.disease,
-        )
-        for t in terms
-    ]
-    logits = _logits(reasoner, variants, diseases)
-    return (logits[0][None, :] - logits[1:]).astype(np.float64)
 
 
 def disease_paths(

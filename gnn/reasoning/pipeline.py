@@ -285,11 +285,12 @@ class Reasoner:
         return self.model.score(self.embeddings(), batch, candidates)[0].numpy()
 
     def probabilities(self, patient: Patient) -> np.ndarray:
-        """Calibrated ``[C]`` probabilities (softmax with the validation temperature)."""
-        logits = self.scores("kgdx", patient) / self.temperature
-        logits = logits - logits.max()
-        p = np.exp(logits)
-        return p / p.sum()
+        """Calibrated ``[C]`` probabilities (softmax with the validation temperature; on a
+        small KG computed with the patient's leave-one-out variants:
+        :func:`gnn.reasoning.logits.patient_logits`)."""
+        from gnn.reasoning.logits import patient_logits
+
+        return patient_logits(self, patient).probabilities()
 
     def rank_all(
         self,

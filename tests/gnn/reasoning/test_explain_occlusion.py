@@ -5,15 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gnn.reasoning.explain_paths import (
-    OCCLUDED,
-    _hpo_names,
-    diagnose,
-    disease_logits,
-    disease_paths,
-    evidence_rows,
-    occlusion,
-)
+from gnn.reasoning.explain_paths import OCCLUDED, _hpo_names, diagnose, disease_paths, occlusion
+from gnn.reasoning.logits import disease_logits, evidence_rows
 from gnn.reasoning.pipeline import Patient, resolve_cases
 
 
@@ -63,13 +56,13 @@ def test_evidence_rows_are_the_full_evidence_rows(small_run, explained):
 def test_occlusion_is_the_same_with_batched_evidence(small_run, explained, monkeypatch):
     """Small candidate sets (the chest KG) compute the variants' evidence as one batch; forced
     here on the HPO KG, the attributions equal the rows-only computation's."""
-    import gnn.reasoning.explain_paths as explain_paths
+    import gnn.reasoning.logits as logits
 
     reasoner, _, _ = small_run
     for patient, disease, _ in explained[:3]:
         terms = [*patient.observed, *patient.excluded][:OCCLUDED]
         rows_only = occlusion(reasoner, patient, [disease, 0], terms)
-        monkeypatch.setattr(explain_paths, "BATCHED_EVIDENCE_BELOW", 10**9)
+        monkeypatch.setattr(logits, "BATCHED_EVIDENCE_BELOW", 10**9)
         batched = occlusion(reasoner, patient, [disease, 0], terms)
         monkeypatch.undo()
         assert batched.shape == (len(terms), 2)
