@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -61,7 +62,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_clients import Clients, Tally, report, run_clients  # noqa: E402
-from bench.local_server import request, serve, tree_cpu_seconds  # noqa: E402
+from bench.local_server import request, serve, tree_cpu_by_process  # noqa: E402
 
 DIAGNOSE_P99_S = 0.300
 READ_P99_S = 0.050
@@ -83,14 +84,20 @@ class ServerCpu:
         self.mark()
 
     def mark(self) -> None:
-        self._at = tree_cpu_seconds(self.pid)
+        self._at = tree_cpu_by_process(self.pid)
 
     def report(self, elapsed: float, *tallies: Tally) -> None:
-        used = tree_cpu_seconds(self.pid) - self._at
-        answers = sum(len(t.latencies) + t.errors for t in tallies)
+        now = tree_cpu_by_process(self.pid)
+        # the server itself, and its children (the model worker) that lived through the phase
+        server = now.get(self.pid, math.nan) - self._at.get(self.pid, math.nan)
+        children = sum(now[p] - self._at[p] for p in now if p != self.pid and p in self._at)
+        used = server + children
+        answers = max(sum(len(t.latencies) + t.errors for t in tallies), 1)
         print(
             f"{'':<38} server + worker CPU {used / elapsed:.2f} cores, "
-            f"{used / max(answers, 1) * 1e3:.2f} ms per answer"
+            f"{used / answers * 1e3:.2f} ms per answer (server {server / elapsed:.2f} cores, "
+            f"{server / answers * 1e3:.2f} ms; worker {children / elapsed:.2f} cores, "
+            f"{children / answers * 1e3:.2f} ms)"
         )
         self.mark()
 

@@ -26,27 +26,41 @@ def tree_cpu_seconds(pid: int) -> float:
     (the server, its model worker, and any researcher's query worker), from ``/proc``; ``nan``
     where there is none (not Linux). A descendant that exited meanwhile drops out: read it over
     a phase it lives through."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0.0, [pid], set()
+    by_process = tree_cpu_by_process(pid)
+    return sum(by_process.values()) if pid in by_process else float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` alone; ``nan`` when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def tree_cpu_by_process(pid: int) -> dict[int, float]:
+    """:func:`tree_cpu_seconds` per process: ``{pid: CPU seconds}`` of ``pid`` and each live
+    descendant (empty when ``pid`` is gone)."""
+    out, todo = {}, [pid]
     while todo:
         current = todo.pop()
-        if current in seen:
+        if current in out:
             continue
-        seen.add(current)
+        used = _cpu_seconds(current)
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
             tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except (OSError, ValueError, IndexError):
-            if current == pid:
-                return float("nan")
+        except OSError:
+            tasks = []
+        if used != used:  # gone meanwhile
             continue
+        out[current] = used
         for task in tasks:  # a thread may exit meanwhile (the threadpool's idle ones do)
             try:
                 todo += [int(c) for c in (task / "children").read_text().split()]
             except (OSError, ValueError):
                 continue
-    return total
+    return out
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.local_server import tree_cpu_seconds
+from bench.local_server import tree_cpu_by_process, tree_cpu_seconds
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -31,8 +31,15 @@ def test_a_process_tree_counts_its_children_cpu():
         time.sleep(0.5)  # the interpreters start
         before = tree_cpu_seconds(parent.pid)
         time.sleep(1.5)
+        split_before = tree_cpu_by_process(parent.pid)
         used = tree_cpu_seconds(parent.pid) - before
         assert 0.2 < used < 2.0  # the child's busy core (a share of it on a busy machine)
+        time.sleep(1.0)
+        split = tree_cpu_by_process(parent.pid)
+        assert set(split) == set(split_before) and len(split) == 2  # the parent and its child
+        own = split[parent.pid] - split_before[parent.pid]
+        child = sum(split[p] - split_before[p] for p in split if p != parent.pid)
+        assert own < 0.1 < child  # the idle parent's share, the busy child's
     finally:
         for task in Path(f"/proc/{parent.pid}/task").iterdir():
             for child in (task / "children").read_text().split():
@@ -40,3 +47,4 @@ def test_a_process_tree_counts_its_children_cpu():
         parent.kill()
         parent.wait()
     assert math.isnan(tree_cpu_seconds(parent.pid))  # gone
+    assert tree_cpu_by_process(parent.pid) == {}
