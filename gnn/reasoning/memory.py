@@ -92,11 +92,15 @@ class CaseMemory:
         out = np.zeros((batch, self.sim.kg.num_diseases), np.float32)
         if self.vectors.shape[0] == 0 or batch == 0:
             return out
-        reached = self.sim.patient_ancestors(observed).multiply(self.sim.ic[None, :]).tocsr()
-        norms = np.sqrt(np.asarray(reached.multiply(reached).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        vectors = sp.diags((1.0 / norms).astype(np.float32)) @ reached
-        cosine = (self.vectors @ vectors.T).toarray().astype(np.float32)  # [cases, B]
+        dense = self.sim.dense
+        if dense is not None:  # a small KG: dense products (gnn.reasoning.small_kg)
+            cosine = dense.cosine(self._dense_vectors, observed)
+        else:
+            reached = self.sim.patient_ancestors(observed).multiply(self.sim.ic[None, :]).tocsr()
+            norms = np.sqrt(np.asarray(reached.multiply(reached).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            vectors = sp.diags((1.0 / norms).astype(np.float32)) @ reached
+            cosine = (self.vectors @ vectors.T).toarray().astype(np.float32)  # [cases, B]
         if drop_case is not None:
             drop = np.asarray(drop_case, dtype=np.int64)
             cosine[drop[drop >= 0], np.flatnonzero(drop >= 0)] = 0.0
@@ -107,6 +111,11 @@ class CaseMemory:
         best = np.maximum.reduceat(cosine[order], starts, axis=0)  # [diseases with cases, B]
         out[:, diseases] = np.maximum(best, 0.0).T
         return out
+
+    @cached_property
+    def _dense_vectors(self) -> np.ndarray:
+        """:attr:`vectors` as a dense float64 ``[cases, T]`` (small KGs only)."""
+        return self.vectors.toarray().astype(np.float64)
 
     @cached_property
     def _by_disease(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,19 +13,24 @@ its information content and Resnik values against pyhpo's on the same release.
   one patient; :meth:`Similarity.features_batch` gives the same values for many patients at once
   (sparse products over the patients' term columns, a max-propagation down the IS_A DAG for the
   reverse best match, ascending-IC writes for the forward one); a test asserts they are equal,
-  so a feature added to one must be added to the other.
+  so a feature added to one must be added to the other. On a small KG (the chest KG) the batch's
+  sums are dense products instead (:mod:`gnn.reasoning.small_kg`, tested equal too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from gnn.reasoning.knowledge import PhenotypeKG
 from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from gnn.reasoning.small_kg import DenseTerms
 
 FEATURES = (
     "resnik_patient_to_disease",  # Phenomizer: mean over patient terms of max IC(MICA)
@@ -192,10 +197,16 @@ class Similarity:
             return out.transpose(1, 2, 0)
         n_obs = np.array([len(o) for o in observed], dtype=np.float32)
         total_ic = np.array([self.ic[o].sum() for o in observed], np.float32) + np.float32(1e-6)
-        out[0] = self.resnik_batch(observed)
-        out[1] = self.resnik_reverse_batch(observed)
-        by_observed, by_excluded = self._term_rows
-        sums = _term_sums(by_observed, self._incidence(observed)).reshape(batch, 5, n)
+        dense = self.dense
+        if dense is None:
+            by_observed, by_excluded = self._term_rows
+            out[0] = self.resnik_batch(observed)
+            out[1] = self.resnik_reverse_batch(observed)
+            observed_sums = _term_sums(by_observed, self._incidence(observed))
+            excluded_sums = _term_sums(by_excluded, self._incidence(excluded))
+        else:  # a small KG: the same sums as dense products
+            out[0], out[1], observed_sums, excluded_sums = dense.sums(observed, excluded)
+        sums = observed_sums.reshape(batch, 5, n)
         out[2] = sums[:, 0] / total_ic[:, None]
         out[3] = sums[:, 1] / total_ic[:, None]
         out[6] = sums[:, 2]
@@ -205,9 +216,17 @@ class Similarity:
         unimplied = n_obs[has, None] - sums[has, 4]
         log_floor = np.log(np.float32(LIKELIHOOD_FLOOR))
         out[8, has] = (sums[has, 3] + unimplied * log_floor) / n_obs[has, None]
-        sums = _term_sums(by_excluded, self._incidence(excluded)).reshape(batch, 2, n)
+        sums = excluded_sums.reshape(batch, 2, n)
         out[4], out[5] = sums[:, 0], sums[:, 1]
         return out.transpose(1, 2, 0)
+
+    @cached_property
+    def dense(self) -> DenseTerms | None:
+        """The batched sums as dense products, for a small KG (:mod:`gnn.reasoning.small_kg`;
+        ``None`` for a large one)."""
+        from gnn.reasoning.small_kg import DenseTerms, fits
+
+        return DenseTerms(self) if fits(self.kg.num_terms, self.kg.num_diseases) else None
 
     def resnik_batch(self, observed: Sequence[Sequence[int]]) -> np.ndarray:
         """``[B, C]``: :meth:`resnik` of each patient (the best matches of the batch's distinct
