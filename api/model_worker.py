@@ -10,7 +10,7 @@ while the child scores, and then builds and saves the diagnoses; several diagnos
 flight at once, their stages batched on the loop (:mod:`api.loop_share`; at most ``max_pending``
 jobs and ``max_bytes`` on the socket: a send never blocks the loop; the others wait on the loop).
 
-The child gets the model as a pickle of the reasoner and its term labels (~0.2 MB for the chest
+The child gets the model as a pickle of the reasoner and its term labels (~0.4 MB for the chest
 model) when the server first diagnoses with it, and again whenever the served model changes;
 until the child has it, diagnoses run in the server process as before. It never opens the
 database. A child that dies, or a job it refuses, fails only those jobs: the caller runs them

@@ -99,6 +99,8 @@ class ServerCpu:
             f"{server / answers * 1e3:.2f} ms; worker {children / elapsed:.2f} cores, "
             f"{children / answers * 1e3:.2f} ms)"
         )
+        if set(now) != set(self._at):
+            print(f"{'':<38} (a worker started or exited during the phase: its CPU is left out)")
         self.mark()
 
 

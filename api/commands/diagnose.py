@@ -105,14 +105,16 @@ def explain_terms(
     """
     from gnn.reasoning.explain_paths import _hpo_names, disease_paths
     from gnn.reasoning.knowledge import require_terms
+    from gnn.reasoning.logits import patient_logits
     from gnn.reasoning.pipeline import Patient
 
     kg = reasoner.kg
     disease = kg.resolve_disease(disease_id)
     obs, exc, unknown = require_terms(kg, observed, excluded)
     patient = Patient("query", obs, [e for e in exc if e not in obs], -1)
-    probabilities = reasoner.probabilities(patient)
-    found = disease_paths(reasoner, patient, disease, _hpo_names(reasoner))
+    logits = patient_logits(reasoner, patient)
+    probabilities = logits.probabilities()
+    found = disease_paths(reasoner, patient, disease, _hpo_names(reasoner), logits)
     return {
         "diagnoses": [
             {

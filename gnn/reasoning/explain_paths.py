@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 from gnn.reasoning.knowledge import require_terms
-from gnn.reasoning.logits import occlusion, patient_logits
+from gnn.reasoning.logits import PatientLogits, occlusion, patient_logits
 from gnn.reasoning.pipeline import Patient, Reasoner
 
 # at most this many findings are occluded per call (one evidence computation of the explained
@@ -92,12 +92,18 @@ def diagnose(
 
 
 def disease_paths(
-    reasoner: Reasoner, patient: Patient, disease: int, labels: list[str]
+    reasoner: Reasoner,
+    patient: Patient,
+    disease: int,
+    labels: list[str],
+    logits: PatientLogits | None = None,
 ) -> list[dict]:
-    """Paths from the patient's findings to ``disease``, ranked by occlusion attribution."""
+    """Paths from the patient's findings to ``disease``, ranked by occlusion attribution
+    (``logits``: the patient's :func:`~gnn.reasoning.logits.patient_logits`, when its
+    probabilities were computed from them)."""
     found = _candidate_paths(reasoner, patient, disease, labels)
     terms = _occluded([found])
-    attribution = occlusion(reasoner, patient, [disease], terms)[:, 0]
+    attribution = occlusion(reasoner, patient, [disease], terms, logits)[:, 0]
     return _ranked(found, {t: float(a) for t, a in zip(terms, attribution, strict=True)})
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnn.reasoning.explain_paths import _hpo_names, disease_paths
+from gnn.reasoning.logits import PatientLogits, patient_logits
 from gnn.reasoning.pipeline import Patient, Reasoner
 from graph.errors import InputError
 
@@ -60,13 +61,13 @@ class PatientFidelity:
     plus_logit_random: dict[int, float] = field(default_factory=dict)
 
 
-def _score(reasoner: Reasoner, patient: Patient, disease: int) -> tuple[float, float]:
-    """``(p(D), logit(D))`` of kgdx's model: the calibrated probability is
-    :meth:`Reasoner.probabilities`' softmax of these logits."""
-    logits = reasoner.scores("kgdx", patient) / reasoner.temperature
-    z = logits - logits.max()
-    p = np.exp(z)
-    return float(p[disease] / p.sum()), float(logits[disease])
+def _score(
+    reasoner: Reasoner, patient: Patient, disease: int, logits: PatientLogits | None = None
+) -> tuple[float, float]:
+    """``(p(D), logit(D))`` of kgdx's model, as :meth:`Reasoner.probabilities` computes them
+    (:func:`~gnn.reasoning.logits.patient_logits`, or ``logits`` already computed)."""
+    logits = logits if logits is not None else patient_logits(reasoner, patient)
+    return float(logits.probabilities()[disease]), float(logits.logits[disease])
 
 
 def _with(patient: Patient, keep: set[int]) -> Patient:
@@ -79,13 +80,18 @@ def _with(patient: Patient, keep: set[int]) -> Patient:
 
 
 def path_findings(
-    reasoner: Reasoner, patient: Patient, disease: int, labels: list[str] | None = None
+    reasoner: Reasoner,
+    patient: Patient,
+    disease: int,
+    labels: list[str] | None = None,
+    logits: PatientLogits | None = None,
 ) -> list[int]:
-    """Term indices of the findings on ``disease``'s explanation paths, strongest path first."""
+    """Term indices of the findings on ``disease``'s explanation paths, strongest path first
+    (``logits``: the patient's, when already computed)."""
     labels = labels if labels is not None else _hpo_names(reasoner)
     index_of = {labels[t]: t for t in (*patient.observed, *patient.excluded)}
     out: list[int] = []
-    for path in disease_paths(reasoner, patient, disease, labels):
+    for path in disease_paths(reasoner, patient, disease, labels, logits):
         term = index_of.get(path["finding"])
         if term is not None and term not in out:
             out.append(term)
@@ -105,10 +111,10 @@ def patient_fidelity(
     findings = list(dict.fromkeys([*patient.observed, *patient.excluded]))
     if len(findings) < 2:
         return None
-    probabilities = reasoner.probabilities(patient)
-    disease = int(np.argmax(probabilities))
-    full, full_logit = _score(reasoner, patient, disease)
-    ranked = path_findings(reasoner, patient, disease, labels)
+    logits = patient_logits(reasoner, patient)  # its probabilities and its paths' occlusion
+    disease = int(np.argmax(logits.probabilities()))
+    full, full_logit = _score(reasoner, patient, disease, logits)
+    ranked = path_findings(reasoner, patient, disease, labels, logits)
     if not ranked:
         return None
     # one generator per patient, seeded by the run seed and the patient id: the same draws

@@ -4,18 +4,22 @@ The calibrated probabilities (:meth:`Reasoner.probabilities`) and the occlusion 
 that rank explanation paths (:func:`gnn.reasoning.explain_paths.occlusion`) both come from
 :func:`patient_logits`:
 
-- on a small candidate set (at most :data:`BATCHED_EVIDENCE_BELOW` diseases, the chest KG's 21)
-  and at most :data:`LEFT_OUT_AT_ONCE` distinct findings, the patient and each of its variants
-  with one finding left out are scored as **one** batch (evidence and model call) against every
-  candidate. Their cost is per call, not per row (scipy and torch overhead on tiny matrices:
-  ~4.9 ms for a chest patient's 1 + 9 rows, ~3 ms for its one row alone), so the probabilities
-  and every finding's attribution cost one computation instead of two. Row 0 is the patient:
-  its probabilities come from that row, wherever they are asked for (a diagnosis, the CLI, the
-  explanation of one disease, fidelity), so they agree to the last bit, and they depend on the
-  patient only (the batch is its findings' variants, in their order), never on other patients;
+- on a tiny candidate set (at most :data:`LEAVE_OUT_BELOW` diseases, the chest KG's 21) and
+  at most :data:`LEFT_OUT_AT_ONCE` distinct findings, the patient and each of its variants with
+  one finding left out are scored as **one** batch (evidence and model call) against every
+  candidate. There the cost is per call, not per row (scipy and torch overhead on tiny
+  matrices: ~4.9 ms for a chest patient's 1 + 9 rows before the dense evidence of
+  :mod:`gnn.reasoning.small_kg`, ~3 ms for its one row alone), so the probabilities and every
+  finding's attribution cost one computation instead of two; a call that wants the
+  probabilities only pays the variants too (at most ~1.4x, at 32 findings). Row 0 is the
+  patient: its probabilities come from that row, wherever they are asked for (a diagnosis, the
+  CLI, the explanation of one disease, fidelity), so they agree to the last bit, and they
+  depend on the patient only (the batch is its findings' variants, in their order), never on
+  other patients;
 - otherwise (the HPO KG's 8,469 candidates, or more findings) the patient alone is scored
-  (:meth:`Reasoner.scores`), and an occlusion computes its variants' evidence rows for the
-  explained diseases only (:func:`variant_logits`).
+  (:meth:`Reasoner.scores`), and an occlusion computes its variants' evidence for the
+  explained diseases only (:func:`variant_logits`: all its rows at once below
+  :data:`BATCHED_EVIDENCE_BELOW` candidates, those rows only above).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from gnn.reasoning.pipeline import Patient, Reasoner, _batch, inference_mode
 
 # below this many candidate diseases variants' evidence is computed as one batch (all rows)
 BATCHED_EVIDENCE_BELOW = 1024
+# at most this many candidates: the patient's own scoring includes its variants (a batch costs
+# about what one row does there; with more candidates each row costs its own)
+LEAVE_OUT_BELOW = 128
 # at most this many distinct findings are left out together with the patient's own scoring:
 # 1 + 32 rows cost ~1.3x one row on the chest model; a larger patient (up to 2,000 findings,
 # Settings.max_patient_findings) would make the batch quadratic in its findings
@@ -79,7 +86,7 @@ def patient_logits(reasoner: Reasoner, patient: Patient) -> PatientLogits:
 def leaves_out_together(reasoner: Reasoner, patient: Patient) -> bool:
     """Whether :func:`patient_logits` scores the patient's variants with it."""
     findings = len(set(patient.observed) | set(patient.excluded))
-    return reasoner.kg.num_diseases <= BATCHED_EVIDENCE_BELOW and findings <= LEFT_OUT_AT_ONCE
+    return reasoner.kg.num_diseases <= LEAVE_OUT_BELOW and findings <= LEFT_OUT_AT_ONCE
 
 
 def occlusion(

@@ -37,6 +37,13 @@ class CaseMemory:
         )
         self.seen = np.zeros(sim.kg.num_diseases, bool)
         self.seen[self.diseases] = True
+        dense = sim.dense
+        # a small KG's cases as a dense [cases, T] for similarity_batch (gnn.reasoning.small_kg)
+        self._dense_vectors = (
+            self.vectors.toarray().astype(np.float64)
+            if dense is not None and dense.holds(self.vectors.shape[0])
+            else None
+        )
 
     def vector(self, observed: list[int]) -> sp.csr_matrix:
         mask = np.zeros(self.sim.kg.num_terms, np.float32)
@@ -93,7 +100,8 @@ class CaseMemory:
         if self.vectors.shape[0] == 0 or batch == 0:
             return out
         dense = self.sim.dense
-        if dense is not None:  # a small KG: dense products (gnn.reasoning.small_kg)
+        if self._dense_vectors is not None and dense is not None and dense.takes(batch):
+            # a small KG: dense products (gnn.reasoning.small_kg)
             cosine = dense.cosine(self._dense_vectors, observed)
         else:
             reached = self.sim.patient_ancestors(observed).multiply(self.sim.ic[None, :]).tocsr()
@@ -111,11 +119,6 @@ class CaseMemory:
         best = np.maximum.reduceat(cosine[order], starts, axis=0)  # [diseases with cases, B]
         out[:, diseases] = np.maximum(best, 0.0).T
         return out
-
-    @cached_property
-    def _dense_vectors(self) -> np.ndarray:
-        """:attr:`vectors` as a dense float64 ``[cases, T]`` (small KGs only)."""
-        return self.vectors.toarray().astype(np.float64)
 
     @cached_property
     def _by_disease(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

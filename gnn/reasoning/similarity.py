@@ -21,16 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from gnn.reasoning.knowledge import PhenotypeKG
+from gnn.reasoning.small_kg import DenseTerms, fits
 from graph.errors import InputError
-
-if TYPE_CHECKING:
-    from gnn.reasoning.small_kg import DenseTerms
 
 FEATURES = (
     "resnik_patient_to_disease",  # Phenomizer: mean over patient terms of max IC(MICA)
@@ -93,6 +90,11 @@ class Similarity:
         # noise for simulated patients: terms drawn as often as they annotate diseases
         self.noise_terms = self.frequency.indices.copy()
         self._best_cache: dict[int, np.ndarray] = {}
+        # a small KG's batched sums as dense products (gnn.reasoning.small_kg), made now: the
+        # reasoner is pickled to the model worker, and nothing of it is set lazily on the way
+        self.dense: DenseTerms | None = (
+            DenseTerms(self) if fits(kg.num_terms, kg.num_diseases) else None
+        )
 
     def ancestors_of(self, term: int) -> np.ndarray:
         return self.ancestors.indices[self._anc_indptr[term] : self._anc_indptr[term + 1]]
@@ -197,7 +199,7 @@ class Similarity:
             return out.transpose(1, 2, 0)
         n_obs = np.array([len(o) for o in observed], dtype=np.float32)
         total_ic = np.array([self.ic[o].sum() for o in observed], np.float32) + np.float32(1e-6)
-        dense = self.dense
+        dense = self.dense if self.dense is not None and self.dense.takes(batch) else None
         if dense is None:
             by_observed, by_excluded = self._term_rows
             out[0] = self.resnik_batch(observed)
@@ -219,14 +221,6 @@ class Similarity:
         sums = excluded_sums.reshape(batch, 2, n)
         out[4], out[5] = sums[:, 0], sums[:, 1]
         return out.transpose(1, 2, 0)
-
-    @cached_property
-    def dense(self) -> DenseTerms | None:
-        """The batched sums as dense products, for a small KG (:mod:`gnn.reasoning.small_kg`;
-        ``None`` for a large one)."""
-        from gnn.reasoning.small_kg import DenseTerms, fits
-
-        return DenseTerms(self) if fits(self.kg.num_terms, self.kg.num_diseases) else None
 
     def resnik_batch(self, observed: Sequence[Sequence[int]]) -> np.ndarray:
         """``[B, C]``: :meth:`resnik` of each patient (the best matches of the batch's distinct

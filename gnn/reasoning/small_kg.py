@@ -21,17 +21,20 @@ import numpy as np
 if TYPE_CHECKING:
     from gnn.reasoning.similarity import Similarity
 
-# dense when the KG has at most this many terms and its largest dense matrix (a term's rows:
-# terms x 5 x candidates) at most this many entries (8 MB in float64)
-DENSE_TERMS = 2048
+# dense when the KG has at most this many terms and each dense matrix (the ancestor closure,
+# a term's rows: terms x 5 x candidates, the memory's cases x terms) at most this many
+# entries (8 MB in float64); the chest KG: 80 terms, 21 candidates, 51 cases
+DENSE_TERMS = 1024
 DENSE_ENTRIES = 1 << 20
+# and a batch of at most this many (row, term, term) steps (the ancestor product is B x T x T):
+# 10,000 rows on the chest KG; a larger batch (training's, never a diagnosis's) goes sparse,
+# whose values differ from these by float32 rounding only
+DENSE_BATCH_STEPS = 1 << 26
 
 
 def fits(num_terms: int, num_diseases: int) -> bool:
     """Whether a KG of this size gets :class:`DenseTerms`."""
-    return num_terms <= DENSE_TERMS and num_terms * max(5 * num_diseases, num_terms) <= (
-        DENSE_ENTRIES
-    )
+    return num_terms <= DENSE_TERMS and 5 * num_diseases * num_terms <= DENSE_ENTRIES
 
 
 class DenseTerms:
@@ -49,6 +52,15 @@ class DenseTerms:
         self.best = sim.best_match_batch(terms).astype(np.float64)  # [T, C]
         self.frequency = sim.frequency.toarray().astype(np.float64)  # [C, T]
         self.ic = sim.ic.astype(np.float64)
+        self.inheritance = sim._inheritance  # the DAG's max-propagation steps
+
+    def takes(self, batch: int) -> bool:
+        """Whether a batch of ``batch`` patients is computed densely (:data:`DENSE_BATCH_STEPS`)."""
+        return batch * self.num_terms * self.num_terms <= DENSE_BATCH_STEPS
+
+    def holds(self, cases: int) -> bool:
+        """Whether a case memory of ``cases`` cases is kept dense (:data:`DENSE_ENTRIES`)."""
+        return cases * self.num_terms <= DENSE_ENTRIES
 
     def counts(self, lists: Sequence[Sequence[int]]) -> np.ndarray:
         """``[B, T]`` float64 counts of each term in each list (repeats counted)."""
@@ -77,7 +89,7 @@ class DenseTerms:
         # best IC(MICA) of each term with the patient: IC where the patient reaches it, then
         # maxed down the DAG, a term's after its parents' (Similarity._inheritance)
         best = (self.reached(counts) * self.ic).T.copy()  # [T, B]
-        for children, parents in self.sim._inheritance:
+        for children, parents in self.inheritance:
             best[children] = np.maximum(best[children], best[parents])
         reverse = (self.frequency @ best).T / self.sim.frequency_sum
         observed_sums = counts @ self.by_observed

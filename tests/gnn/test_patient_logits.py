@@ -10,6 +10,7 @@ import pytest
 
 from gnn.reasoning import logits as logits_module
 from gnn.reasoning.diagnoses import explain_subgraph, score_patient
+from gnn.reasoning.fidelity import FidelityConfig, patient_fidelity
 from gnn.reasoning.logits import (
     disease_logits,
     leaves_out_together,
@@ -97,12 +98,21 @@ def test_every_route_reads_the_same_probabilities(chest_run, chest_store, patien
             sections=chest_run.sections,
         )
         assert explained.probability == scored.probabilities[top]
+        fidelity = patient_fidelity(
+            reasoner,
+            patient,
+            config=FidelityConfig(ks=(1,), draws=1),
+            labels=chest_run.labels.labels,
+        )
+        assert fidelity.probability == float(probabilities.max())
 
 
 def test_a_patient_with_many_findings_is_scored_alone(chest_run, patients, monkeypatch):
     reasoner = chest_run.reasoner
     patient = patients[0]
     findings = len(set(patient.observed) | set(patient.excluded))
+    monkeypatch.setattr(logits_module, "LEFT_OUT_AT_ONCE", findings)
+    assert leaves_out_together(reasoner, patient)  # exactly as many: together
     monkeypatch.setattr(logits_module, "LEFT_OUT_AT_ONCE", findings - 1)
     assert not leaves_out_together(reasoner, patient)
     computed = patient_logits(reasoner, patient)
@@ -121,3 +131,25 @@ def test_without_removes_a_term_from_both_lists():
     patient = Patient("p", [1, 2, 3, 2], [4, 5], 7)
     assert without(patient, 2) == Patient("p", [1, 3], [4, 5], 7)
     assert without(patient, 5) == Patient("p", [1, 2, 3, 2], [4], 7)
+
+
+def test_repeated_and_contradictory_findings_are_left_out_whole(chest_run, patients):
+    """A finding listed twice counts once among the variants and leaves with both copies; a
+    term both observed and excluded leaves both lists; the attributions read from the batch
+    equal those variants scored apart."""
+    reasoner = chest_run.reasoner
+    first = patients[0]
+    both = first.excluded[0]
+    patient = Patient("odd", [*first.observed, first.observed[0], both], first.excluded, -1)
+    computed = patient_logits(reasoner, patient)
+    assert set(computed.left_out) == set(patient.observed) | set(patient.excluded)
+    terms = [patient.observed[0], both]
+    diseases = list(range(reasoner.kg.num_diseases))
+    read = occlusion(reasoner, patient, diseases, terms, computed)
+    for row, term in zip(read, terms, strict=True):
+        gone = without(patient, term)
+        assert term not in gone.observed and term not in gone.excluded
+        apart = disease_logits(reasoner, patient, diseases) - disease_logits(
+            reasoner, gone, diseases
+        )
+        assert np.allclose(row, apart, atol=1e-5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gnn.reasoning import small_kg
 from gnn.reasoning.logits import without
 from gnn.reasoning.memory import CaseMemory
 from gnn.reasoning.patients import resolved_patients
@@ -39,7 +40,7 @@ def patients(chest_run, chest_store):
 def sparse(chest_kg):
     """A second similarity of the same KG that keeps the sparse path."""
     similarity = Similarity(chest_kg)
-    similarity.__dict__["dense"] = None  # the cached property, decided beforehand
+    similarity.dense = None
     return similarity
 
 
@@ -48,7 +49,11 @@ def test_the_chest_kg_is_dense_and_the_hpo_kg_is_not(chest_run):
     assert isinstance(chest_run.reasoner.sim.dense, DenseTerms)
     assert fits(kg.num_terms, kg.num_diseases)
     assert not fits(19_000, 8_469)  # the default HPO KG's size
-    assert not fits(2_000, 1_000)  # few terms, but their rows would be large
+    assert not fits(1_025, 1)  # too many terms (the ancestor closure)
+    assert not fits(1_000, 300)  # few enough terms, but their rows would be large
+    dense = chest_run.reasoner.sim.dense
+    assert dense.takes(33) and not dense.takes(20_000)  # a diagnosis's batch, a huge one
+    assert chest_run.reasoner.memory._dense_vectors is not None
 
 
 def test_dense_features_equal_the_sparse_ones(chest_run, sparse, patients):
@@ -97,3 +102,18 @@ def test_dense_memory_equals_the_sparse_memory(chest_run, sparse, patients):
         assert dense.max() > 0.5
     one = [trained.similarity(o) for o in observed]
     assert np.allclose(trained.similarity_batch(observed), np.stack(one), atol=1e-5)
+
+
+def test_a_batch_too_large_goes_sparse_with_the_same_values(chest_run, patients, monkeypatch):
+    similarity, memory = chest_run.reasoner.sim, chest_run.reasoner.memory
+    observed, excluded = [p.observed for p in patients], [p.excluded for p in patients]
+    dense = similarity.features_batch(observed, excluded)
+    cosine = memory.similarity_batch(observed)
+    terms = similarity.kg.num_terms
+    monkeypatch.setattr(small_kg, "DENSE_BATCH_STEPS", 3 * terms * terms)  # 3 rows at most
+    assert similarity.dense.takes(3) and not similarity.dense.takes(4)
+    sparse = similarity.features_batch(observed, excluded)
+    assert not np.array_equal(sparse, dense)  # the other path ran
+    assert np.allclose(sparse, dense, rtol=1e-6, atol=1e-6)
+    assert np.allclose(memory.similarity_batch(observed), cosine, atol=1e-6)
+    assert np.array_equal(similarity.features_batch(observed[:3], excluded[:3]), dense[:3])
