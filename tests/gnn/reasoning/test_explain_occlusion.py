@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gnn.reasoning.explain_paths import OCCLUDED, _hpo_names, diagnose, disease_paths, occlusion
-from gnn.reasoning.logits import disease_logits, evidence_rows
+from gnn.reasoning.logits import disease_logits, evidence_rows, without
 from gnn.reasoning.pipeline import Patient, resolve_cases
 
 
@@ -24,15 +24,6 @@ def explained(small_run, cases):
             out.append((p, d, disease_paths(reasoner, p, d, labels)))
     assert out
     return out
-
-
-def _without(patient: Patient, term: int) -> Patient:
-    return Patient(
-        patient.id,
-        [t for t in patient.observed if t != term],
-        [t for t in patient.excluded if t != term],
-        patient.disease,
-    )
 
 
 def test_disease_logits_are_the_models_logits(small_run, explained):
@@ -80,7 +71,7 @@ def test_top_path_has_the_largest_occlusion_attribution(small_run, explained):
         # the attribution is the model's own logit drop when that finding is left out, by hand
         top = paths[0]
         full = reasoner.scores("kgdx", patient)[disease]
-        drop = full - reasoner.scores("kgdx", _without(patient, index_of[top["finding"]]))[disease]
+        drop = full - reasoner.scores("kgdx", without(patient, index_of[top["finding"]]))[disease]
         assert top["attribution"] == pytest.approx(drop / reasoner.temperature, abs=1e-4)
         assert top["attribution"] >= max(p["attribution"] for p in scored) - 1e-4
         attributions = [p["attribution"] for p in scored]
