@@ -2,7 +2,7 @@
 
 with serve({"KGDX_DB_PATH": str(db)}) as (port, process):
     status, body = request(port, "GET", "/healthz")
-    tree_cpu_seconds(process.pid)  # the CPU time of the server and its worker so far
+    tree_cpu_by_process(process.pid)  # the CPU time of the server and its worker so far
 """
 
 from __future__ import annotations
@@ -21,15 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants
-    (the server, its model worker, and any researcher's query worker), from ``/proc``; ``nan``
-    where there is none (not Linux). A descendant that exited meanwhile drops out: read it over
-    a phase it lives through."""
-    by_process = tree_cpu_by_process(pid)
-    return sum(by_process.values()) if pid in by_process else float("nan")
-
-
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of process ``pid`` alone; ``nan`` when it is gone."""
     try:
@@ -40,8 +31,10 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_by_process(pid: int) -> dict[int, float]:
-    """:func:`tree_cpu_seconds` per process: ``{pid: CPU seconds}`` of ``pid`` and each live
-    descendant (empty when ``pid`` is gone)."""
+    """``{pid: CPU seconds}`` (user + system) used so far by process ``pid`` and each of its
+    live descendants (the server, its model worker, and any researcher's query worker), from
+    ``/proc``; empty when ``pid`` is gone (or not Linux). A descendant that exited meanwhile
+    drops out: read it over a phase it lives through."""
     out, todo = {}, [pid]
     while todo:
         current = todo.pop()

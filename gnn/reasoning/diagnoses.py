@@ -257,8 +257,11 @@ def explain_subgraph(
 
     logits = patient_logits(reasoner, patient)
     probability = float(logits.probabilities()[d])
-    ranked = _ranked_paths(reasoner, patient, [d], labels.labels, logits) if k > 0 else {}
-    found = shown_paths(ranked[d], k) if k > 0 else []
+    found = (
+        shown_paths(_ranked_paths(reasoner, patient, [d], labels.labels, logits)[d], k)
+        if k > 0
+        else []
+    )
     return _diagnosis(
         reasoner,
         subgraph,

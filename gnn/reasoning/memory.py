@@ -99,10 +99,9 @@ class CaseMemory:
         out = np.zeros((batch, self.sim.kg.num_diseases), np.float32)
         if self.vectors.shape[0] == 0 or batch == 0:
             return out
-        dense = self.sim.dense
-        if self._dense_vectors is not None and dense is not None and dense.takes(batch):
+        if self._dense_vectors is not None and self.sim.dense.takes(batch):
             # a small KG: dense products (gnn.reasoning.small_kg)
-            cosine = dense.cosine(self._dense_vectors, observed)
+            cosine = self.sim.dense.cosine(self._dense_vectors, observed)
         else:
             reached = self.sim.patient_ancestors(observed).multiply(self.sim.ic[None, :]).tocsr()
             norms = np.sqrt(np.asarray(reached.multiply(reached).sum(axis=1)).ravel())

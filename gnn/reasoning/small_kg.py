@@ -42,7 +42,6 @@ class DenseTerms:
     that :meth:`Similarity.features_batch` and :meth:`CaseMemory.similarity_batch` need."""
 
     def __init__(self, sim: Similarity) -> None:
-        self.sim = sim
         self.num_terms = sim.kg.num_terms
         by_observed, by_excluded = sim._term_rows
         self.by_observed = by_observed.toarray().astype(np.float64)  # [T, 5C]
@@ -52,6 +51,7 @@ class DenseTerms:
         self.best = sim.best_match_batch(terms).astype(np.float64)  # [T, C]
         self.frequency = sim.frequency.toarray().astype(np.float64)  # [C, T]
         self.ic = sim.ic.astype(np.float64)
+        self.frequency_sum = sim.frequency_sum
         self.inheritance = sim._inheritance  # the DAG's max-propagation steps
 
     def takes(self, batch: int) -> bool:
@@ -64,8 +64,10 @@ class DenseTerms:
 
     def counts(self, lists: Sequence[Sequence[int]]) -> np.ndarray:
         """``[B, T]`` float64 counts of each term in each list (repeats counted)."""
+        from gnn.reasoning.similarity import _concat  # (imports this module)
+
         lengths = np.array([len(t) for t in lists], dtype=np.int64)
-        flat = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(t, np.int64) for t in lists])
+        flat = _concat(lists)
         keys = np.repeat(np.arange(len(lists)) * self.num_terms, lengths) + flat
         size = len(lists) * self.num_terms
         return (
@@ -91,7 +93,7 @@ class DenseTerms:
         best = (self.reached(counts) * self.ic).T.copy()  # [T, B]
         for children, parents in self.inheritance:
             best[children] = np.maximum(best[children], best[parents])
-        reverse = (self.frequency @ best).T / self.sim.frequency_sum
+        reverse = (self.frequency @ best).T / self.frequency_sum
         observed_sums = counts @ self.by_observed
         excluded_sums = self.counts(excluded) @ self.by_excluded
         return (
