@@ -129,8 +129,15 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # The embedded database serves one thread at a time, in arrival order (a plain Lock
         # starved diagnoses under reads); the Neo4j driver pools sessions.
         app.state.store_lock = FairLock() if app.state.store.name == "embedded" else None
+        app.state.checkpoints = None
         if app.state.store.name == "embedded":
             app.state.store.set_query_threads(app.state.settings.server_store_threads)
+            if not app.state.store.read_only:  # the store's checkpoints off the event loop
+                from api.checkpoints import BackgroundCheckpoints
+
+                app.state.checkpoints = BackgroundCheckpoints(
+                    app.state.store, app.state.store_lock
+                ).start()
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
@@ -178,6 +185,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         finally:
             if app.state.model_worker is not None:
                 app.state.model_worker.close()
+            if app.state.checkpoints is not None:
+                app.state.checkpoints.close()  # before the store closes (it checkpoints then)
             if torch_threads is not None:
                 import torch
 

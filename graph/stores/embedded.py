@@ -95,6 +95,7 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
         self._dirty = not read_only  # a read-only handle has nothing to checkpoint
         self._commits = 0  # write transactions since this store last checkpointed
         self._group = None  # the open commit group (Transactions.commit_group), if any
+        self._checkpoint_later = None  # Transactions.defer_checkpoints: who runs them, if not us
         # what it last read or wrote of its patients (forgotten at any other write); a
         # read-only handle keeps nothing: another process writes what it reads
         self._memory = PredictionMemory()

@@ -12,7 +12,7 @@ and the caller (:meth:`api.loop_share.LoopShare._batch`) runs the others again o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,13 +39,15 @@ class CommitGroup:
 
 class Transactions:
     """Mixin of :class:`~graph.stores.embedded.EmbeddedStore`: :meth:`_transaction`,
-    :meth:`commit_group` and the checkpoints every :data:`CHECKPOINT_EVERY_COMMITS` writes."""
+    :meth:`commit_group` and the checkpoints every :data:`CHECKPOINT_EVERY_COMMITS` writes
+    (run by the commit that makes one due, or handed off: :meth:`defer_checkpoints`)."""
 
     connection: Any
     _bulk: bool
     _dirty: bool
     _commits: int
     _group: CommitGroup | None
+    _checkpoint_later: Callable[[], None] | None
     _query_pool: QueryPool
     _memory: PredictionMemory
 
@@ -152,10 +154,43 @@ class Transactions:
         except RuntimeError:
             pass  # already ended (a failed statement or COMMIT ends it)
 
+    def defer_checkpoints(self, request: Callable[[], None] | None) -> None:
+        """Leave the store's own checkpoints (:meth:`_checkpoint_now`) to someone else, or take
+        them back (``None``). When one is due, the commit that finds it due calls ``request``
+        instead of checkpointing: it must return at once (set an event), on any thread, and
+        may be called again by later commits until :meth:`checkpoint_if_due` has run.
+
+        The REST service hands them to a thread of its own (``api/checkpoints.py``): a
+        checkpoint after patient writes takes 100-300 ms (LadybugDB rewrites each relationship
+        table the writes touched, ~40 ms a table), and in the commit of a diagnoses' batch it
+        stalled the event loop, every read included, that long."""
+        self._checkpoint_later = request
+
+    def checkpoint_if_due(self) -> bool:
+        """The checkpoint a commit asked for (:meth:`defer_checkpoints`), if it is still due
+        (no researcher's query reading, none run since); call it with the store held. Whether
+        one ran."""
+        if not self._checkpoint_due():
+            return False
+        self._checkpoint_now()
+        return True
+
+    def _checkpoint_due(self) -> bool:
+        # like the one before a query: only while none is reading
+        return (
+            self._commits >= CHECKPOINT_EVERY_COMMITS
+            and not self._bulk
+            and not self._query_pool.running
+        )
+
     def _after_commit(self) -> None:
-        if self._commits >= CHECKPOINT_EVERY_COMMITS and not self._bulk:
-            if not self._query_pool.running:  # like the one before a query: none reading
-                self._checkpoint_now()
+        if not self._checkpoint_due():
+            return
+        request = self._checkpoint_later
+        if request is not None:
+            request()
+        else:
+            self._checkpoint_now()
 
     def _checkpoint_now(self) -> None:
         """Fold the write-ahead log into the database. LadybugDB does it by itself once the log
@@ -165,8 +200,9 @@ class Transactions:
         read-back from 1.9 to 5.3 ms. Every :data:`CHECKPOINT_EVERY_COMMITS` write transactions
         (those of a commit group counted one by one) the store checkpoints itself (~14 ms after
         such updates), at the first such commit while no researcher's query is reading (queries
-        that overlap without a break put it off: then only LadybugDB's own, at 16 MB, comes); a
-        failure only waits for the next one (the commit is already durable in the log).
+        that overlap without a break put it off: then only LadybugDB's own, at 16 MB, comes), or
+        soon after it in the thread it is handed to (:meth:`defer_checkpoints`); a failure only
+        waits for the next one (the commit is already durable in the log).
         Read-only handles of other processes (a CLI query beside ``kgdx serve``) see these
         checkpoints as they see LadybugDB's."""
         self._commits = 0

@@ -217,6 +217,34 @@ def test_the_store_checkpoints_every_so_many_write_transactions(store, monkeypat
     assert len(store.patient_ids()) == 11
 
 
+def test_a_checkpoint_handed_off_runs_only_when_its_runner_asks(store, monkeypatch):
+    """The REST service runs the store's checkpoints in a thread of its own: a commit that
+    finds one due only asks for it (and so does every later one until it has run)."""
+    import graph.stores.ladybug_transactions as embedded
+    from graph.records import Patient
+
+    monkeypatch.setattr(embedded, "CHECKPOINT_EVERY_COMMITS", 3)
+    wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")
+    asked = []
+    store.defer_checkpoints(lambda: asked.append(store._commits))
+    assert not store.checkpoint_if_due()  # nothing written: none due
+    for i in range(4):
+        store.upsert_patient(Patient(id=f"P{i}"))
+    assert asked == [3, 4] and wal.stat().st_size > 0  # asked, not run: the log stays
+    store._query_pool.running = 1  # a researcher's query reading: not now
+    try:
+        assert not store.checkpoint_if_due() and wal.exists()
+    finally:
+        store._query_pool.running = 0
+    assert store.checkpoint_if_due()
+    assert not wal.exists() and store._commits == 0 and not store.checkpoint_if_due()
+    store.defer_checkpoints(None)  # taken back: the third commit checkpoints itself again
+    for i in range(4, 7):
+        store.upsert_patient(Patient(id=f"P{i}"))
+    assert asked == [3, 4] and not wal.exists()
+    assert len(store.patient_ids()) == 7
+
+
 def test_predictions_saved_before_the_linked_count_are_rewritten_once(tmp_path):
     """A database from before ``Prediction.linked``: opened, the column is added (null), so an
     equal re-save cannot tell what its rows link and rewrites them once; the next keeps them."""
