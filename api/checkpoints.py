@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 logger = logging.getLogger(__name__)
-SLOW_S = 0.5  # a checkpoint that took longer is logged (a warning: every store call waited)
+SLOW_S = 1.0  # a checkpoint that took longer is logged (a warning: every store call waited)
 
 
 class BackgroundCheckpoints:
