@@ -60,36 +60,55 @@ class BackgroundCheckpoints:
         self._wanted.set()
 
     def _serve(self) -> None:
-        while True:
-            self._wanted.wait()
-            if self._stopping:
-                return
-            self._wanted.clear()  # commits from now on ask again
-            with self._lock:
-                if self._stopping:
-                    return
-                began = time.perf_counter()
-                try:
-                    ran = self._store.checkpoint_if_due()
-                except Exception:  # the thread must outlive a failure: the next commit asks again
-                    logger.exception("store checkpoint failed")
-                    continue
-                took = time.perf_counter() - began
-            if ran:
-                self.runs += 1
-                self.seconds += took
-                self.longest_s = max(self.longest_s, took)
-                log = logger.warning if took > SLOW_S else logger.debug
-                log("store checkpoint: %.0f ms (the store was held meanwhile)", took * 1000)
+        try:
+            while self._serve_one():
+                pass
+        finally:
+            if not self._stopping:  # died: the store's commits checkpoint themselves again
+                logger.error("the store's checkpoint thread stopped; commits checkpoint inline")
+                self._store.defer_checkpoints(None)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Hand the checkpoints back to the store's commits and end the thread (waits for a
-        checkpoint that is running)."""
-        self._store.defer_checkpoints(None)
+    def _serve_one(self) -> bool:
+        """Wait for a request and run the checkpoint; whether to go on."""
+        self._wanted.wait()
+        if self._stopping:
+            return False
+        self._wanted.clear()  # commits from now on ask again (each holds the store lock)
+        with self._lock:
+            if self._stopping:  # the store may be closing
+                return False
+            began = time.perf_counter()
+            try:
+                ran = self._store.checkpoint_if_due()
+            except Exception:  # the next commit that finds one due asks again
+                logger.exception("store checkpoint failed")
+                return True
+            took = time.perf_counter() - began
+        if ran is None:  # done meanwhile (a researcher's query took one) or not due yet
+            return True
+        if not ran:  # LadybugDB's error is not raised: the commit stands, in the log
+            logger.warning("store checkpoint failed after %.0f ms; the next comes due as usual",
+                           took * 1000)  # fmt: skip
+            return True
+        self.runs += 1
+        self.seconds += took
+        self.longest_s = max(self.longest_s, took)
+        log = logger.warning if took > SLOW_S else logger.debug
+        log("store checkpoint: %.0f ms (the store was held meanwhile)", took * 1000)
+        return True
+
+    def close(self, timeout: float = 60.0) -> bool:
+        """Hand the checkpoints back to the store's commits (if they are still this thread's)
+        and end the thread, waiting for a checkpoint that is running; whether it ended. Call
+        it from a thread that does not hold the store lock (not the event loop: the lock's
+        waiters there may be queued ahead of this thread)."""
+        if self._store._checkpoint_later == self.request:
+            self._store.defer_checkpoints(None)
         self._stopping = True
         self._wanted.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
 
 __all__ = ["BackgroundCheckpoints"]

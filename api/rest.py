@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
 from fastapi import APIRouter, FastAPI
 
 from api.fair_lock import FairLock
@@ -66,6 +67,16 @@ def _warm_extractor(engine: Engine) -> threading.Thread | None:
     except KgdxError as exc:
         logger.warning("report extractor not warmed at startup: %s", exc)
         return None
+
+
+def _checkpoint_thread(store, lock):
+    """The embedded store's own checkpoints in a thread, off the event loop
+    (``api/checkpoints.py``); ``None`` for Neo4j and a read-only store."""
+    if store.name != "embedded" or store.read_only or lock is None:
+        return None
+    from api.checkpoints import BackgroundCheckpoints
+
+    return BackgroundCheckpoints(store, lock).start()
 
 
 def _one_torch_thread() -> int:
@@ -129,15 +140,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # The embedded database serves one thread at a time, in arrival order (a plain Lock
         # starved diagnoses under reads); the Neo4j driver pools sessions.
         app.state.store_lock = FairLock() if app.state.store.name == "embedded" else None
-        app.state.checkpoints = None
         if app.state.store.name == "embedded":
             app.state.store.set_query_threads(app.state.settings.server_store_threads)
-            if not app.state.store.read_only:  # the store's checkpoints off the event loop
-                from api.checkpoints import BackgroundCheckpoints
-
-                app.state.checkpoints = BackgroundCheckpoints(
-                    app.state.store, app.state.store_lock
-                ).start()
         directory = app.state.settings.resolved_model_dir
         # The Engine shares the app's store (it is closed below, never through the Engine).
         engine = Engine(store=app.state.store, settings=app.state.settings)
@@ -180,20 +184,27 @@ def create_app(settings: Settings | None = None, *, store=None) -> FastAPI:
         # Objects made at startup (imports, the app) move out of the collector's reach: a full
         # collection otherwise stalled a request by ~75 ms (measured on /health).
         freeze_long_lived()
+        app.state.checkpoints = _checkpoint_thread(app.state.store, app.state.store_lock)
         try:
             yield
         finally:
             if app.state.model_worker is not None:
                 app.state.model_worker.close()
-            if app.state.checkpoints is not None:
-                app.state.checkpoints.close()  # before the store closes (it checkpoints then)
+            ended = True
+            if app.state.checkpoints is not None:  # in a thread: it may wait for the lock
+                with anyio.CancelScope(shield=True):  # ended before the store closes
+                    ended = await anyio.to_thread.run_sync(app.state.checkpoints.close)
             if torch_threads is not None:
                 import torch
 
                 torch.set_num_threads(torch_threads)
             sys.setswitchinterval(switch_interval)
-            if owned:
+            if owned and ended:
                 app.state.store.close()
+            elif owned:  # a checkpoint still runs on the connection: every commit is in the log
+                from graph.log import logger
+
+                logger.warning("the store is left open: its checkpoint did not end in time")
 
     app = FastAPI(
         title="kgdx",

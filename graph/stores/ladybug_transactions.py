@@ -166,14 +166,12 @@ class Transactions:
         stalled the event loop, every read included, that long."""
         self._checkpoint_later = request
 
-    def checkpoint_if_due(self) -> bool:
+    def checkpoint_if_due(self) -> bool | None:
         """The checkpoint a commit asked for (:meth:`defer_checkpoints`), if it is still due
-        (no researcher's query reading, none run since); call it with the store held. Whether
-        one ran."""
-        if not self._checkpoint_due():
-            return False
-        self._checkpoint_now()
-        return True
+        (no researcher's query reading, none run since); call it with the store held.
+        ``None`` when none was due, else whether it succeeded (after a failed one, the next
+        comes due as usual)."""
+        return self._checkpoint_now() if self._checkpoint_due() else None
 
     def _checkpoint_due(self) -> bool:
         # like the one before a query: only while none is reading
@@ -192,7 +190,7 @@ class Transactions:
         else:
             self._checkpoint_now()
 
-    def _checkpoint_now(self) -> None:
+    def _checkpoint_now(self) -> bool:
         """Fold the write-ahead log into the database. LadybugDB does it by itself once the log
         reaches 16 MB (inside the commit that crosses it), but small updates of the same rows
         reach that only after tens of thousands of commits, and every read of those rows slows
@@ -204,13 +202,14 @@ class Transactions:
         soon after it in the thread it is handed to (:meth:`defer_checkpoints`); a failure only
         waits for the next one (the commit is already durable in the log).
         Read-only handles of other processes (a CLI query beside ``kgdx serve``) see these
-        checkpoints as they see LadybugDB's."""
+        checkpoints as they see LadybugDB's. Whether it succeeded."""
         self._commits = 0
         try:
             self.connection.execute("CHECKPOINT")
         except Exception:  # noqa: BLE001 - never fail a write that is already committed
-            return
+            return False
         self._dirty = False
+        return True
 
 
 __all__ = ["CHECKPOINT_EVERY_COMMITS", "CommitGroup", "Transactions"]

@@ -45,11 +45,12 @@ def test_the_thread_checkpoints_once_it_has_the_store_lock(store):
         _until(lambda: checkpoints.runs == 1)
         assert not wal.exists() and checkpoints.longest_s > 0
         for i in range(3, 6):  # the next one is asked for again
-            store.upsert_patient(Patient(id=f"P{i}"))
+            with lock:
+                store.upsert_patient(Patient(id=f"P{i}"))
         _until(lambda: checkpoints.runs == 2)
         assert not wal.exists()
     finally:
-        checkpoints.close()
+        assert checkpoints.close()  # the thread ended
     assert store._checkpoint_later is None
     for i in range(6, 9):  # handed back: the commit that makes one due checkpoints itself
         store.upsert_patient(Patient(id=f"P{i}"))
@@ -57,28 +58,36 @@ def test_the_thread_checkpoints_once_it_has_the_store_lock(store):
     assert len(store.patient_ids()) == 9
 
 
-def test_a_failed_checkpoint_leaves_the_thread_serving(store, monkeypatch):
+def test_a_failed_checkpoint_is_asked_for_again_when_the_next_comes_due(store, monkeypatch):
+    """LadybugDB refusing a checkpoint fails no write (each commit is in the log): the thread
+    counts only those that succeeded and serves the next request."""
+    wal = store.path.with_name(store.path.name + ".wal")
     lock = FairLock()
+    real = store.connection.execute
+    refused = []
+
+    def refuse_once(statement, *args, **kwargs):
+        if statement == "CHECKPOINT" and not refused:
+            refused.append(threading.current_thread().name)
+            raise RuntimeError("IO exception: disk full")  # as LadybugDB raises its errors
+        return real(statement, *args, **kwargs)
+
+    monkeypatch.setattr(store.connection, "execute", refuse_once)
     checkpoints = BackgroundCheckpoints(store, lock).start()
-    real = type(store).checkpoint_if_due
-    failures = []
-
-    def failing_once(self):
-        if not failures:
-            failures.append(1)
-            raise RuntimeError("disk gone")
-        return real(self)
-
-    monkeypatch.setattr(type(store), "checkpoint_if_due", failing_once)
     try:
-        for i in range(4):  # the fourth commit asks again after the failure
-            store.upsert_patient(Patient(id=f"P{i}"))
-            time.sleep(0.1)
+        for i in range(3):
+            with lock:  # as the service writes: the store held
+                store.upsert_patient(Patient(id=f"P{i}"))
+        _until(lambda: refused)
+        assert refused == ["kgdx-checkpoints"] and checkpoints.runs == 0 and wal.exists()
+        for i in range(3, 6):  # the next comes due after as many commits again
+            with lock:
+                store.upsert_patient(Patient(id=f"P{i}"))
         _until(lambda: checkpoints.runs == 1)
-        assert failures == [1] and lock.acquire(blocking=False)  # and the lock was let go
-        lock.release()
+        assert not wal.exists() and checkpoints.close()
     finally:
         checkpoints.close()
+    assert len(store.patient_ids()) == 6
 
 
 @pytest.mark.slow
@@ -94,7 +103,7 @@ def test_the_service_checkpoints_off_the_event_loop(trained, monkeypatch):
 
     def spied(self):
         ran_in.append(threading.current_thread().name)
-        real(self)
+        return real(self)
 
     monkeypatch.setattr(transactions.Transactions, "_checkpoint_now", spied)
     patient = next(iter(cases))
