@@ -47,8 +47,7 @@ class BackgroundCheckpoints:
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.runs = 0  # checkpoints this thread ran
-        self.seconds = 0.0  # their time, the store held
-        self.longest_s = 0.0
+        self.longest_s = 0.0  # the longest of them, the store held
 
     def start(self) -> BackgroundCheckpoints:
         self._thread.start()
@@ -63,10 +62,9 @@ class BackgroundCheckpoints:
         try:
             while self._serve_one():
                 pass
-        finally:
-            if not self._stopping:  # died: the store's commits checkpoint themselves again
-                logger.error("the store's checkpoint thread stopped; commits checkpoint inline")
-                self._store.defer_checkpoints(None)
+        except Exception:  # died: the store's commits checkpoint themselves again
+            logger.exception("the store's checkpoint thread failed; commits checkpoint inline")
+            self._store.defer_checkpoints(None)
 
     def _serve_one(self) -> bool:
         """Wait for a request and run the checkpoint; whether to go on."""
@@ -78,11 +76,7 @@ class BackgroundCheckpoints:
             if self._stopping:  # the store may be closing
                 return False
             began = time.perf_counter()
-            try:
-                ran = self._store.checkpoint_if_due()
-            except Exception:  # the next commit that finds one due asks again
-                logger.exception("store checkpoint failed")
-                return True
+            ran = self._store.checkpoint_if_due()
             took = time.perf_counter() - began
         if ran is None:  # done meanwhile (a researcher's query took one) or not due yet
             return True
@@ -91,7 +85,6 @@ class BackgroundCheckpoints:
                            took * 1000)  # fmt: skip
             return True
         self.runs += 1
-        self.seconds += took
         self.longest_s = max(self.longest_s, took)
         log = logger.warning if took > SLOW_S else logger.debug
         log("store checkpoint: %.0f ms (the store was held meanwhile)", took * 1000)

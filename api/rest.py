@@ -71,8 +71,8 @@ def _warm_extractor(engine: Engine) -> threading.Thread | None:
 
 def _checkpoint_thread(store, lock):
     """The embedded store's own checkpoints in a thread, off the event loop
-    (``api/checkpoints.py``); ``None`` for Neo4j and a read-only store."""
-    if store.name != "embedded" or store.read_only or lock is None:
+    (``api/checkpoints.py``); ``None`` for Neo4j (no store lock) and a read-only store."""
+    if lock is None or store.read_only:
         return None
     from api.checkpoints import BackgroundCheckpoints
 

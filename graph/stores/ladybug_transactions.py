@@ -158,12 +158,9 @@ class Transactions:
         """Leave the store's own checkpoints (:meth:`_checkpoint_now`) to someone else, or take
         them back (``None``). When one is due, the commit that finds it due calls ``request``
         instead of checkpointing: it must return at once (set an event), on any thread, and
-        may be called again by later commits until :meth:`checkpoint_if_due` has run.
-
-        The REST service hands them to a thread of its own (``api/checkpoints.py``): a
-        checkpoint after patient writes takes 100-300 ms (LadybugDB rewrites each relationship
-        table the writes touched, ~40 ms a table), and in the commit of a diagnoses' batch it
-        stalled the event loop, every read included, that long."""
+        may be called again by later commits until :meth:`checkpoint_if_due` has run. The REST
+        service hands them to a thread of its own, off its event loop (``api/checkpoints.py``
+        says why)."""
         self._checkpoint_later = request
 
     def checkpoint_if_due(self) -> bool | None:

@@ -227,17 +227,17 @@ def test_a_checkpoint_handed_off_runs_only_when_its_runner_asks(store, monkeypat
     wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")
     asked = []
     store.defer_checkpoints(lambda: asked.append(store._commits))
-    assert not store.checkpoint_if_due()  # nothing written: none due
+    assert store.checkpoint_if_due() is None  # nothing written: none due
     for i in range(4):
         store.upsert_patient(Patient(id=f"P{i}"))
     assert asked == [3, 4] and wal.stat().st_size > 0  # asked, not run: the log stays
     store._query_pool.running = 1  # a researcher's query reading: not now
     try:
-        assert not store.checkpoint_if_due() and wal.exists()
+        assert store.checkpoint_if_due() is None and wal.exists()
     finally:
         store._query_pool.running = 0
     assert store.checkpoint_if_due()
-    assert not wal.exists() and store._commits == 0 and not store.checkpoint_if_due()
+    assert not wal.exists() and store._commits == 0 and store.checkpoint_if_due() is None
     store.defer_checkpoints(None)  # taken back: the third commit checkpoints itself again
     for i in range(4, 7):
         store.upsert_patient(Patient(id=f"P{i}"))
