@@ -9,12 +9,25 @@ waiter is passed by at most the threads that were already queued when it came.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 import anyio
+
+
+class _Turn:
+    """A waiter's place in the queue: ``lock`` is released to hand it the store lock, and
+    ``wake`` (an event-loop waiter's) is called after that to wake its task."""
+
+    __slots__ = ("lock", "wake")
+
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.wake = wake
 
 
 class FairLock:
@@ -25,7 +38,7 @@ class FairLock:
         self._mutex = threading.Lock()
         self._held = False
         self._owner: int | None = None  # the holding thread's ident, once it has the lock
-        self._waiters: deque[threading.Lock] = deque()
+        self._waiters: deque[_Turn] = deque()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock, waiting in arrival order when ``blocking``.
@@ -44,11 +57,10 @@ class FairLock:
                 return False
             if self._owner == me and (timeout is None or timeout < 0):
                 raise RuntimeError("FairLock is not re-entrant: this thread already holds it")
-            turn = threading.Lock()
-            turn.acquire()
+            turn = _Turn()
             self._waiters.append(turn)
-        # release() hands the lock over by releasing our ``turn`` (``_held`` stays True)
-        if turn.acquire(timeout=timeout if timeout is not None and timeout >= 0 else -1):
+        # release() hands the lock over by releasing our turn (``_held`` stays True)
+        if turn.lock.acquire(timeout=timeout if timeout is not None and timeout >= 0 else -1):
             self._owner = me
             return True
         with self._mutex:
@@ -59,24 +71,30 @@ class FairLock:
         self.release()
         return False
 
-    async def acquire_async(self, poll: float = 0.0005, *, patient_poll: float = 0.005) -> None:
-        """Wait for the lock on the event loop, in the same arrival order as the threads:
-        the loop keeps serving other requests meanwhile (it polls the hand-over every ``poll``
-        seconds, and every ``patient_poll`` once it has waited 20 ms: behind a store
-        checkpoint of several hundred ms, 2,000 wake-ups a second took CPU from it). Cancelled
-        while waiting, it leaves the queue, or passes the lock on when it was handed over just
-        then."""
+    async def acquire_async(self, *, recheck: float = 0.1) -> None:
+        """Wait for the lock on the event loop, in the same arrival order as the threads: the
+        loop keeps serving other requests meanwhile. :meth:`release` wakes the waiting task
+        when it hands the lock over (``call_soon_threadsafe``, from whichever thread
+        released); it also looks every ``recheck`` seconds, which only matters if a wake-up
+        were ever lost. Before, it polled every 0.5 ms (then 5 ms once it had waited 20 ms):
+        behind a store checkpoint of several hundred ms those wake-ups took CPU from the loop.
+        Cancelled while waiting, it leaves the queue, or passes the lock on when it was handed
+        over just then.
+
+        Raises:
+            RuntimeError: called outside a running asyncio event loop.
+        """
         with self._mutex:
             if not self._held and not self._waiters:
                 self._held, self._owner = True, threading.get_ident()
                 return
-            turn = threading.Lock()
-            turn.acquire()
+            loop, ready = asyncio.get_running_loop(), anyio.Event()
+            turn = _Turn(lambda: loop.call_soon_threadsafe(ready.set))
             self._waiters.append(turn)
         try:
-            patient_after = time.monotonic() + 0.020
-            while not turn.acquire(blocking=False):
-                await anyio.sleep(poll if time.monotonic() < patient_after else patient_poll)
+            while not turn.lock.acquire(blocking=False):
+                with anyio.move_on_after(recheck):
+                    await ready.wait()
             self._owner = threading.get_ident()
         except BaseException:
             with self._mutex:
@@ -91,10 +109,16 @@ class FairLock:
             if not self._held:
                 raise RuntimeError("release of an unheld FairLock")
             self._owner = None
-            if self._waiters:
-                self._waiters.popleft().release()  # ownership passes; _held stays True
-            else:
+            if not self._waiters:
                 self._held = False
+                return
+            turn = self._waiters.popleft()
+            turn.lock.release()  # ownership passes; _held stays True
+        if turn.wake is not None:
+            try:
+                turn.wake()
+            except RuntimeError:  # its loop has closed: no task is left to wake
+                pass
 
     def locked(self) -> bool:
         with self._mutex:

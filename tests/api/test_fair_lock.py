@@ -77,6 +77,40 @@ def test_an_event_loop_waiter_keeps_its_place_among_the_threads() -> None:
     assert not lock.locked()
 
 
+def test_a_release_wakes_the_loop_waiter_at_once() -> None:
+    """The hand-over wakes a waiting task (it does not look again by itself for 10 s here):
+    released by another thread, and by another task on the same loop."""
+    lock = FairLock()
+
+    async def main() -> None:
+        lock.acquire()
+        threading.Timer(0.05, lock.release).start()
+        started = time.monotonic()
+        await lock.acquire_async(recheck=10)
+        assert time.monotonic() - started < 2
+        assert lock._owner == threading.get_ident()
+
+        got = anyio.Event()
+
+        async def waiter() -> None:
+            await lock.acquire_async(recheck=10)
+            got.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter)
+            while not lock._waiters:
+                await anyio.sleep(0.001)
+            started = time.monotonic()
+            lock.release()  # this loop's task hands it to the other
+            with anyio.fail_after(2):
+                await got.wait()
+            assert time.monotonic() - started < 2
+        lock.release()
+
+    anyio.run(main)
+    assert not lock.locked()
+
+
 def test_a_cancelled_loop_waiter_leaves_the_queue() -> None:
     lock = FairLock()
     lock.acquire()
@@ -101,7 +135,7 @@ def test_a_loop_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
         async with anyio.create_task_group() as group:
 
             async def waiter() -> None:
-                await lock.acquire_async(poll=10)  # polls again only after 10 s
+                await lock.acquire_async(recheck=10)  # looks again only after 10 s
 
             group.start_soon(waiter)
             while not lock._waiters:
