@@ -76,9 +76,8 @@ class FairLock:
         loop keeps serving other requests meanwhile. :meth:`release` wakes the waiting task
         when it hands the lock over (``call_soon_threadsafe``, from whichever thread
         released); it also looks every ``recheck`` seconds, which only matters if a wake-up
-        were ever lost. Before, it polled every 0.5 ms (then 5 ms once it had waited 20 ms):
-        behind a store checkpoint of several hundred ms those wake-ups took CPU from the loop.
-        Cancelled while waiting, it leaves the queue, or passes the lock on when it was handed
+        were ever lost (polling instead took CPU from the loop behind a store checkpoint of
+        several hundred ms: docs/rest.md, Load). Cancelled while waiting, it leaves the queue, or passes the lock on when it was handed
         over just then.
 
         Raises:

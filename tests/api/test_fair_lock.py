@@ -100,11 +100,9 @@ def test_a_release_wakes_the_loop_waiter_at_once() -> None:
             group.start_soon(waiter)
             while not lock._waiters:
                 await anyio.sleep(0.001)
-            started = time.monotonic()
             lock.release()  # this loop's task hands it to the other
             with anyio.fail_after(2):
                 await got.wait()
-            assert time.monotonic() - started < 2
         lock.release()
 
     anyio.run(main)
