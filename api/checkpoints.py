@@ -64,7 +64,7 @@ class BackgroundCheckpoints:
                 pass
         except Exception:  # died: the store's commits checkpoint themselves again
             logger.exception("the store's checkpoint thread failed; commits checkpoint inline")
-            self._store.defer_checkpoints(None)
+            self._store.take_back_checkpoints(self.request)
 
     def _serve_one(self) -> bool:
         """Wait for a request and run the checkpoint; whether to go on."""
@@ -95,8 +95,7 @@ class BackgroundCheckpoints:
         and end the thread, waiting for a checkpoint that is running; whether it ended. Call
         it from a thread that does not hold the store lock (not the event loop: the lock's
         waiters there may be queued ahead of this thread)."""
-        if self._store._checkpoint_later == self.request:
-            self._store.defer_checkpoints(None)
+        self._store.take_back_checkpoints(self.request)
         self._stopping = True
         self._wanted.set()
         if self._thread.is_alive():

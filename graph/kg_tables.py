@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph.errors import InputError
-from graph.records import CURIE_RE, Concept, ConceptKind, Relation
+from graph.field_checks import CURIE_RE
+from graph.records import Concept, ConceptKind, Relation
 from graph.schema import KG_RELATIONS, decode_sources, encode_sources, relation_tables
 
 STR_LIST = pa.list_(pa.string())

@@ -183,7 +183,7 @@ def patient_from_terms(
     """
     from pydantic import ValidationError
 
-    from graph.records import CURIE_RE
+    from graph.field_checks import CURIE_RE
 
     if not observed and not excluded:
         raise InputError("give at least one observed or excluded term (e.g. HP:0001250)")

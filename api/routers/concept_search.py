@@ -74,7 +74,7 @@ class ConceptIndex:
         """The node id ``concept_id`` names: itself when it is a node, else the node carrying
         it as a cross-reference, else (an obsolete id) the node its replacement names, through
         chains of replacements; ``None`` when none of these."""
-        from gnn.reasoning.knowledge import follow_replacements
+        from gnn.reasoning.hpo_ids import follow_replacements
 
         found = follow_replacements(
             concept_id, self.replaced_by, lambda code: code in self.names or code in self.codes
@@ -126,7 +126,7 @@ def obsolete_hpo_ids(store: GraphStore) -> dict[str, str]:
     """Obsolete HPO id -> ``replaced_by``, from the ``hp.obo`` the store's KG was built from
     (its build record); empty when the store names none, or the file cannot be read (logged:
     the concept routes and ingest still answer, without this mapping)."""
-    from gnn.reasoning.knowledge import hp_obo_of_build, read_replaced_by
+    from gnn.reasoning.hpo_ids import hp_obo_of_build, read_replaced_by
     from graph.errors import KgdxError
 
     path = hp_obo_of_build(store)

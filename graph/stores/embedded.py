@@ -20,16 +20,17 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from graph.errors import StoreError, UnknownConceptError
-from graph.kg_tables import concept_table, relation_table, row_concept, row_relation
+from graph.kg_tables import concept_table, relation_table
 from graph.query_runner import QueryJob, QueryPool
 from graph.records import (
     Concept,
     Relation,
 )
-from graph.schema import KG_RELATIONS, NODE_LABELS, relation_tables
+from graph.schema import NODE_LABELS, relation_tables
 from graph.settings import Settings
-from graph.store import Direction, GraphStore, Neighbour, QueryResult, StoreCounts, Subgraph
+from graph.store import GraphStore, QueryResult, StoreCounts
 from graph.stores import ladybug_cypher as cy
+from graph.stores.ladybug_kg import KnowledgeReads
 from graph.stores.ladybug_layout import (
     add_missing_columns,
     check_readable,
@@ -46,7 +47,7 @@ from graph.stores.prediction_memory import PredictionMemory
 SMALL_ID_LIST = 2_000
 
 
-class EmbeddedStore(Transactions, PatientHooks, GraphStore):
+class EmbeddedStore(Transactions, KnowledgeReads, PatientHooks, GraphStore):
     """LadybugDB-backed :class:`GraphStore`.
 
     Args:
@@ -316,92 +317,6 @@ class EmbeddedStore(Transactions, PatientHooks, GraphStore):
                     self.connection.execute(cy.update_relations(rel_type), {"rows": known})
                 if table.num_rows:
                     self._copy(rel_type, table, cy.copy_options(rel_type))
-
-    def _get_concepts(self, concept_ids: list[str]) -> dict[str, Concept]:
-        return {
-            row[0]: row_concept(row) for row in self._rows(cy.GET_CONCEPTS, {"ids": concept_ids})
-        }
-
-    def _iter_concepts(self, batch_size: int) -> Iterator[Concept]:
-        after = ""
-        while True:
-            rows = self._rows(cy.PAGE_CONCEPTS, {"after": after, "n": batch_size})
-            yield from (row_concept(row) for row in rows)
-            if len(rows) < batch_size:
-                return
-            after = rows[-1][0]
-
-    def _iter_relations(self, types: list[str]) -> Iterator[Relation]:
-        for rel_type in types:
-            for src, dst, *props in self._rows(cy.all_relations(rel_type)):
-                yield row_relation(rel_type, src, dst, props)
-
-    def _neighbours(
-        self, concept_id: str, types: list[str], direction: Direction, limit: int
-    ) -> list[Neighbour]:
-        found: list[Neighbour] = []
-        for way in ("out", "in") if direction == "both" else (direction,):
-            rows = self._rows(cy.neighbours(types, way), {"id": concept_id, "limit": limit})
-            for rel_type, own_id, *rest in rows:
-                props, concept = rest[:4], row_concept(rest[4:])
-                src, dst = (own_id, concept.id) if way == "out" else (concept.id, own_id)
-                found.append(
-                    Neighbour(
-                        relation=row_relation(rel_type, src, dst, props),
-                        concept=concept,
-                        direction=way,
-                    )
-                )
-        return found[:limit]
-
-    def _paths(self, src_id: str, dst_id: str, max_hops: int, limit: int) -> list[list[Neighbour]]:
-        rows = self._rows(
-            cy.shortest_paths(list(KG_RELATIONS), max_hops),
-            {"src": src_id, "dst": dst_id, "limit": limit},
-        )
-        paths = []
-        for nodes, rels in rows:
-            by_internal = {(n["_ID"]["table"], n["_ID"]["offset"]): n for n in nodes}
-            steps = []
-            for position, rel in enumerate(rels):
-                here, there = nodes[position], nodes[position + 1]
-                src_node = by_internal[(rel["_SRC"]["table"], rel["_SRC"]["offset"])]
-                forward = src_node["id"] == here["id"]
-                props = [
-                    rel.get("sources"),
-                    rel.get("weight"),
-                    rel.get("negated"),
-                    rel.get("attributes"),
-                ]
-                relation = row_relation(
-                    rel["_LABEL"],
-                    here["id"] if forward else there["id"],
-                    there["id"] if forward else here["id"],
-                    props,
-                )
-                concept = row_concept(
-                    [there[k] for k in ("id", "name", "kind", "synonyms", "xrefs", "sources")]
-                )
-                steps.append(
-                    Neighbour(
-                        relation=relation, concept=concept, direction="out" if forward else "in"
-                    )
-                )
-            paths.append(steps)
-        return paths
-
-    def _subgraph(self, seeds: list[str], hops: int, types: list[str]) -> Subgraph:
-        ids = set(seeds) - self._missing_concepts(set(seeds))
-        if hops > 0 and ids:
-            ids |= {row[0] for row in self._rows(cy.k_hop_ids(types, hops), {"ids": sorted(ids)})}
-        ordered = sorted(ids)
-        relations = [
-            row_relation(rel_type, src, dst, props)
-            for rel_type in types
-            for src, dst, *props in self._rows(cy.induced_relations(rel_type), {"ids": ordered})
-        ]
-        concepts = self._get_concepts(ordered) if ordered else {}
-        return Subgraph(concepts=tuple(concepts[i] for i in ordered), relations=tuple(relations))
 
     # ------------------------------------------------------------------ queries
     @contextmanager

@@ -163,6 +163,12 @@ class Transactions:
         says why)."""
         self._checkpoint_later = request
 
+    def take_back_checkpoints(self, request: Callable[[], None]) -> None:
+        """Take the checkpoints back from ``request`` (:meth:`defer_checkpoints`), unless they
+        were handed to someone else since: a runner that stops hands back only its own."""
+        if self._checkpoint_later == request:  # ==: a bound method is a new object each time
+            self._checkpoint_later = None
+
     def checkpoint_if_due(self) -> bool | None:
         """The checkpoint a commit asked for (:meth:`defer_checkpoints`), if it is still due
         (no researcher's query reading, none run since); call it with the store held.

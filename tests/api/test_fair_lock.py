@@ -84,7 +84,13 @@ def test_a_release_wakes_the_loop_waiter_at_once() -> None:
 
     async def main() -> None:
         lock.acquire()
-        threading.Timer(0.05, lock.release).start()
+
+        def release_once_queued() -> None:  # so the hand-over, not a free lock, lets it in
+            while not lock._waiters:
+                time.sleep(0.001)
+            lock.release()
+
+        threading.Thread(target=release_once_queued, daemon=True).start()
         started = time.monotonic()
         await lock.acquire_async(recheck=10)
         assert time.monotonic() - started < 2

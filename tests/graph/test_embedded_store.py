@@ -226,7 +226,11 @@ def test_a_checkpoint_handed_off_runs_only_when_its_runner_asks(store, monkeypat
     monkeypatch.setattr(embedded, "CHECKPOINT_EVERY_COMMITS", 3)
     wal = store.settings.db_path.with_name(store.settings.db_path.name + ".wal")
     asked = []
-    store.defer_checkpoints(lambda: asked.append(store._commits))
+
+    def ask() -> None:
+        asked.append(store._commits)
+
+    store.defer_checkpoints(ask)
     assert store.checkpoint_if_due() is None  # nothing written: none due
     for i in range(4):
         store.upsert_patient(Patient(id=f"P{i}"))
@@ -238,11 +242,14 @@ def test_a_checkpoint_handed_off_runs_only_when_its_runner_asks(store, monkeypat
         store._query_pool.running = 0
     assert store.checkpoint_if_due()
     assert not wal.exists() and store._commits == 0 and store.checkpoint_if_due() is None
-    store.defer_checkpoints(None)  # taken back: the third commit checkpoints itself again
+    store.take_back_checkpoints(lambda: None)  # not the runner they were handed to: kept
     for i in range(4, 7):
         store.upsert_patient(Patient(id=f"P{i}"))
-    assert asked == [3, 4] and not wal.exists()
-    assert len(store.patient_ids()) == 7
+    assert asked == [3, 4, 3] and wal.exists()
+    store.take_back_checkpoints(ask)  # taken back: the next commit checkpoints itself again
+    store.upsert_patient(Patient(id="P7"))
+    assert asked == [3, 4, 3] and not wal.exists()
+    assert len(store.patient_ids()) == 8
 
 
 def test_predictions_saved_before_the_linked_count_are_rewritten_once(tmp_path):

@@ -46,7 +46,7 @@ def _diagnose(run_dir, *args: str):
 
 
 def test_obsolete_and_alternative_ids_are_read_and_reported(env, run_dir, hpo_kg, shared_data):
-    from gnn.reasoning.knowledge import read_alt_ids, read_replaced_by
+    from gnn.reasoning.hpo_ids import read_alt_ids, read_replaced_by
 
     hp_obo = shared_data / "kg" / "hpo" / "hp.obo"
     obsolete, new = next(

@@ -63,7 +63,7 @@ def test_an_omim_id_names_its_own_node_not_an_umbrella_that_xrefs_it(hpo_kg):
 
 
 def test_obsolete_ids_map_through_replaced_by(hpo_kg, shared_data):
-    from gnn.reasoning.knowledge import read_replaced_by
+    from gnn.reasoning.hpo_ids import read_replaced_by
 
     replaced = read_replaced_by(shared_data / "kg" / "hpo" / "hp.obo")
     old, new = next(
