@@ -7,8 +7,8 @@ stored with them. Public validating methods here, ``_``-prefixed backend hooks f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from graph.errors import InputError, UnknownConceptError
 from graph.records import Diagnosis, Patient
@@ -25,14 +25,7 @@ class PatientStore(ABC):
 
         def _missing_concepts(self, concept_ids: set[str]) -> set[str]: ...
 
-        def query(
-            self,
-            cypher: str,
-            params: dict[str, Any] | None = None,
-            *,
-            timeout_s: float | None = None,
-            row_limit: int | None = None,
-        ) -> QueryResult: ...
+        query: Callable[..., QueryResult]  # GraphStore.query: the read-only Cypher path
 
     def upsert_patient(self, patient: Patient) -> None:
         """Write a patient with its reports, images, findings and labels, replacing what was

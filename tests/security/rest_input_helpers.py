@@ -1,5 +1,6 @@
-"""What the REST bad-input tests share: the problem+json answer they expect (small, never
-repeating what was sent) and a check that a bad request left the store unchanged."""
+"""What the REST bad-input tests share: their store (a real embedded one holding the seed KG and
+the guide's patients) and a client of the app serving it, the problem+json answer they expect
+(small, never repeating what was sent) and a check that a bad request left the store unchanged."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
+
+from api.rest import create_app
+from graph.settings import Settings
+from graph.store import GraphStore
+from graph.stores import open_store
+from tests.docs.conftest import load_guide_graph
 
 PROBLEM = "application/problem+json"
 MARKER = "ZQXMARK"  # put in every bad payload: it must never come back
@@ -38,3 +45,18 @@ def assert_problem(response, status: int, *, sent: str | bytes | None = MARKER) 
 def post_raw(client: TestClient, url: str, raw: str, method: str = "POST"):
     """Send ``raw`` as the JSON body exactly (escapes such as ``\\ud800`` stay escapes)."""
     return client.request(method, url, content=raw.encode(), headers=JSON)
+
+
+def guide_store(tmp_path_factory, name: str) -> Iterator[GraphStore]:
+    """A new embedded store in a fresh folder with the seed KG and the guide's patients."""
+    folder = tmp_path_factory.mktemp(name)
+    settings = Settings(home=folder, db_path=folder / f"{name}.lbug")
+    with open_store("embedded", settings=settings) as opened:
+        load_guide_graph(opened)
+        yield opened
+
+
+def app_client(store: GraphStore) -> Iterator[TestClient]:
+    """A client of the app serving ``store`` (the app does not close it)."""
+    with TestClient(create_app(store.settings, store=store)) as test_client:
+        yield test_client

@@ -15,35 +15,24 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from api.rest import create_app
 from graph.records import Patient, Report, check_id
-from graph.settings import PROJECT_ROOT, Settings
-from graph.stores import open_store
+from graph.settings import PROJECT_ROOT
+from graph.store import GraphStore
 from graph.stores.patient_rows import patient_rows
-from tests.docs.conftest import load_guide_graph
-from tests.security.rest_input_helpers import assert_problem, unchanged
+from tests.security.rest_input_helpers import app_client, assert_problem, guide_store, unchanged
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
-    folder = tmp_path_factory.mktemp("rest-ids")
-    return Settings(home=folder, db_path=folder / "ids.lbug")
+def store(tmp_path_factory) -> Iterator[GraphStore]:
+    yield from guide_store(tmp_path_factory, "rest-ids")
 
 
 @pytest.fixture(scope="module")
-def store(settings) -> Iterator:
-    with open_store("embedded", settings=settings) as opened:
-        load_guide_graph(opened)
-        yield opened
+def client(store) -> Iterator[TestClient]:
+    yield from app_client(store)
 
 
-@pytest.fixture(scope="module")
-def client(store, settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store=store)) as test_client:
-        yield test_client
-
-
-# --- ids in bodies and URLs ----------------------------------------------------------------------------------
+# --- ids in bodies and URLs -----------------------------------------------------------------------
 
 BAD_IDS = [
     "P 1",

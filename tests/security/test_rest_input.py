@@ -18,35 +18,32 @@ from fastapi.testclient import TestClient
 
 from api.rest import create_app
 from graph.settings import Settings
-from graph.stores import open_store
-from tests.docs.conftest import load_guide_graph
+from graph.store import GraphStore
 from tests.security.rest_input_helpers import (
     MARKER,
     PROBLEM,
     SMALL,
+    app_client,
     assert_problem,
+    guide_store,
     post_raw,
     unchanged,
 )
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
-    folder = tmp_path_factory.mktemp("rest-input")
-    return Settings(home=folder, db_path=folder / "input.lbug")
+def store(tmp_path_factory) -> Iterator[GraphStore]:
+    yield from guide_store(tmp_path_factory, "rest-input")
 
 
 @pytest.fixture(scope="module")
-def store(settings) -> Iterator:
-    with open_store("embedded", settings=settings) as opened:
-        load_guide_graph(opened)
-        yield opened
+def settings(store) -> Settings:
+    return store.settings
 
 
 @pytest.fixture(scope="module")
-def client(store, settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store=store)) as test_client:
-        yield test_client
+def client(store) -> Iterator[TestClient]:
+    yield from app_client(store)
 
 
 # --- /query parameters ------------------------------------------------------------------------
