@@ -1,5 +1,6 @@
-"""Knowledge-graph loaders: one streaming reader per source format, the UMLS crosswalk, and
-``build_kg`` (``kgdx kg build``).
+"""Knowledge-graph loaders: one streaming reader per source format, the UMLS crosswalk,
+``build_kg`` (``kgdx kg build``) and the compaction of a built database
+(:mod:`kg_loaders.compact`, ``kgdx kg compact``), which stages and swaps the same way.
 
 Readers: :class:`~kg_loaders.umls.UmlsReader` (RRF), :class:`~kg_loaders.snomed.SnomedReader`
 (RF2), :class:`~kg_loaders.owl.OwlReader` (rdflib), :class:`~kg_loaders.obo.OboReader`,

@@ -11,8 +11,6 @@ staging folders that killed builds of the same database left (``kg_loaders.stagi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -29,7 +27,7 @@ from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import CrosswalkReport
 from kg_loaders.load import CONCEPT_BATCH, RELATION_BATCH, load_sources
 from kg_loaders.sources import SourceSpec, parse_sources
-from kg_loaders.staging import remove_stale_staging, staging_folder
+from kg_loaders.staging import remove_stale_staging, staging_folder, swap_in
 
 SUMMARY_FILE = "kg_build.json"
 _REPLACE = "rebuild the KG, which replaces it"
@@ -171,7 +169,7 @@ def _build_embedded(
             finally:
                 fresh.close()
             with exclusive_database(target, action=_REPLACE):
-                _swap_in(staging, target)
+                swap_in(staging, target)
         return report
     except KgdxError:
         raise
@@ -215,18 +213,3 @@ def _carry_patients(settings: Settings, target: Path, fresh: GraphStore) -> int:
             "The previous KG is unchanged."
         )
     return len(patient_ids)
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` (a database file or folder, with side files) by the staged build."""
-    built = staging / target.name
-    side_files = [p for p in target.parent.glob(f"{target.name}.*") if not p.name.startswith(".")]
-    if target.is_dir():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        shutil.rmtree(old, ignore_errors=True)
-    for path in side_files:  # a WAL of the old database must not be replayed on the new one
-        path.unlink(missing_ok=True)
-    os.replace(built, target)
-    for path in staging.glob(f"{target.name}.*"):
-        os.replace(path, target.parent / path.name)

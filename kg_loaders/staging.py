@@ -1,7 +1,8 @@
-"""Staging folders of embedded KG builds, and the removal of those whose builder is gone.
+"""Staging folders of embedded KG builds (and compactions), and the removal of those whose
+builder is gone.
 
 A build writes its fresh database into ``.<db>.build-XXXX/`` beside the target and swaps it in
-at the end. A build that is killed (SIGKILL, out of memory, power) cannot remove its folder, and
+at the end (:func:`swap_in`); a compaction (:mod:`kg_loaders.compact`) stages the same way. A build that is killed (SIGKILL, out of memory, power) cannot remove its folder, and
 such folders hold up to tens of MB each. So each build holds an ``flock`` on a marker
 ``.<db>.build-XXXX.lock`` (with its pid and start time in it) for as long as it runs; the kernel
 drops that lock when the builder dies however it dies, and the next build of the same target
@@ -134,3 +135,20 @@ def remove_stale_staging(target: Path) -> list[Path]:
             if fd is not None:
                 os.close(fd)
     return removed
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` (a database file or folder, with side files) by the database of the same
+    name in ``staging`` (a KG build's or a compaction's); call it holding
+    :func:`graph.stores.lock.exclusive_database` on ``target``."""
+    built = staging / target.name
+    side_files = [p for p in target.parent.glob(f"{target.name}.*") if not p.name.startswith(".")]
+    if target.is_dir():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    for path in side_files:  # a WAL of the old database must not be replayed on the new one
+        path.unlink(missing_ok=True)
+    os.replace(built, target)
+    for path in staging.glob(f"{target.name}.*"):
+        os.replace(path, target.parent / path.name)

@@ -1,8 +1,10 @@
-"""``kgdx kg build`` / ``kgdx kg stats`` / ``kgdx kg sources``: build and inspect the KG."""
+"""``kgdx kg build`` / ``kgdx kg stats`` / ``kgdx kg sources`` / ``kgdx kg compact``: build,
+inspect and compact the KG's database."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -156,6 +158,35 @@ def stats_command(
         console.print(f"last build: {', '.join(last.sources)} ({last.seconds:.1f}s)")
 
 
+def compact_command(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="Embedded database to compact (default: KGDX_DB_PATH, else <home>/kg.lbug)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Rewrite the embedded database without the space of deleted rows (the KG, patients and predictions stay as they are: checked before the swap).
+
+    Diagnoses that keep changing leave dead rows that LadybugDB never gives back. Stop `kgdx serve` first: a database another process has open is refused, and a compaction that fails changes nothing."""
+    from graph.settings import get_settings
+    from kg_loaders.compact import compact_database
+
+    settings = get_settings(**({"db_path": db} if db is not None else {}))
+    result = compact_database(settings)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(
+        f"compacted {result.db_path}: {result.bytes_before / 1e6:.1f} MB -> "
+        f"{result.bytes_after / 1e6:.1f} MB ({result.saved_fraction:.1%} smaller) in "
+        f"{result.seconds:.1f}s; {sum(result.nodes.values()):,} nodes and "
+        f"{sum(result.relations.values()):,} relations, the same as before"
+    )
+
+
 def sources_command() -> None:
     """List the source readers and what `--sources default` loads."""
     from kg_loaders.sources import READERS, default_sources
@@ -171,3 +202,4 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["kg"].command("build")(build_command)
     groups["kg"].command("stats")(stats_command)
     groups["kg"].command("sources")(sources_command)
+    groups["kg"].command("compact")(compact_command)

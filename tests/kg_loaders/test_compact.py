@@ -1,0 +1,175 @@
+"""``kgdx kg compact``: a grown embedded database rewritten without its dead rows, the same
+content before and after, and every way it can fail leaving the database as it was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import kg_loaders.compact as compact
+from api.cli import app
+from graph.errors import StoreError
+from graph.records import Patient, Report
+from graph.settings import Settings
+from graph.stores.embedded import EmbeddedStore
+from tests.docs.conftest import load_guide_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def grown_file(tmp_path_factory) -> Path:
+    """A database with the seed KG and the guide's patients, grown the way a server's is: 500
+    saves of predictions that changed (each deletes the rows it replaces and creates new ones),
+    100 rewrites of one patient's report, and 40 patients of 1 MB of reports each, deleted."""
+    folder = tmp_path_factory.mktemp("grown")
+    settings = Settings(home=folder, db_path=folder / "kg.lbug")
+    with EmbeddedStore(settings) as store:
+        load_guide_graph(store)
+        stored = {pid: store.get_predictions(pid) for pid in store.patient_ids()}
+        for turn in range(100):
+            for pid, predictions in stored.items():
+                store.save_predictions(
+                    pid,
+                    [
+                        p.diagnosis.model_copy(update={"probability": (turn % 90 + 1) / 100})
+                        for p in predictions
+                    ],
+                )
+        for turn in range(100):
+            text = f"Turn {turn}: small left pleural effusion. No pneumothorax. " * 20
+            store.upsert_patient(Patient(id="GROWN", reports=(Report(id="R1", text=text),)))
+        big = "Stable cardiomegaly without pleural effusion or pneumothorax. " * 3200
+        for n in range(40):
+            reports = tuple(Report(id=f"R{i}", text=f"{n} {i} {big}") for i in range(5))
+            store.upsert_patient(Patient(id=f"GONE{n}", reports=reports))
+        for n in range(40):
+            store.delete_patient(f"GONE{n}")
+    assert not folder.joinpath("kg.lbug.wal").exists()  # all in the one file that is copied
+    return settings.db_path
+
+
+def _grown(tmp_path: Path, grown_file: Path) -> Settings:
+    """A copy of the grown database in ``tmp_path`` (``kg.lbug``), and its settings."""
+    shutil.copyfile(grown_file, tmp_path / "kg.lbug")
+    return Settings(home=tmp_path, db_path=tmp_path / "kg.lbug")
+
+
+def _everything(settings: Settings) -> tuple:
+    with EmbeddedStore(settings, read_only=True) as store:
+        patients = {pid: store.get_patient(pid) for pid in store.patient_ids()}
+        predictions = {pid: store.get_predictions(pid) for pid in patients}
+        return (
+            store.counts(),
+            sorted(c.model_dump_json() for c in store.iter_concepts()),
+            sorted(r.model_dump_json() for r in store.iter_relations()),
+            patients,
+            predictions,
+        )
+
+
+def _leftovers(settings: Settings) -> list[Path]:
+    return [p for p in settings.db_path.parent.iterdir() if p.name.startswith(".kg.lbug.")]
+
+
+def test_a_grown_database_is_smaller_and_holds_the_same(tmp_path, grown_file):
+    settings = _grown(tmp_path, grown_file)
+    before = _everything(settings)
+    size = settings.db_path.stat().st_size
+    result = compact.compact_database(settings)
+    assert result.bytes_before >= size and result.bytes_after < result.bytes_before * 0.8
+    assert result.bytes_after == settings.db_path.stat().st_size
+    assert _everything(settings) == before  # concepts, relations, patients, predictions
+    assert result.nodes == before[0].nodes and not _leftovers(settings)
+    assert before[3]["GROWN"].reports[0].text.startswith("Turn 99")
+    with EmbeddedStore(settings) as store:  # it takes writes as before
+        store.upsert_patient(Patient(id="AFTER", reports=(Report(id="R1", text="No edema."),)))
+        assert "AFTER" in store.patient_ids()
+
+
+def test_a_database_open_in_another_process_is_refused(tmp_path, grown_file):
+    settings = _grown(tmp_path, grown_file)
+    before = _everything(settings)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from graph.settings import Settings; "
+            "from graph.stores.embedded import EmbeddedStore; "
+            f"s = EmbeddedStore(Settings(home={str(tmp_path)!r}, db_path={str(settings.db_path)!r})); "
+            "print('open', flush=True); "
+            "sys.stdin.read()",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreError, match="is open in"):
+            compact.compact_database(settings)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert _everything(settings) == before and not _leftovers(settings)
+
+
+def test_a_copy_that_differs_is_not_swapped_in(tmp_path, grown_file, monkeypatch):
+    settings = _grown(tmp_path, grown_file)
+    before = _everything(settings)
+    real = compact._import
+
+    def lossy(parts, settings_, built: Path) -> None:  # as if the copy dropped a patient
+        real(parts, settings_, built)
+        with EmbeddedStore(settings, path=built) as copy:
+            copy.delete_patient("GROWN")
+
+    monkeypatch.setattr(compact, "_import", lossy)
+    with pytest.raises(StoreError, match="does not hold the same content.*Patient: 6 -> 5"):
+        compact.compact_database(settings)
+    assert _everything(settings) == before and not _leftovers(settings)
+
+
+def test_a_write_during_the_copy_is_kept_not_overwritten(tmp_path, grown_file, monkeypatch):
+    settings = _grown(tmp_path, grown_file)
+    real = compact._import
+
+    def raced(parts, settings_, built: Path) -> None:  # a server wrote meanwhile, then stopped
+        real(parts, settings_, built)
+        with EmbeddedStore(settings) as store:
+            store.upsert_patient(Patient(id="LATE", reports=(Report(id="R1", text="No edema."),)))
+
+    monkeypatch.setattr(compact, "_import", raced)
+    with pytest.raises(StoreError, match="was written while it was being compacted"):
+        compact.compact_database(settings)
+    with EmbeddedStore(settings, read_only=True) as store:
+        assert "LATE" in store.patient_ids()
+    assert not _leftovers(settings)
+
+
+def test_the_cli_compacts_and_explains_a_missing_database(tmp_path, grown_file, monkeypatch):
+    monkeypatch.setenv("KGDX_HOME", str(tmp_path))
+    _grown(tmp_path, grown_file)
+    runner = CliRunner()
+    done = runner.invoke(app, ["kg", "compact", "--json"])
+    assert done.exit_code == 0, done.output
+    payload = json.loads(done.output)
+    assert payload["saved_fraction"] > 0.2 and payload["nodes"]["Patient"] == 6
+    plain = runner.invoke(app, ["kg", "compact", "--db", str(tmp_path / "kg.lbug")])
+    assert plain.exit_code == 0 and "the same as before" in plain.output
+    missing = subprocess.run(
+        [sys.executable, "-m", "api.cli", "kg", "compact", "--db", str(tmp_path / "nope.lbug")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "nothing to compact" in missing.stderr
+    assert not (tmp_path / "nope.lbug").exists()  # no empty database made where none was
