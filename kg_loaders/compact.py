@@ -2,17 +2,22 @@
 
 LadybugDB never gives back the space of deleted rows: a server whose patients' diagnoses keep
 changing deletes and re-creates prediction nodes and edges on every save that changes them, and
-its database grows (24,000 such saves of the demo's 80 patients took it from 17.6 to 35.3 MB;
-saves and checkpoints slow as it grows: docs/rest.md, Load). :func:`compact_database` rebuilds
-it the way a KG build does (:mod:`kg_loaders.build`): every node table, and every relation table
-per endpoint pair, is written to a Parquet file in a staging folder beside the database and
-copied (``COPY FROM``) into a fresh database there, laid out by this kgdx's schema; the copy is
-checked to hold the same thing (node and relation counts per table, the KG's content hash, the
-patient ids), then swapped in. LadybugDB's own ``EXPORT DATABASE`` cannot do it: it refuses a
-relation table with several endpoint pairs (``HAS_FINDING`` links Concepts and Patients to
-Concepts). A compaction that fails anywhere leaves the database as it was, and one refuses a
-database another process has open (a running ``kgdx serve``): stop it first. Memory: one table
-at a time (the largest of the default KG, ~130k ``HAS_PHENOTYPE`` rows, is a few MB of Arrow).
+its database grows (15,000 such saves of the demo's predicted patients took it from 4.8 to 18.3
+MB; saves and checkpoints slow as it grows: docs/rest.md, Load). :func:`compact_database`
+rebuilds it the way a KG build does (:mod:`kg_loaders.build`), in a staging folder beside it:
+
+1. the database's layout is checked against kgdx's schema (a table or column the schema does not
+   know would be left out: refused);
+2. every table is dumped to Parquet and copied into a fresh database laid out by the schema
+   (:mod:`kg_loaders.compact_tables`; one table in memory at a time);
+3. the copy is checked: the same counts per table, KG content hash and patient ids, and every
+   table's rows equal to its dump;
+4. it is swapped in, keeping the file's permissions and owner, while no process has the
+   database open and only if nothing wrote to it meanwhile.
+
+A compaction that fails anywhere leaves the database's content as it was (step 1 may add the
+columns this kgdx's schema has and the file lacks, as any read-write open does). It refuses a
+database another process has open (a running ``kgdx serve``): stop it first.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from graph.errors import KgdxError, StoreError
 from graph.log import logger
 from graph.stores.lock import exclusive_database
+from kg_loaders import compact_tables as tables
 from kg_loaders.staging import remove_stale_staging, staging_folder, swap_in
 
 if TYPE_CHECKING:
@@ -61,7 +67,11 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
         StoreError: no database there, another process has it open, it changed while it was
             being copied, or the copy does not hold the same content; the database is unchanged.
     """
-    target = Path(path) if path is not None else settings.resolved_db_path
+    target = (Path(path) if path is not None else settings.resolved_db_path).resolve()
+    if any(char in str(target) for char in "[]*?"):  # COPY FROM reads a path as a glob
+        raise StoreError(
+            f"cannot compact {target}: its path holds a glob character ([ ] * ?); move or rename it"
+        )
     if target.is_dir():
         raise StoreError(
             f"{target} is a database folder of an older kgdx: compaction works on one-file "
@@ -76,19 +86,14 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
     try:
         with staging_folder(target) as staging:
             logger.info("compacting %s (%.1f MB): reading its tables", target, before_bytes / 1e6)
-            before, parts = _export(settings, target, staging / "tables")
+            before, dumped = _export(settings, target, staging / "tables")
             stamp = _stamp(target)
             built = staging / target.name
             logger.info(
-                "compacting %s: copying %d tables into a fresh database", target, len(parts)
+                "compacting %s: copying %d tables into a fresh database", target, len(dumped)
             )
-            _import(parts, settings, built)
-            after = _contents(settings, built)
-            if after != before:
-                raise StoreError(
-                    f"the compacted copy of {target} does not hold the same content "
-                    f"({_difference(before, after)}); the database is unchanged"
-                )
+            _import(dumped, settings, built)
+            _check_copy(settings, built, before, dumped)
             with exclusive_database(target, action=_ACTION):
                 if _stamp(target) != stamp:
                     raise StoreError(
@@ -113,80 +118,48 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
     )
 
 
-def _export(settings: Settings, target: Path, folder: Path) -> tuple[tuple, list[_Part]]:
+def _export(settings: Settings, target: Path, folder: Path) -> tuple[tuple, list[tables.TablePart]]:
     """What the database holds, and its tables as Parquet files in ``folder`` (opened for
     writing, so that another process's handle refuses it)."""
     from graph.stores.embedded import EmbeddedStore
 
     folder.mkdir()
     with EmbeddedStore(settings, path=target) as store:
+        tables.check_layout(store.connection, target)
         contents = _held(store)
-        parts = [
-            _Part(table, options, _dump(store, cypher, folder / f"{number:03d}-{table}.parquet"))
-            for number, (table, options, cypher) in enumerate(_tables())
+        dumped = [
+            tables.dump(store.connection, part, folder, n) for n, part in enumerate(tables.parts())
         ]
-    return contents, [part for part in parts if part.file is not None]
+    return contents, [part for part in dumped if part.file is not None]
 
 
-@dataclass(frozen=True)
-class _Part:
-    table: str  # the node label or relation table it is copied into
-    options: str  # the COPY options (a relation table's endpoint pair)
-    file: Path | None  # None: no rows
-
-
-def _tables() -> list[tuple[str, str, str]]:
-    """``(table, COPY options, Cypher reading its rows in the table's column order)`` of every
-    node table, and every relation table per endpoint pair."""
-    from graph.schema import NODE_PROPERTIES, relation_tables
-
-    out = []
-    for label, props in NODE_PROPERTIES.items():
-        columns = ", ".join(f"n.`{name}`" for name, _ in props)
-        out.append((label, "", f"MATCH (n:{label}) RETURN {columns}"))
-    for name, (pairs, props) in relation_tables().items():
-        columns = "".join(f", r.`{prop}`" for prop, _ in props)
-        for src, dst in pairs:
-            options = f" (from='{src}', to='{dst}')" if len(pairs) > 1 else ""
-            cypher = f"MATCH (a:{src})-[r:{name}]->(b:{dst}) RETURN a.id, b.id{columns}"
-            out.append((name, options, cypher))
-    return out
-
-
-def _dump(store, cypher: str, path: Path) -> Path | None:
-    import pyarrow.parquet as pq
-
-    try:
-        table = store.connection.execute(cypher).get_as_arrow()
-    except RuntimeError as exc:
-        raise StoreError(f"cannot read {store.path} to compact it: {exc}") from None
-    if not table.num_rows:
-        return None
-    pq.write_table(table, path)
-    return path
-
-
-def _import(parts: list[_Part], settings: Settings, built: Path) -> None:
-    """A fresh database at ``built``, laid out by this kgdx, with the rows of ``parts``."""
-    from graph.stores import ladybug_cypher as cy
+def _import(dumped: list[tables.TablePart], settings: Settings, built: Path) -> None:
+    """A fresh database at ``built``, laid out by this kgdx, with the rows of ``dumped``."""
     from graph.stores.embedded import EmbeddedStore
 
     with EmbeddedStore(settings, path=built, bulk=True) as store:
-        for part in parts:
-            assert part.file is not None
-            try:
-                store.connection.execute(cy.copy_from(part.table, part.options, str(part.file)))
-            except RuntimeError as exc:
-                raise StoreError(
-                    f"cannot copy {part.table} into the compacted copy: {exc}"
-                ) from None
+        for part in dumped:
+            tables.load(store.connection, part)
 
 
-def _contents(settings: Settings, path: Path) -> tuple:
+def _check_copy(
+    settings: Settings, built: Path, before: tuple, dumped: list[tables.TablePart]
+) -> None:
+    """Raise unless the copy holds what the database held: the same counts, KG content hash
+    and patient ids, and every table's rows equal to its dump."""
     from graph.stores.embedded import EmbeddedStore
 
-    with EmbeddedStore(settings, path=path) as store:
-        return _held(store)
+    with EmbeddedStore(settings, path=built, read_only=True) as store:
+        after = _held(store)
+        detail = _difference(before, after) if after != before else None
+        if detail is None:
+            table = tables.differing(store.connection, dumped)
+            detail = f"the rows of {table} differ" if table else None
+    if detail is not None:
+        raise StoreError(
+            f"the compacted copy does not hold the same content ({detail}); the database is "
+            "unchanged"
+        )
 
 
 def _held(store) -> tuple:

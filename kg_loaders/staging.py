@@ -137,18 +137,42 @@ def remove_stale_staging(target: Path) -> list[Path]:
     return removed
 
 
+# LadybugDB's own files beside a database X.lbug (seen with strace): X.lbug.wal and the rest.
+# Only these are removed or moved with it: a user's X.lbug.bak beside it stays.
+SIDE_SUFFIXES = (".wal", ".shadow", ".checkpoint.intent.lock", ".checkpoint.apply.lock")
+
+
+def side_files(database: Path) -> list[Path]:
+    """LadybugDB's side files of ``database`` that exist."""
+    found = (database.with_name(database.name + suffix) for suffix in SIDE_SUFFIXES)
+    return [path for path in found if path.exists()]
+
+
 def swap_in(staging: Path, target: Path) -> None:
     """Replace ``target`` (a database file or folder, with side files) by the database of the same
     name in ``staging`` (a KG build's or a compaction's); call it holding
-    :func:`graph.stores.lock.exclusive_database` on ``target``."""
+    :func:`graph.stores.lock.exclusive_database` on ``target``. A file keeps the permissions and,
+    where this process may set it, the owner of the one it replaces."""
     built = staging / target.name
-    side_files = [p for p in target.parent.glob(f"{target.name}.*") if not p.name.startswith(".")]
+    old_side = side_files(target)
     if target.is_dir():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
         shutil.rmtree(old, ignore_errors=True)
-    for path in side_files:  # a WAL of the old database must not be replayed on the new one
+    elif target.exists():
+        _keep_access(target, built)
+    for path in old_side:  # a WAL of the old database must not be replayed on the new one
         path.unlink(missing_ok=True)
     os.replace(built, target)
-    for path in staging.glob(f"{target.name}.*"):
+    for path in side_files(built):
         os.replace(path, target.parent / path.name)
+
+
+def _keep_access(old: Path, new: Path) -> None:
+    """Give ``new`` the mode bits (a patient store may be 0600) and owner of ``old``."""
+    status = old.stat()
+    os.chmod(new, status.st_mode & 0o7777)
+    try:
+        os.chown(new, status.st_uid, status.st_gid)
+    except PermissionError:  # only root may give a file away; then it is ours, as before
+        pass

@@ -78,6 +78,24 @@ def _leftovers(settings: Settings) -> list[Path]:
     return [p for p in settings.db_path.parent.iterdir() if p.name.startswith(".kg.lbug.")]
 
 
+def _holder(settings: Settings) -> subprocess.Popen:
+    """Another process holding the database open for writing until its stdin closes; it prints
+    ``open`` once it has it."""
+    program = (
+        "import sys; from graph.settings import Settings; "
+        "from graph.stores.embedded import EmbeddedStore; "
+        f"s = EmbeddedStore(Settings(home={str(settings.home)!r}, "
+        f"db_path={str(settings.db_path)!r})); print('open', flush=True); sys.stdin.read()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_grown_database_is_smaller_and_holds_the_same(tmp_path, grown_file):
     settings = _grown(tmp_path, grown_file)
     before = _everything(settings)
@@ -96,21 +114,7 @@ def test_a_grown_database_is_smaller_and_holds_the_same(tmp_path, grown_file):
 def test_a_database_open_in_another_process_is_refused(tmp_path, grown_file):
     settings = _grown(tmp_path, grown_file)
     before = _everything(settings)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from graph.settings import Settings; "
-            "from graph.stores.embedded import EmbeddedStore; "
-            f"s = EmbeddedStore(Settings(home={str(tmp_path)!r}, db_path={str(settings.db_path)!r})); "
-            "print('open', flush=True); "
-            "sys.stdin.read()",
-        ],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _holder(settings)
     try:
         assert holder.stdout.readline().strip() == "open"
         with pytest.raises(StoreError, match="is open in"):
@@ -173,3 +177,83 @@ def test_the_cli_compacts_and_explains_a_missing_database(tmp_path, grown_file, 
     )
     assert missing.returncode == 2 and "nothing to compact" in missing.stderr
     assert not (tmp_path / "nope.lbug").exists()  # no empty database made where none was
+
+
+def test_a_value_changed_in_the_copy_is_caught(tmp_path, grown_file, monkeypatch):
+    """Counts, KG hash and patient ids equal, one report's text not: refused."""
+    settings = _grown(tmp_path, grown_file)
+    before = _everything(settings)
+    real = compact._import
+
+    def altered(parts, settings_, built: Path) -> None:
+        real(parts, settings_, built)
+        with EmbeddedStore(settings_, path=built) as copy:
+            copy.connection.execute("MATCH (r:Report {id: 'GROWN/R1'}) SET r.text = 'altered'")
+
+    monkeypatch.setattr(compact, "_import", altered)
+    with pytest.raises(StoreError, match="the rows of Report differ"):
+        compact.compact_database(settings)
+    assert _everything(settings) == before and not _leftovers(settings)
+
+
+def test_a_process_that_opens_it_during_the_copy_stops_the_swap(tmp_path, grown_file, monkeypatch):
+    settings = _grown(tmp_path, grown_file)
+    before = _everything(settings)
+    real, holders = compact._import, []
+
+    def opened_meanwhile(parts, settings_, built: Path) -> None:  # a server starts, writes nothing
+        real(parts, settings_, built)
+        holders.append(_holder(settings))
+        assert holders[0].stdout.readline().strip() == "open"
+
+    monkeypatch.setattr(compact, "_import", opened_meanwhile)
+    try:
+        with pytest.raises(StoreError, match="is open in"):
+            compact.compact_database(settings)
+    finally:
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait(timeout=60)
+    assert _everything(settings) == before and not _leftovers(settings)
+
+
+def test_a_table_or_column_the_schema_lacks_is_refused(tmp_path, grown_file):
+    settings = _grown(tmp_path, grown_file)
+    with EmbeddedStore(settings) as store:
+        store.connection.execute("ALTER TABLE Prediction ADD future STRING DEFAULT 'kept'")
+        store.connection.execute("CREATE NODE TABLE Extra(id STRING, PRIMARY KEY (id))")
+    with pytest.raises(StoreError, match=r"table Extra, Prediction.future \(STRING\)"):
+        compact.compact_database(settings)
+    with EmbeddedStore(settings, read_only=True) as store:
+        assert store.connection.execute("MATCH (p:Prediction) RETURN p.future").get_next() == [
+            "kept"
+        ]
+    assert not _leftovers(settings)
+
+
+def test_the_swap_keeps_permissions_files_beside_it_and_a_symlink(tmp_path, grown_file):
+    real = tmp_path / "real"
+    real.mkdir()
+    _grown(real, grown_file)
+    (real / "kg.lbug").chmod(0o600)
+    (real / "kg.lbug.bak").write_text("a user's backup")
+    link_home = tmp_path / "home"
+    link_home.mkdir()
+    (link_home / "kg.lbug").symlink_to(real / "kg.lbug")
+    settings = Settings(home=link_home, db_path=link_home / "kg.lbug")
+    before = _everything(settings)
+    result = compact.compact_database(settings)
+    assert result.db_path == str(real / "kg.lbug") and result.bytes_after < result.bytes_before
+    assert (link_home / "kg.lbug").is_symlink()  # the link still names the one database
+    assert (real / "kg.lbug").stat().st_mode & 0o777 == 0o600
+    assert (real / "kg.lbug.bak").read_text() == "a user's backup"
+    assert _everything(settings) == before
+
+
+def test_a_path_with_glob_characters_is_refused_up_front(tmp_path, grown_file):
+    folder = tmp_path / "kg[1]"
+    folder.mkdir()
+    settings = _grown(folder, grown_file)
+    with pytest.raises(StoreError, match="glob character"):
+        compact.compact_database(settings)
+    assert not _leftovers(settings)
