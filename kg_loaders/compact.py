@@ -12,8 +12,10 @@ rebuilds it the way a KG build does (:mod:`kg_loaders.build`), in a staging fold
    (:mod:`kg_loaders.compact_tables`; one table in memory at a time);
 3. the copy is checked: the same counts per table, KG content hash and patient ids, and every
    table's rows equal to its dump;
-4. it is swapped in, keeping the file's permissions and owner, while no process has the
-   database open and only if nothing wrote to it meanwhile.
+4. it is swapped in, keeping the file's permissions (and owner and group, where this user may
+   set them), while no process has the database open and only if nothing wrote to it
+   meanwhile. A symlinked path is opened by its own name (LadybugDB keeps the log beside the
+   name it was given) and the file it names is replaced.
 
 A compaction that fails anywhere leaves the database's content as it was (step 1 may add the
 columns this kgdx's schema has and the file lacks, as any read-write open does). It refuses a
@@ -31,7 +33,13 @@ from graph.errors import KgdxError, StoreError
 from graph.log import logger
 from graph.stores.lock import exclusive_database
 from kg_loaders import compact_tables as tables
-from kg_loaders.staging import remove_stale_staging, staging_folder, swap_in
+from kg_loaders.staging import (
+    SIDE_SUFFIXES,
+    remove_stale_staging,
+    side_files,
+    staging_folder,
+    swap_in,
+)
 
 if TYPE_CHECKING:
     from graph.settings import Settings
@@ -67,7 +75,10 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
         StoreError: no database there, another process has it open, it changed while it was
             being copied, or the copy does not hold the same content; the database is unchanged.
     """
-    target = (Path(path) if path is not None else settings.resolved_db_path).resolve()
+    # opened through the path as given (LadybugDB keeps a WAL beside the name it was given, a
+    # symlink's included), swapped in at the file it names
+    given = (Path(path) if path is not None else settings.resolved_db_path).absolute()
+    target = given.resolve()
     if any(char in str(target) for char in "[]*?"):  # COPY FROM reads a path as a glob
         raise StoreError(
             f"cannot compact {target}: its path holds a glob character ([ ] * ?); move or rename it"
@@ -82,12 +93,12 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
     began = time.perf_counter()
     remove_stale_staging(target)
     with exclusive_database(target, action=_ACTION):
-        before_bytes = _size(target)
+        before_bytes = _size(target, given)
     try:
         with staging_folder(target) as staging:
             logger.info("compacting %s (%.1f MB): reading its tables", target, before_bytes / 1e6)
-            before, dumped = _export(settings, target, staging / "tables")
-            stamp = _stamp(target)
+            before, dumped = _export(settings, given, staging / "tables")
+            stamp = _stamp(target, given)
             built = staging / target.name
             logger.info(
                 "compacting %s: copying %d tables into a fresh database", target, len(dumped)
@@ -95,7 +106,7 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
             _import(dumped, settings, built)
             _check_copy(settings, built, before, dumped)
             with exclusive_database(target, action=_ACTION):
-                if _stamp(target) != stamp:
+                if _stamp(target, given) != stamp:
                     raise StoreError(
                         f"{target} was written while it was being compacted; the database is "
                         "unchanged: run the compaction again while nothing else uses it"
@@ -111,7 +122,7 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
     return CompactResult(
         db_path=str(target),
         bytes_before=before_bytes,
-        bytes_after=_size(target),
+        bytes_after=_size(target, given),
         seconds=time.perf_counter() - began,
         nodes=dict(counts.nodes),
         relations={k: v for k, v in counts.relations.items() if v},
@@ -183,14 +194,18 @@ def _difference(before: tuple, after: tuple) -> str:
     return "; ".join(parts) or "the content differs"
 
 
-def _size(target: Path) -> int:
-    wal = target.with_name(target.name + ".wal")
-    return target.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+def _size(target: Path, given: Path) -> int:
+    return target.stat().st_size + sum(p.stat().st_size for p in _side_files(target, given))
 
 
-def _stamp(target: Path) -> tuple:
-    """Size and modification time of the database and its WAL: any write changes them."""
-    wal = target.with_name(target.name + ".wal")
-    return tuple(
-        (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None for p in (target, wal)
-    )
+def _side_files(target: Path, given: Path) -> list[Path]:
+    return side_files(target) + (side_files(given) if given != target else [])
+
+
+def _stamp(target: Path, given: Path) -> tuple:
+    """Size and modification time of the database and of LadybugDB's files beside it (and
+    beside the symlink it was named by): any write changes them."""
+    names = [target, *(target.with_name(target.name + x) for x in SIDE_SUFFIXES)]
+    if given != target:
+        names += [given.with_name(given.name + x) for x in SIDE_SUFFIXES]
+    return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None for p in names)

@@ -71,8 +71,9 @@ def check_layout(connection: Any, path: Path) -> None:
             extra += [f"{name} {a}->{b}" for a, b, *_ in found if (a, b) not in pairs]
     if extra:
         raise StoreError(
-            f"{path} holds what this kgdx's schema does not know ({', '.join(extra[:8])}); a "
-            "compaction would drop it, so nothing was done: compact it with the kgdx that wrote it"
+            f"{path} holds tables or columns that this kgdx's schema does not know or types "
+            f"differently ({', '.join(extra[:8])}); a compaction would drop or change them, so "
+            "none was done: compact it with the kgdx that wrote it"
         )
 
 

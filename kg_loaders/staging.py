@@ -139,7 +139,14 @@ def remove_stale_staging(target: Path) -> list[Path]:
 
 # LadybugDB's own files beside a database X.lbug (seen with strace): X.lbug.wal and the rest.
 # Only these are removed or moved with it: a user's X.lbug.bak beside it stays.
-SIDE_SUFFIXES = (".wal", ".shadow", ".checkpoint.intent.lock", ".checkpoint.apply.lock")
+# ".wal.checkpoint" is the log a checkpoint renames before it applies it (replayed on open).
+SIDE_SUFFIXES = (
+    ".wal",
+    ".wal.checkpoint",
+    ".shadow",
+    ".checkpoint.intent.lock",
+    ".checkpoint.apply.lock",
+)
 
 
 def side_files(database: Path) -> list[Path]:
@@ -174,5 +181,14 @@ def _keep_access(old: Path, new: Path) -> None:
     os.chmod(new, status.st_mode & 0o7777)
     try:
         os.chown(new, status.st_uid, status.st_gid)
-    except PermissionError:  # only root may give a file away; then it is ours, as before
-        pass
+    except PermissionError:  # only root may give a file away: keep at least its group
+        try:
+            os.chown(new, -1, status.st_gid)
+        except PermissionError:
+            pass
+        if new.stat().st_uid != status.st_uid:
+            logger.warning(
+                "%s now belongs to this user (uid %d), not to uid %d as before: only root can "
+                "keep its owner; give it back with chown if a service user runs kgdx",
+                old, os.getuid(), status.st_uid,
+            )  # fmt: skip

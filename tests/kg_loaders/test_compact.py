@@ -257,3 +257,27 @@ def test_a_path_with_glob_characters_is_refused_up_front(tmp_path, grown_file):
     with pytest.raises(StoreError, match="glob character"):
         compact.compact_database(settings)
     assert not _leftovers(settings)
+
+
+def test_a_wal_beside_a_symlink_is_replayed_not_lost(tmp_path, grown_file):
+    """LadybugDB keeps the log beside the name it was opened by: a writer killed after its
+    commit, through a symlink, leaves ``home/kg.lbug.wal``; the compaction keeps its patient."""
+    real = tmp_path / "real"
+    real.mkdir()
+    _grown(real, grown_file)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kg.lbug").symlink_to(real / "kg.lbug")
+    settings = Settings(home=home, db_path=home / "kg.lbug")
+    program = (
+        "import os; from graph.records import Patient; from graph.settings import Settings; "
+        "from graph.stores.embedded import EmbeddedStore; "
+        f"s = EmbeddedStore(Settings(home={str(home)!r}, db_path={str(settings.db_path)!r})); "
+        "s.upsert_patient(Patient(id='LATE')); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", program], cwd=ROOT, check=True, timeout=120)
+    assert (home / "kg.lbug.wal").exists()  # the killed writer's log, beside the link
+    compact.compact_database(settings)
+    assert not (home / "kg.lbug.wal").exists() and (home / "kg.lbug").is_symlink()
+    with EmbeddedStore(settings, read_only=True) as store:
+        assert "LATE" in store.patient_ids()
