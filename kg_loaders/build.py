@@ -27,7 +27,7 @@ from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import CrosswalkReport
 from kg_loaders.load import CONCEPT_BATCH, RELATION_BATCH, load_sources
 from kg_loaders.sources import SourceSpec, parse_sources
-from kg_loaders.staging import remove_stale_staging, staging_folder, swap_in
+from kg_loaders.staging import remove_stale_staging, side_files, staging_folder, swap_in
 
 SUMMARY_FILE = "kg_build.json"
 _REPLACE = "rebuild the KG, which replaces it"
@@ -152,7 +152,10 @@ def _build_embedded(
 ) -> CrosswalkReport:
     from graph.stores import open_store
 
-    target = settings.resolved_db_path
+    # A symlinked database: its stored patients are read through the name given (LadybugDB
+    # keeps a log beside the name it was opened by), and the file it names is replaced.
+    given = settings.resolved_db_path.absolute()
+    target = given.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target)
     # Fail before the long load when a server has the database open (the swap checks again).
@@ -165,11 +168,14 @@ def _build_embedded(
                 report = load_sources(
                     fresh, readers, result=result, spool_dir=staging / "spool", **batches
                 )
-                result.patients_carried = _carry_patients(settings, target, fresh)
+                result.patients_carried = _carry_patients(settings, given, fresh)
             finally:
                 fresh.close()
             with exclusive_database(target, action=_REPLACE):
                 swap_in(staging, target)
+                if given != target:  # the old database's log beside the link, replayed above
+                    for path in side_files(given):
+                        path.unlink(missing_ok=True)
         return report
     except KgdxError:
         raise

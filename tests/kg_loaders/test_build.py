@@ -170,3 +170,25 @@ def test_truncated_gzip_and_bad_utf8_name_the_file(settings, fixture_sources, tm
     with pytest.raises(InputError, match=r"latin1\.obo: truncated or corrupt"):
         build_kg(sources=[*fixture_sources, f"obo={latin1}"], settings=settings)
     assert stored(settings) == before
+
+
+def test_a_rebuild_through_a_symlink_replaces_the_file_it_names(tmp_path, fixture_sources):
+    """The link stays a link, the file it names gets the new KG, and a patient whose commit
+    is only in the log beside the link (a writer killed after it) is carried over."""
+    from graph.settings import Settings
+    from tests.kg_loaders.killed_writer import commit_then_die
+
+    real = tmp_path / "real"
+    real.mkdir()
+    build_kg(sources=fixture_sources, settings=Settings(home=real, db_path=real / "kg.lbug"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kg.lbug").symlink_to(real / "kg.lbug")
+    settings = Settings(home=home, db_path=home / "kg.lbug")
+    commit_then_die(settings, "LATE")
+    assert (home / "kg.lbug.wal").exists()
+    result = build_kg(sources=fixture_sources, settings=settings)
+    assert result.patients_carried == 1
+    assert (home / "kg.lbug").is_symlink() and not (home / "kg.lbug.wal").exists()
+    with open_store("embedded", settings=Settings(home=real, db_path=real / "kg.lbug")) as store:
+        assert store.patient_ids() == ["LATE"] and store.counts().nodes["Concept"] > 0

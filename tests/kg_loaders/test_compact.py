@@ -19,6 +19,7 @@ from graph.records import Patient, Report
 from graph.settings import Settings
 from graph.stores.embedded import EmbeddedStore
 from tests.docs.conftest import load_guide_graph
+from tests.kg_loaders.killed_writer import commit_then_die
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -267,13 +268,7 @@ def test_a_wal_beside_a_symlink_is_replayed_not_lost(tmp_path, grown_file):
     home.mkdir()
     (home / "kg.lbug").symlink_to(real / "kg.lbug")
     settings = Settings(home=home, db_path=home / "kg.lbug")
-    program = (
-        "import os; from graph.records import Patient; from graph.settings import Settings; "
-        "from graph.stores.embedded import EmbeddedStore; "
-        f"s = EmbeddedStore(Settings(home={str(home)!r}, db_path={str(settings.db_path)!r})); "
-        "s.upsert_patient(Patient(id='LATE')); os._exit(0)"
-    )
-    subprocess.run([sys.executable, "-c", program], cwd=ROOT, check=True, timeout=120)
+    commit_then_die(settings, "LATE")
     assert (home / "kg.lbug.wal").exists()  # the killed writer's log, beside the link
     compact.compact_database(settings)
     assert not (home / "kg.lbug.wal").exists() and (home / "kg.lbug").is_symlink()
