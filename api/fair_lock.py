@@ -77,8 +77,8 @@ class FairLock:
         when it hands the lock over (``call_soon_threadsafe``, from whichever thread
         released); it also looks every ``recheck`` seconds, which only matters if a wake-up
         were ever lost (polling instead took CPU from the loop behind a store checkpoint of
-        several hundred ms: docs/rest.md, Load). Cancelled while waiting, it leaves the queue, or passes the lock on when it was handed
-        over just then.
+        several hundred ms: docs/rest.md, Load). Cancelled while waiting, it leaves the queue,
+        or passes the lock on when it was handed over just then.
 
         Raises:
             RuntimeError: called outside a running asyncio event loop.

@@ -27,7 +27,7 @@ from kg_loaders.base import SourceReader
 from kg_loaders.crosswalk import CrosswalkReport
 from kg_loaders.load import CONCEPT_BATCH, RELATION_BATCH, load_sources
 from kg_loaders.sources import SourceSpec, parse_sources
-from kg_loaders.staging import remove_stale_staging, side_files, staging_folder, swap_in
+from kg_loaders.staging import remove_stale_staging, staging_folder, swap_in
 
 SUMMARY_FILE = "kg_build.json"
 _REPLACE = "rebuild the KG, which replaces it"
@@ -172,10 +172,7 @@ def _build_embedded(
             finally:
                 fresh.close()
             with exclusive_database(target, action=_REPLACE):
-                swap_in(staging, target)
-                if given != target:  # the old database's log beside the link, replayed above
-                    for path in side_files(given):
-                        path.unlink(missing_ok=True)
+                swap_in(staging, target, given)  # the link's old log was replayed above
         return report
     except KgdxError:
         raise

@@ -10,8 +10,8 @@ rebuilds it the way a KG build does (:mod:`kg_loaders.build`), in a staging fold
    know would be left out: refused);
 2. every table is dumped to Parquet and copied into a fresh database laid out by the schema
    (:mod:`kg_loaders.compact_tables`; one table in memory at a time);
-3. the copy is checked: the same counts per table, KG content hash and patient ids, and every
-   table's rows equal to its dump;
+3. the copy is checked: the same counts per table, and every table's rows equal to its dump
+   (the KG's concepts and the patients included);
 4. it is swapped in, keeping the file's permissions (and owner and group, where this user may
    set them), while no process has the database open and only if nothing wrote to it
    meanwhile. A symlinked path is opened by its own name (LadybugDB keeps the log beside the
@@ -33,13 +33,7 @@ from graph.errors import KgdxError, StoreError
 from graph.log import logger
 from graph.stores.lock import exclusive_database
 from kg_loaders import compact_tables as tables
-from kg_loaders.staging import (
-    SIDE_SUFFIXES,
-    remove_stale_staging,
-    side_files,
-    staging_folder,
-    swap_in,
-)
+from kg_loaders.staging import remove_stale_staging, side_names, staging_folder, swap_in
 
 if TYPE_CHECKING:
     from graph.settings import Settings
@@ -111,37 +105,38 @@ def compact_database(settings: Settings, path: Path | None = None) -> CompactRes
                         f"{target} was written while it was being compacted; the database is "
                         "unchanged: run the compaction again while nothing else uses it"
                     )
-                swap_in(staging, target)
+                swap_in(staging, target, given)
     except KgdxError:
         raise
     except (OSError, RuntimeError) as exc:
         raise StoreError(
             f"compaction of {target} failed, the database is unchanged: {exc}"
         ) from exc
-    counts: StoreCounts = before[0]
     return CompactResult(
         db_path=str(target),
         bytes_before=before_bytes,
         bytes_after=_size(target, given),
         seconds=time.perf_counter() - began,
-        nodes=dict(counts.nodes),
-        relations={k: v for k, v in counts.relations.items() if v},
+        nodes=dict(before.nodes),
+        relations={k: v for k, v in before.relations.items() if v},
     )
 
 
-def _export(settings: Settings, target: Path, folder: Path) -> tuple[tuple, list[tables.TablePart]]:
-    """What the database holds, and its tables as Parquet files in ``folder`` (opened for
-    writing, so that another process's handle refuses it)."""
+def _export(
+    settings: Settings, target: Path, folder: Path
+) -> tuple[StoreCounts, list[tables.TablePart]]:
+    """The database's counts per table, and its tables as Parquet files in ``folder`` (opened
+    for writing, so that another process's handle refuses it)."""
     from graph.stores.embedded import EmbeddedStore
 
     folder.mkdir()
     with EmbeddedStore(settings, path=target) as store:
         tables.check_layout(store.connection, target)
-        contents = _held(store)
+        counts = store.counts()
         dumped = [
             tables.dump(store.connection, part, folder, n) for n, part in enumerate(tables.parts())
         ]
-    return contents, [part for part in dumped if part.file is not None]
+    return counts, [part for part in dumped if part.file is not None]
 
 
 def _import(dumped: list[tables.TablePart], settings: Settings, built: Path) -> None:
@@ -154,14 +149,15 @@ def _import(dumped: list[tables.TablePart], settings: Settings, built: Path) -> 
 
 
 def _check_copy(
-    settings: Settings, built: Path, before: tuple, dumped: list[tables.TablePart]
+    settings: Settings, built: Path, before: StoreCounts, dumped: list[tables.TablePart]
 ) -> None:
-    """Raise unless the copy holds what the database held: the same counts, KG content hash
-    and patient ids, and every table's rows equal to its dump."""
+    """Raise unless the copy holds what the database held: the same counts per table (which
+    names a lost table), then every table's rows equal to its dump (which covers the KG's
+    concepts and the patients too)."""
     from graph.stores.embedded import EmbeddedStore
 
     with EmbeddedStore(settings, path=built, read_only=True) as store:
-        after = _held(store)
+        after = store.counts()
         detail = _difference(before, after) if after != before else None
         if detail is None:
             table = tables.differing(store.connection, dumped)
@@ -173,39 +169,29 @@ def _check_copy(
         )
 
 
-def _held(store) -> tuple:
-    """Counts per table, the KG's content hash and the patient ids: what must survive."""
-    from graph.kg_hash import kg_content_hash
+def _difference(before: StoreCounts, after: StoreCounts) -> str:
+    now = {**after.nodes, **after.relations}
+    changed = [
+        f"{name}: {was} -> {now.get(name)}"
+        for name, was in {**before.nodes, **before.relations}.items()
+        if now.get(name) != was
+    ]
+    return "; ".join(changed) or "the counts differ"
 
-    return store.counts(), kg_content_hash(store), tuple(store.patient_ids())
 
-
-def _difference(before: tuple, after: tuple) -> str:
-    (counts, kg, patients), (counts2, kg2, patients2) = before, after
-    parts = []
-    for name, was in {**counts.nodes, **counts.relations}.items():
-        now = {**counts2.nodes, **counts2.relations}.get(name)
-        if now != was:
-            parts.append(f"{name}: {was} -> {now}")
-    if kg != kg2:
-        parts.append("the KG's content hash differs")
-    if patients != patients2:
-        parts.append(f"patients: {len(patients)} -> {len(patients2)}")
-    return "; ".join(parts) or "the content differs"
+def _watched(target: Path, given: Path) -> list[Path]:
+    """The database and where LadybugDB keeps its files beside it (and beside the symlink it
+    was named by)."""
+    return [target, *side_names(target), *(side_names(given) if given != target else [])]
 
 
 def _size(target: Path, given: Path) -> int:
-    return target.stat().st_size + sum(p.stat().st_size for p in _side_files(target, given))
-
-
-def _side_files(target: Path, given: Path) -> list[Path]:
-    return side_files(target) + (side_files(given) if given != target else [])
+    return sum(p.stat().st_size for p in _watched(target, given) if p.exists())
 
 
 def _stamp(target: Path, given: Path) -> tuple:
-    """Size and modification time of the database and of LadybugDB's files beside it (and
-    beside the symlink it was named by): any write changes them."""
-    names = [target, *(target.with_name(target.name + x) for x in SIDE_SUFFIXES)]
-    if given != target:
-        names += [given.with_name(given.name + x) for x in SIDE_SUFFIXES]
-    return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None for p in names)
+    """Size and modification time of each watched file: any write changes them."""
+    return tuple(
+        (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
+        for p in _watched(target, given)
+    )

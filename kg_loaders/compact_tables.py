@@ -54,8 +54,8 @@ def check_layout(connection: Any, path: Path) -> None:
     tables = {
         name: kind for name, kind in _rows(connection, "CALL show_tables() RETURN name, type")
     }
-    known = {**{label: props for label, props in NODE_PROPERTIES.items()}}
-    known.update({name: props for name, (_, props) in relation_tables().items()})
+    relations = relation_tables()
+    known = {**NODE_PROPERTIES, **{name: props for name, (_, props) in relations.items()}}
     extra = [f"table {name}" for name in sorted(tables) if name not in known]
     for name in sorted(set(tables) & set(known)):
         columns = _rows(connection, f"CALL table_info('{name}') RETURN name, type")
@@ -66,7 +66,7 @@ def check_layout(connection: Any, path: Path) -> None:
             if want.get(column) != _TYPES.get(kind, kind)
         ]
         if tables[name] == "REL":
-            pairs = set(relation_tables()[name][0])
+            pairs = set(relations[name][0])
             found = _rows(connection, f"CALL show_connection('{name}') RETURN *")
             extra += [f"{name} {a}->{b}" for a, b, *_ in found if (a, b) not in pairs]
     if extra:

@@ -149,19 +149,25 @@ SIDE_SUFFIXES = (
 )
 
 
+def side_names(database: Path) -> list[Path]:
+    """Where LadybugDB keeps its side files of ``database`` (whether they exist or not)."""
+    return [database.with_name(database.name + suffix) for suffix in SIDE_SUFFIXES]
+
+
 def side_files(database: Path) -> list[Path]:
     """LadybugDB's side files of ``database`` that exist."""
-    found = (database.with_name(database.name + suffix) for suffix in SIDE_SUFFIXES)
-    return [path for path in found if path.exists()]
+    return [path for path in side_names(database) if path.exists()]
 
 
-def swap_in(staging: Path, target: Path) -> None:
+def swap_in(staging: Path, target: Path, given: Path | None = None) -> None:
     """Replace ``target`` (a database file or folder, with side files) by the database of the same
     name in ``staging`` (a KG build's or a compaction's); call it holding
-    :func:`graph.stores.lock.exclusive_database` on ``target``. A file keeps the permissions and,
-    where this process may set it, the owner of the one it replaces."""
+    :func:`graph.stores.lock.exclusive_database` on ``target``. ``given``: the symlink that
+    names ``target``, if it was opened by one (LadybugDB keeps its log beside that name: the
+    old database's is removed too). A file keeps the permissions and, where this process may
+    set it, the owner of the one it replaces."""
     built = staging / target.name
-    old_side = side_files(target)
+    old_side = side_files(target) + (side_files(given) if given not in (None, target) else [])
     if target.is_dir():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
